@@ -1,0 +1,58 @@
+"""Audio loading and 80-dim log-Mel features.
+
+Audio is read with soundfile (wav, flac, ogg, mp3 without ffmpeg) and resampled to
+16 kHz; features come from ``torchaudio.compliance.kaldi.fbank``. fairseq's own
+``get_fbank`` is not used: it imports ``torchaudio.sox_effects``, which current
+torchaudio no longer ships.
+"""
+import io
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+SAMPLE_RATE = 16000
+N_MELS = 80
+FRAME_LENGTH = 400  # 25 ms at 16 kHz
+FRAME_SHIFT = 160  # 10 ms at 16 kHz
+
+
+class AudioError(ValueError):
+    """Audio that cannot be turned into features, with the file it came from."""
+
+
+def n_fbank_frames(n_samples: int) -> int:
+    """Frames kaldi.fbank (snip_edges=True) yields for ``n_samples`` 16 kHz samples."""
+    return 0 if n_samples < FRAME_LENGTH else 1 + (n_samples - FRAME_LENGTH) // FRAME_SHIFT
+
+
+def _decode(data: Union[str, Path, io.BytesIO], name: str) -> Tuple[np.ndarray, int]:
+    try:
+        wav, sr = sf.read(data, dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types for bad files
+        raise AudioError(f"{name}: cannot read audio ({e})") from None
+    if wav.shape[0] == 0:
+        raise AudioError(f"{name}: audio has no samples")
+    return wav.mean(axis=1), sr  # down-mix to mono
+
+
+def load_waveform(path: Union[str, Path], data: Optional[bytes] = None) -> np.ndarray:
+    """Mono float32 samples at 16 kHz in [-1, 1]; ``data`` holds the bytes when already read."""
+    wav, sr = _decode(io.BytesIO(data) if data is not None else path, str(path))
+    if sr != SAMPLE_RATE:
+        wav = torchaudio.functional.resample(torch.from_numpy(wav), sr, SAMPLE_RATE).numpy()
+    if not np.isfinite(wav).all():
+        raise AudioError(f"{path}: audio contains NaN or infinite samples")
+    return wav
+
+
+def fbank(waveform: np.ndarray) -> np.ndarray:
+    """(frames, 80) float32 log-Mel filterbanks, scaled like fairseq's prep scripts."""
+    if len(waveform) < FRAME_LENGTH:
+        raise AudioError(f"audio of {len(waveform)} samples is shorter than one 25 ms frame")
+    x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).unsqueeze(0) * 32768.0
+    feats = torchaudio.compliance.kaldi.fbank(x, num_mel_bins=N_MELS, sample_frequency=SAMPLE_RATE)
+    return feats.numpy()

@@ -1,0 +1,97 @@
+"""Resolving a manifest's ``audio`` field to log-Mel features.
+
+The field is either a path to an audio file (or a ``.npy`` of features), or
+``archive.zip:OFFSET:LENGTH`` pointing at the bytes of one member of an uncompressed
+zip (fairseq's convention). Offsets are taken from each member's local header, so
+non-ASCII member names (whose header length differs from ``len(str)``) are correct.
+"""
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterable, Optional, Tuple
+
+import numpy as np
+
+from .audio import AudioError, fbank, load_waveform
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def split_zip_ref(field: str) -> Optional[Tuple[str, int, int]]:
+    """``('a.zip', offset, length)`` for a zip reference, None for a plain path."""
+    parts = field.rsplit(":", 2)
+    if len(parts) == 3 and parts[0].endswith(".zip") and parts[1].isdigit() and parts[2].isdigit():
+        return parts[0], int(parts[1]), int(parts[2])
+    return None
+
+
+def resolve(field: str, root: Optional[os.PathLike]) -> Path:
+    path = Path(field)
+    return path if path.is_absolute() or root is None else Path(root) / path
+
+
+def read_bytes(field: str, root: Optional[os.PathLike] = None) -> Tuple[str, bytes]:
+    """(name for messages, raw bytes) of the item an ``audio`` field names."""
+    ref = split_zip_ref(field)
+    if ref is None:
+        path = resolve(field, root)
+        try:
+            return str(path), path.read_bytes()
+        except OSError as e:
+            raise AudioError(f"{path}: {e.strerror or e}") from None
+    zpath, offset, length = ref
+    path = resolve(zpath, root)
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+    except OSError as e:
+        raise AudioError(f"{path}: {e.strerror or e}") from None
+    if len(data) != length:
+        raise AudioError(f"{path}:{offset}:{length}: zip is truncated ({len(data)} of {length} bytes)")
+    return f"{path}:{offset}:{length}", data
+
+
+def load_features(field: str, root: Optional[os.PathLike] = None) -> np.ndarray:
+    """(frames, 80) float32 features for an ``audio`` field: stored features or audio."""
+    name, data = read_bytes(field, root)
+    if data[:6] == NPY_MAGIC:
+        try:
+            feats = np.load(io.BytesIO(data), allow_pickle=False)
+        except Exception as e:
+            raise AudioError(f"{name}: unreadable .npy features ({e})") from None
+    else:
+        feats = fbank(load_waveform(name, data))
+    if feats.ndim != 2 or feats.shape[0] == 0:
+        raise AudioError(f"{name}: features have shape {feats.shape}, expected (frames, dims)")
+    if not np.isfinite(feats).all():
+        raise AudioError(f"{name}: features contain NaN or infinite values")
+    return feats.astype(np.float32, copy=False)
+
+
+def write_feature_zip(zip_path: os.PathLike, items: Iterable[Tuple[str, np.ndarray]]) -> Dict[str, str]:
+    """Store features as ``<key>.npy`` members of an uncompressed zip, atomically.
+
+    Returns ``{key: 'NAME.zip:OFFSET:LENGTH'}`` with NAME the zip's file name, so
+    manifests written next to the zip stay relocatable.
+    """
+    zip_path = Path(zip_path)
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = zip_path.with_name(f".{zip_path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for key, feats in items:
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+            zf.writestr(f"{key}.npy", buf.getvalue())
+    refs = {}
+    with zipfile.ZipFile(tmp) as zf, open(tmp, "rb") as raw:
+        for info in zf.infolist():
+            raw.seek(info.header_offset)
+            header = raw.read(30)
+            name_len = int.from_bytes(header[26:28], "little")
+            extra_len = int.from_bytes(header[28:30], "little")
+            offset = info.header_offset + 30 + name_len + extra_len
+            refs[info.filename[: -len(".npy")]] = f"{zip_path.name}:{offset}:{info.file_size}"
+    os.replace(tmp, zip_path)
+    return refs

@@ -1,0 +1,43 @@
+"""mu2slam-fairseq: Mu2SLAM speech-and-text pre-training as a fairseq plugin."""
+from setuptools import find_packages, setup
+
+# The verified stack: fairseq-fixed is fairseq 0.12 patched for Python 3.11; torchaudio
+# must match torch exactly.
+REQUIREMENTS = [
+    "fairseq-fixed==0.12.3.1",
+    "torch==2.11.0",
+    "torchaudio==2.11.0",
+    "sentencepiece==0.2.3",
+    "sacrebleu==2.6.0",
+    "jiwer==4.0.0",
+    "editdistance==0.8.1",
+    "soundfile==0.14.0",
+    "numpy>=1.24,<3",
+    "PyYAML>=6",
+    "tqdm>=4.60",
+    "matplotlib>=3.7",
+    "tensorboardX>=2.6",
+]
+
+setup(
+    name="mu2slam-fairseq",
+    version="0.1.0",
+    description="Mu2SLAM: multitask, multilingual speech and language pre-training for fairseq",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["mu2slam_fairseq", "mu2slam_fairseq.*"])
+    + ["mu2slam_manifests"],
+    package_dir={"mu2slam_manifests": "manifests"},
+    install_requires=REQUIREMENTS,
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={
+        "console_scripts": [
+            "mu2slam-validate=mu2slam_fairseq.data.validate:main",
+            "mu2slam-build-vocab=mu2slam_fairseq.data.vocab:main",
+            "mu2slam-cmvn=mu2slam_fairseq.data.cmvn:main",
+            "mu2slam-prep-default-corpus=mu2slam_manifests.default_corpus:main",
+        ]
+    },
+    license="MIT",
+)
