@@ -1,0 +1,215 @@
+"""The shared speech-text encoder.
+
+Every item's input is one packed sequence: its speech steps (the Conv2d front end's
+40 ms grid) followed by its text tokens, left-aligned, padding at the end. Speech-only,
+text-only and concatenated inputs (speech+text, or text+text as one longer text) all go
+through one Conformer stack in one pass, which is what the alignment loss needs. To each
+position we add a sinusoidal position over the packed sequence, a language embedding
+(the speech segment gets ``speech_lang``, the text segment ``text_lang``) and a modality
+embedding.
+"""
+from typing import Dict, List, Optional
+
+import torch
+from fairseq.data import Dictionary
+from fairseq.models import FairseqEncoder
+from fairseq.modules import FairseqDropout, SinusoidalPositionalEmbedding
+from fairseq.modules.checkpoint_activations import checkpoint_wrapper
+from torch import nn
+
+from .config import Mu2SlamConfig
+from .conformer import Mu2SlamConformerLayer
+from .embeddings import SPEECH, TEXT, InputEmbeddings, embed_scale
+from .frontend import SpeechFrontEnd
+
+EncoderOut = Dict[str, List[torch.Tensor]]
+
+
+class Mu2SlamEncoder(FairseqEncoder):
+    def __init__(
+        self,
+        cfg: Mu2SlamConfig,
+        dictionary: Dictionary,
+        embed_tokens: nn.Embedding,
+        input_embeddings: InputEmbeddings,
+    ):
+        super().__init__(dictionary)
+        d = cfg.embed_dim
+        self.padding_idx = dictionary.pad()
+        self.max_source_positions = cfg.max_source_positions
+        self.embed_scale = embed_scale(d, cfg.no_scale_embedding)
+        self.embed_tokens = embed_tokens
+        self.input_embeddings = input_embeddings
+        self.frontend = SpeechFrontEnd(cfg.input_feat_per_channel, cfg.conv_channels, d)
+        # replaces S at masked 40 ms steps (initialised as wav2vec 2.0's mask embedding)
+        self.speech_mask_emb = nn.Parameter(torch.empty(d).uniform_())
+        self.embed_positions = SinusoidalPositionalEmbedding(
+            d, self.padding_idx, init_size=cfg.max_source_positions + self.padding_idx + 1
+        )
+        self.dropout_module = FairseqDropout(cfg.encoder_input_dropout, module_name=self.__class__.__name__)
+        layers = []
+        for _ in range(cfg.encoder_layers):
+            layer = Mu2SlamConformerLayer(
+                d,
+                cfg.encoder_ffn_embed_dim,
+                cfg.encoder_attention_heads,
+                cfg.encoder_conv_kernel_size,
+                dropout=cfg.encoder_dropout,
+                norm_groups=cfg.encoder_conv_norm_groups,
+            )
+            layers.append(checkpoint_wrapper(layer) if cfg.checkpoint_activations else layer)
+        self.layers = nn.ModuleList(layers)
+
+    def max_positions(self) -> int:
+        return self.max_source_positions
+
+    def embed(
+        self,
+        src_tokens: torch.Tensor,
+        src_lengths: torch.Tensor,
+        src_speech: Optional[torch.Tensor] = None,
+        src_speech_lengths: Optional[torch.Tensor] = None,
+        speech_lang: Optional[torch.Tensor] = None,
+        text_lang: Optional[torch.Tensor] = None,
+        speech_mask: Optional[torch.Tensor] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """The packed encoder input before the Conformer stack.
+
+        Returns "x" (B, T, C), "padding_mask" (B, T), "speech_steps" (B,) and
+        "is_speech" (B, T) (True on speech steps).
+        """
+        bsz = src_tokens.size(0)
+        device = src_tokens.device
+        text_len = src_lengths.to(device).long() if src_tokens.size(1) > 0 else src_tokens.new_zeros(bsz)
+        if bool((text_len > src_tokens.size(1)).any()):
+            raise ValueError("src_lengths exceed the width of src_tokens")
+
+        speech = None
+        if src_speech is not None and src_speech.size(1) > 0:
+            if src_speech_lengths is None:
+                raise ValueError("src_speech needs src_speech_lengths")
+            if bool((src_speech_lengths > src_speech.size(1)).any()):
+                raise ValueError("src_speech_lengths exceed the length of src_speech")
+            speech, steps = self.frontend(src_speech, src_speech_lengths.to(device).long())
+            if speech_mask is not None:
+                m = _fit(speech_mask.to(device).bool(), speech.size(1), False)
+                speech = torch.where(m[:, :, None], self.speech_mask_emb.to(speech.dtype), speech)
+        else:
+            steps = src_tokens.new_zeros(bsz)
+
+        total = steps + text_len
+        if bool((total <= 0).any()):
+            raise ValueError("every item needs at least one speech step or one text token")
+        seq_len = int(total.max())
+        pos = torch.arange(seq_len, device=device)[None, :]
+        is_speech = pos < steps[:, None]
+        is_text = ~is_speech & (pos < total[:, None])
+        padding_mask = ~(is_speech | is_text)
+
+        # token embeddings are scaled by sqrt(d) (fairseq's convention for its N(0, 1/d) init);
+        # S comes from a linear layer and is used as is
+        parts = []
+        if speech is not None:
+            parts.append((is_speech, _fit(speech, seq_len, 0.0)))
+        text_idx = None
+        if src_tokens.size(1) > 0:
+            text_idx = (pos - steps[:, None]).clamp(0, src_tokens.size(1) - 1)  # (B, T)
+            tokens = self.embed_scale * self.embed_tokens(src_tokens)
+            parts.append((is_text, tokens.gather(1, text_idx[:, :, None].expand(-1, -1, tokens.size(-1)))))
+        x = None
+        for where, value in parts:
+            x = value if x is None else torch.where(where[:, :, None], value, x)
+        assert x is not None
+
+        # additive embeddings: positions over the packed sequence, language, modality
+        pos_input = torch.where(padding_mask, self.padding_idx, self.padding_idx + 1)
+        x = x + self.embed_positions(pos_input)
+        lang = self._position_languages(bsz, is_speech, text_idx, speech_lang, text_lang, device)
+        modality = torch.where(is_speech, SPEECH, TEXT)
+        x = x + self.input_embeddings(lang, modality)
+        x = x.masked_fill(padding_mask[:, :, None], 0.0)
+        return {"x": x, "padding_mask": padding_mask, "speech_steps": steps, "is_speech": is_speech}
+
+    def _position_languages(
+        self,
+        bsz: int,
+        is_speech: torch.Tensor,
+        text_idx: Optional[torch.Tensor],
+        speech_lang: Optional[torch.Tensor],
+        text_lang: Optional[torch.Tensor],
+        device: torch.device,
+    ) -> torch.Tensor:
+        """(B, T) language-tag index per position (-1 = none)."""
+        none = torch.full((bsz, 1), -1, dtype=torch.long, device=device)
+        s = none if speech_lang is None else speech_lang.to(device).long().view(bsz, 1)
+        if text_lang is None:
+            t = none
+        elif text_lang.dim() == 2:  # one tag per text token
+            if text_idx is None:
+                t = none
+            else:
+                t = text_lang.to(device).long().gather(1, text_idx.clamp(max=text_lang.size(1) - 1))
+        else:
+            t = text_lang.to(device).long().view(bsz, 1)
+        return torch.where(is_speech, s, t)
+
+    def forward(
+        self,
+        src_tokens: torch.Tensor,
+        src_lengths: torch.Tensor,
+        src_speech: Optional[torch.Tensor] = None,
+        src_speech_lengths: Optional[torch.Tensor] = None,
+        speech_lang: Optional[torch.Tensor] = None,
+        text_lang: Optional[torch.Tensor] = None,
+        speech_mask: Optional[torch.Tensor] = None,
+        tgt_lang: Optional[torch.Tensor] = None,
+        tgt_modality: Optional[torch.Tensor] = None,
+        return_all_hiddens: bool = False,
+    ) -> EncoderOut:
+        """Encode a batch of speech, text or concatenated inputs.
+
+        src_tokens (B, L) text ids padded with pad (L may be 0), src_lengths (B,);
+        src_speech (B, T, 80) zero-padded log-Mel, src_speech_lengths (B,) frames;
+        speech_lang / text_lang / tgt_lang (B,) ``<lang_xx>`` indices (text_lang may also be
+        (B, L), one tag per token); speech_mask (B, T_grid) True = replace that step's
+        Conv2d output with the mask embedding; tgt_modality (B,) 0 speech units, 1 text.
+        ``tgt_lang``/``tgt_modality`` are only carried along for the decoder.
+        """
+        emb = self.embed(
+            src_tokens, src_lengths, src_speech, src_speech_lengths, speech_lang, text_lang, speech_mask
+        )
+        padding_mask = emb["padding_mask"]
+        x = self.dropout_module(emb["x"]).transpose(0, 1)  # T x B x C
+        states: List[torch.Tensor] = [x] if return_all_hiddens else []
+        for layer in self.layers:
+            x = layer(x, padding_mask)
+            if return_all_hiddens:
+                states.append(x)
+        return {
+            "encoder_out": [x],
+            "encoder_padding_mask": [padding_mask],
+            "encoder_embedding": [],
+            "encoder_states": states,
+            "src_tokens": [],
+            "src_lengths": [],
+            "speech_steps": [emb["speech_steps"]],
+            "tgt_lang": [] if tgt_lang is None else [tgt_lang.to(x.device).long()],
+            "tgt_modality": [] if tgt_modality is None else [tgt_modality.to(x.device).long()],
+        }
+
+    def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: torch.Tensor) -> EncoderOut:
+        """Select/reorder batch items (beam search): time-major tensors on dim 1, the rest on dim 0."""
+        time_major = {"encoder_out", "encoder_states"}
+        return {
+            key: [t.index_select(1 if key in time_major else 0, new_order) for t in value]
+            for key, value in encoder_out.items()
+        }
+
+
+def _fit(x: torch.Tensor, length: int, fill: float) -> torch.Tensor:
+    """Truncate or pad dim 1 of x to ``length``."""
+    if x.size(1) >= length:
+        return x[:, :length]
+    pad_shape = list(x.shape)
+    pad_shape[1] = length - x.size(1)
+    return torch.cat([x, x.new_full(pad_shape, fill)], dim=1)
