@@ -1,0 +1,331 @@
+"""Every update holds a sub-batch of every data type present, in configured shares.
+
+``MultiTypeDataset`` puts the corpora of all types side by side in one index space
+(fairseq's ``EpochBatchIterator`` wants one dataset and batches of integer indices), and
+its collater groups a batch's examples by type and builds each type's views.
+
+``MultiTypeBatchSampler`` is the ``batch_sampler`` callable that ``EpochBatchIterator``
+calls once per epoch with ``(dataset, epoch)``; it returns that epoch's list of batches,
+a deterministic function of (seed, epoch), so all data-parallel ranks agree and a resumed
+run rebuilds the same epoch. For training, per data type:
+
+1. a ``LanguageSampler`` (``sampling.py``) draws one *round* of as many examples as the
+   type has (eligible ones: those that fit the type's token budget; rounded up to whole
+   sub-batches under a sentence cap), with temperature over languages;
+2. the round is sorted by size (random tie-break) and cut into sub-batches by fairseq's
+   ``batch_by_size`` under the type's own budget (``TypeBudget``), and the sub-batches
+   are shuffled.
+
+An epoch has U updates: ``updates_per_epoch`` if set, else the largest number of
+sub-batches any type's first round gives (the longest type is seen once), rounded up to
+a multiple of the number of data-parallel ranks so that no rank receives an empty batch.
+Update u concatenates the u-th sub-batch of every type; a type that runs out of
+sub-batches draws another round (cycling its corpus), so an exhausted corpus never ends
+the epoch for the others, and a type without corpora is simply absent from every batch.
+
+For validation (``train=False``) every eligible example is used exactly once, without
+temperature or repetition, in length-sorted sub-batches zipped across types; once a
+type is exhausted, later batches lack it.
+
+A task plugs this into fairseq in ``load_dataset`` (``build_dataset``) and in its own
+``get_batch_iterator``, which ignores fairseq's sentence-level arguments in favour of the
+per-type budgets::
+
+    sampler = build_batch_sampler(cfg, dataset, seed, train=split == "train", max_tokens=max_tokens)
+    return epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
+"""
+import logging
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from fairseq.data import Dictionary, FairseqDataset, data_utils, iterators
+
+from .data_config import BatchingConfig, DataConfig
+from .datasets import DATA_TYPES, DATASET_CLASSES, ExampleDataset, GlobalCmvn, TextEncodeFn, UnitsFn, make_sample
+from .sampling import Group, LanguageSampler, groups_by_language
+
+logger = logging.getLogger(__name__)
+
+_SAMPLER_SALT = 104729  # keeps the sampler's seeds apart from the masks' (seed, epoch, index)
+
+
+class MultiTypeDataset(FairseqDataset):
+    """The corpora of every data type in one index space.
+
+    Position p belongs to the corpus whose offset range holds it; an index may also be
+    virtual, ``draw * len(self) + p`` (see ``sampling.py``), and seeds that draw's masks.
+    """
+
+    def __init__(self, datasets: Sequence[ExampleDataset], temperatures: Optional[Dict[str, float]] = None):
+        if not datasets:
+            raise ValueError("no corpora")
+        names = [d.name for d in datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"corpus names must be unique, got {names}")
+        self.datasets = list(datasets)
+        self.temperatures = dict(temperatures or {})
+        for t in {d.data_type for d in datasets}:
+            views = {tuple(d.views) for d in datasets if d.data_type == t}
+            if len(views) > 1:
+                raise ValueError(f"the {t} corpora must build the same views, got {sorted(views)}")
+        self.offsets = np.cumsum([0] + [len(d) for d in datasets])
+        self.sizes = np.concatenate([d.sizes for d in datasets])
+        self.types = [t for t in DATA_TYPES if any(d.data_type == t for d in datasets)]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, index: int) -> Tuple[ExampleDataset, int]:
+        """(corpus, row) of a (virtual) index."""
+        pos = int(index) % len(self)
+        k = int(np.searchsorted(self.offsets, pos, side="right")) - 1
+        return self.datasets[k], pos - int(self.offsets[k])
+
+    def type_of(self, index: int) -> str:
+        return self.locate(index)[0].data_type
+
+    def positions(self, data_type: str) -> np.ndarray:
+        return np.concatenate([
+            np.arange(self.offsets[k], self.offsets[k + 1], dtype=np.int64)
+            for k, d in enumerate(self.datasets) if d.data_type == data_type
+        ])
+
+    def groups(self, data_type: str, positions: np.ndarray) -> List[Group]:
+        """(corpus, language) groups of some positions of one type, for temperature sampling."""
+        corpora, langs = [], []
+        for k, d in enumerate(self.datasets):
+            if d.data_type != data_type:
+                continue
+            lo, hi = self.offsets[k], self.offsets[k + 1]
+            rows = positions[(positions >= lo) & (positions < hi)] - lo
+            corpora += [d.name] * len(rows)
+            langs += [d.lang_keys[r] for r in rows]
+        ordered = np.sort(positions)
+        return groups_by_language(ordered, corpora, langs)
+
+    def __getitem__(self, index: int) -> Dict:
+        d, row = self.locate(index)
+        return d.item(row, int(index))
+
+    def collater(self, samples: List[Dict]) -> Dict:
+        """One batch: the views of every type present, plus counts (``make_sample``)."""
+        if not samples:
+            return {}
+        by_type: Dict[str, List[Dict]] = {}
+        for s in samples:
+            by_type.setdefault(s["type"], []).append(s)
+        views: List[Dict] = []
+        counts = {}
+        for t in DATA_TYPES:
+            if t in by_type:
+                d = next(d for d in self.datasets if d.data_type == t)
+                views.extend(d.collate_views(by_type[t]))
+                counts[t] = len(by_type[t])
+        return make_sample(views, counts)
+
+    def num_tokens(self, index: int) -> int:
+        return int(self.sizes[int(index) % len(self)])
+
+    def num_tokens_vec(self, indices: np.ndarray) -> np.ndarray:
+        return self.sizes[np.asarray(indices) % len(self)]
+
+    def size(self, index: int) -> int:
+        return self.num_tokens(index)
+
+    def ordered_indices(self) -> np.ndarray:
+        return np.argsort(self.sizes, kind="mergesort")
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self) -> bool:
+        return False
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        for d in self.datasets:
+            d.set_epoch(epoch)
+
+
+@dataclass
+class TypeBudget:
+    """The limits of one type's sub-batch (fairseq's max_tokens / max_sentences)."""
+
+    max_tokens: Optional[int] = None
+    max_sentences: Optional[int] = None
+
+
+def type_budgets(batching: BatchingConfig, types: Sequence[str], max_tokens: Optional[int] = None) -> Dict[str, TypeBudget]:
+    """Each present type's budget from the config.
+
+    Tokens: ``max_tokens_per_type[t]``, else the shared budget (``max_tokens`` argument,
+    e.g. fairseq's ``--max-tokens``, else ``batching.max_tokens``) times t's share of the
+    present types' shares. Sentences: ``max_sentences_per_type[t]``, else
+    ``shares[t] * sentences_per_share``; when a type would have no limit at all, its
+    sentence cap is its share (the paper's per-device batch sizes).
+    """
+    total_share = sum(batching.shares[t] for t in types)
+    shared = max_tokens if max_tokens is not None else batching.max_tokens
+    out = {}
+    for t in types:
+        share = batching.shares[t]
+        tokens = batching.max_tokens_per_type.get(t)
+        if tokens is None and shared is not None:
+            tokens = max(1, int(shared * share / total_share))
+        sentences = batching.max_sentences_per_type.get(t)
+        if sentences is None and batching.sentences_per_share is not None:
+            sentences = max(1, int(round(share * batching.sentences_per_share)))
+        if tokens is None and sentences is None:
+            sentences = max(1, int(round(share)))
+        out[t] = TypeBudget(tokens, sentences)
+    return out
+
+
+class MultiTypeBatchSampler:
+    """``batch_sampler(dataset, epoch) -> [batch, ...]`` for ``EpochBatchIterator`` (see module doc)."""
+
+    def __init__(
+        self,
+        dataset: MultiTypeDataset,
+        budgets: Dict[str, TypeBudget],
+        seed: int = 1,
+        train: bool = True,
+        updates_per_epoch: Optional[int] = None,
+        num_shards: int = 1,
+        max_size: Optional[int] = None,
+    ):
+        """``max_size`` (e.g. the model's maximum positions) drops longer examples, as the
+        type budgets do; skipped examples are logged."""
+        self.dataset = dataset
+        self.seed = seed
+        self.train = train
+        self.updates_per_epoch = updates_per_epoch
+        self.num_shards = num_shards
+        missing = [t for t in dataset.types if t not in budgets]
+        if missing:
+            raise ValueError(f"no batch budget for data type(s) {missing}")
+        self.budgets = {t: budgets[t] for t in dataset.types}
+        self.eligible: Dict[str, np.ndarray] = {}
+        for t in dataset.types:
+            pos = dataset.positions(t)
+            limits = [x for x in (self.budgets[t].max_tokens, max_size) if x is not None]
+            limit = min(limits) if limits else None
+            keep = pos if limit is None else pos[dataset.sizes[pos] <= limit]
+            if len(keep) < len(pos):
+                logger.warning("%s: %d of %d examples are longer than %s positions and are skipped", t, len(pos) - len(keep), len(pos), limit)
+            if len(keep) == 0:
+                raise ValueError(f"no {t} example fits in {limit} positions (smallest is {dataset.sizes[pos].min()})")
+            self.eligible[t] = keep
+        self.groups = {t: dataset.groups(t, self.eligible[t]) for t in dataset.types}
+
+    def round_size(self, t: str) -> int:
+        """Draws per round: the type's size, rounded up to whole sub-batches when they are
+        capped in sentences, so that cycling a small corpus never yields short sub-batches."""
+        n, cap = len(self.eligible[t]), self.budgets[t].max_sentences
+        return -(-n // cap) * cap if cap else n
+
+    def _rng(self, epoch: int, t: str) -> np.random.Generator:
+        return np.random.default_rng((self.seed, epoch, _SAMPLER_SALT, DATA_TYPES.index(t) + 1))
+
+    def sub_batches(self, t: str, indices: np.ndarray, rng: Optional[np.random.Generator]) -> List[np.ndarray]:
+        """Length-bucketed sub-batches of (virtual) indices under type t's budget."""
+        sizes = self.dataset.num_tokens_vec(indices)
+        tie = rng.random(len(indices)) if rng is not None else np.arange(len(indices))
+        order = np.lexsort((tie, sizes))
+        budget = self.budgets[t]
+        batches = data_utils.batch_by_size(
+            indices[order], None, num_tokens_vec=sizes[order],
+            max_tokens=budget.max_tokens, max_sentences=budget.max_sentences,
+        )
+        if rng is not None:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def epoch_sub_batches(self, epoch: int) -> Dict[str, List[np.ndarray]]:
+        """{type: its sub-batches of the epoch, one per update}."""
+        if not self.train:
+            return {t: self.sub_batches(t, self.eligible[t], None) for t in self.dataset.types}
+        per_type, samplers = {}, {}
+        for t in self.dataset.types:
+            rng = self._rng(epoch, t)
+            samplers[t] = (LanguageSampler(self.groups[t], self.dataset.temperatures, len(self.dataset), rng), rng)
+            per_type[t] = self.sub_batches(t, samplers[t][0].draw(self.round_size(t)), rng)
+        updates = self.updates_per_epoch or max(len(b) for b in per_type.values())
+        updates = -(-updates // self.num_shards) * self.num_shards
+        for t, batches in per_type.items():
+            sampler, rng = samplers[t]
+            while len(batches) < updates:
+                batches.extend(self.sub_batches(t, sampler.draw(self.round_size(t)), rng))
+            del batches[updates:]
+        return per_type
+
+    def __call__(self, dataset: Optional[FairseqDataset] = None, epoch: int = 1) -> List[np.ndarray]:
+        per_type = self.epoch_sub_batches(epoch)
+        n = max(len(b) for b in per_type.values())
+        return [
+            np.concatenate([b[u] for b in per_type.values() if u < len(b)]).astype(np.int64)
+            for u in range(n)
+        ]
+
+
+def build_dataset(
+    cfg: DataConfig,
+    split: str,
+    dictionary: Dictionary,
+    encode: TextEncodeFn,
+    seed: int = 1,
+    units_for_features: Optional[UnitsFn] = None,
+) -> MultiTypeDataset:
+    """The combined dataset of one split, from the corpora that list it."""
+    corpora = cfg.corpora_for(split)
+    if not corpora:
+        raise ValueError(f"{cfg.path}: no corpus has a {split!r} split")
+    transform: Optional[Callable] = GlobalCmvn(cfg.features.global_cmvn) if cfg.features.global_cmvn else None
+    datasets = [
+        DATASET_CLASSES[c.type](
+            c.splits[split], dictionary, encode, masking=cfg.masking, seed=seed,
+            units_for_features=units_for_features, feature_transform=transform,
+            src_lang=c.src_lang, tgt_lang=c.tgt_lang, views=c.views, name=c.name,
+        )
+        for c in corpora
+    ]
+    return MultiTypeDataset(datasets, {c.name: c.temperature for c in corpora})
+
+
+def build_batch_sampler(
+    cfg: DataConfig,
+    dataset: MultiTypeDataset,
+    seed: int = 1,
+    train: bool = True,
+    max_tokens: Optional[int] = None,
+    num_shards: int = 1,
+    max_size: Optional[int] = None,
+) -> MultiTypeBatchSampler:
+    """The sampler of a split; ``max_tokens`` (fairseq's flag) overrides the config's shared budget."""
+    budgets = type_budgets(cfg.batching, dataset.types, max_tokens)
+    return MultiTypeBatchSampler(dataset, budgets, seed, train, cfg.batching.updates_per_epoch, num_shards, max_size)
+
+
+def epoch_batch_iterator(
+    dataset: MultiTypeDataset,
+    sampler: MultiTypeBatchSampler,
+    seed: int = 1,
+    num_shards: int = 1,
+    shard_id: int = 0,
+    num_workers: int = 0,
+    epoch: int = 1,
+    buffer_size: int = 0,
+) -> iterators.EpochBatchIterator:
+    """fairseq's iterator over the sampler's batches, sharded across data-parallel ranks."""
+    sampler.num_shards = num_shards
+    return iterators.EpochBatchIterator(
+        dataset=dataset,
+        collate_fn=dataset.collater,
+        batch_sampler=sampler,
+        seed=seed,
+        num_shards=num_shards,
+        shard_id=shard_id,
+        num_workers=num_workers,
+        epoch=epoch,
+        buffer_size=buffer_size,
+        disable_shuffling=not sampler.train,
+    )
