@@ -1,0 +1,150 @@
+"""What the pre-training and fine-tuning tasks share: vocabulary, data config, batching,
+and bf16 autocast.
+
+fairseq's ``--bf16`` means TPU and ``--amp``/``--fp16`` are CUDA-only, so mixed precision
+on CPU comes from the task itself: ``--autocast-bf16`` wraps the forward pass and the
+loss (never the backward or the optimizer, which stay in fp32 master weights) in
+``torch.autocast`` on whatever device the model lives on.
+"""
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+from fairseq.data import Dictionary
+from fairseq.dataclass import FairseqDataclass
+from fairseq.optim.amp_optimizer import AMPOptimizer
+from fairseq.tasks import FairseqTask
+from omegaconf import II
+
+from ..data.batching import MultiTypeDataset, build_batch_sampler, build_dataset, epoch_batch_iterator
+from ..data.data_config import DataConfig, load_data_config
+from ..data.vocab import TextEncoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Mu2slamTaskConfig(FairseqDataclass):
+    data: str = field(default="", metadata={"help": "the data folder (holds the data config)"})
+    data_config: str = field(
+        default="data.yaml",
+        metadata={"help": "the data config YAML (corpora, vocabulary, tokenizer, batching), relative to DATA"},
+    )
+    max_source_positions: int = field(
+        default=6000, metadata={"help": "longest encoder input (40 ms speech steps + text tokens)"}
+    )
+    max_target_positions: int = field(default=1024, metadata={"help": "longest decoder sequence"})
+    autocast_bf16: bool = field(
+        default=False, metadata={"help": "run forward and loss under bf16 autocast (CPU or GPU; fp32 weights)"}
+    )
+    seed: int = II("common.seed")
+
+
+class SplitEncoder:
+    """``encode(text, lang)`` for the datasets; picklable, so data workers can use it."""
+
+    def __init__(self, spm_model: Path, dictionary: Dictionary):
+        self.spm_model, self.dictionary = spm_model, dictionary
+        self._enc: Optional[TextEncoder] = None
+
+    def __call__(self, text: str, lang: str) -> List[int]:
+        if self._enc is None:
+            self._enc = TextEncoder(self.spm_model, self.dictionary)
+        return self._enc.encode(text)
+
+    def __getstate__(self):
+        return {"spm_model": self.spm_model, "dictionary": self.dictionary, "_enc": None}
+
+
+class Mu2slamTaskBase(FairseqTask):
+    cfg: Mu2slamTaskConfig
+
+    def __init__(self, cfg: Mu2slamTaskConfig, data_cfg: DataConfig, dictionary: Dictionary):
+        super().__init__(cfg)
+        self.data_cfg, self.dictionary = data_cfg, dictionary
+        self.encode = SplitEncoder(data_cfg.vocab.spm, dictionary) if data_cfg.vocab.spm else None
+        self._tokenizer = None
+
+    @classmethod
+    def setup_task(cls, cfg: Mu2slamTaskConfig, **kwargs):
+        if not cfg.data:
+            raise ValueError("give the data folder as the first argument (DATA) of fairseq-train")
+        data_cfg = load_data_config(Path(cfg.data) / cfg.data_config)
+        dictionary = Dictionary.load(str(data_cfg.vocab.dict))
+        logger.info(f"joint dictionary: {len(dictionary)} symbols from {data_cfg.vocab.dict}")
+        return cls(cfg, data_cfg, dictionary)
+
+    @property
+    def source_dictionary(self) -> Dictionary:
+        return self.dictionary
+
+    @property
+    def target_dictionary(self) -> Dictionary:
+        return self.dictionary
+
+    def max_positions(self):
+        return self.cfg.max_source_positions, self.cfg.max_target_positions
+
+    def units_for_features(self):
+        """The speech tokenizer's on-the-fly function, loaded once, or None when not configured."""
+        if self.data_cfg.speech_tokenizer is None:
+            return None
+        if self._tokenizer is None:
+            from ..speech_tokenizer import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self.data_cfg.speech_tokenizer)
+        return self._tokenizer.units_for_features
+
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
+        if self.encode is None:
+            raise ValueError(f"{self.data_cfg.path}: vocab.spm is needed to encode texts")
+        self.datasets[split] = build_dataset(
+            self.data_cfg, split, self.dictionary, self.encode, self.cfg.seed, self.units_for_features()
+        )
+        self.datasets[split].split = split
+        logger.info(f"{split}: {len(self.datasets[split])} examples of types {self.datasets[split].types}")
+
+    def is_train_split(self, dataset: MultiTypeDataset) -> bool:
+        return getattr(dataset, "split", "").startswith("train")
+
+    def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
+                           ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1, num_shards=1,
+                           shard_id=0, num_workers=0, epoch=1, data_buffer_size=0, disable_iterator_cache=False,
+                           skip_remainder_batch=False, grouped_shuffling=False, update_epoch_batch_itr=False):
+        """One update holds a sub-batch of every data type, each under its own budget."""
+        train = self.is_train_split(dataset)
+        key = (id(dataset), num_shards, shard_id)
+        if train and key in self.dataset_to_epoch_iter and not disable_iterator_cache:
+            return self.dataset_to_epoch_iter[key]
+        max_size = max_positions[0] if isinstance(max_positions, tuple) else max_positions
+        sampler = build_batch_sampler(self.data_cfg, dataset, seed, train, max_tokens, num_shards, max_size)
+        itr = epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
+        if train:
+            self.dataset_to_epoch_iter[key] = itr
+        return itr
+
+    def autocast(self, model, optimizer=None) -> contextlib.AbstractContextManager:
+        if isinstance(optimizer, AMPOptimizer):  # fairseq's --amp (CUDA fp16)
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        if not self.cfg.autocast_bf16:
+            return contextlib.nullcontext()
+        device = next(model.parameters()).device.type
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        model.train()
+        model.set_num_updates(update_num)
+        with self.autocast(model, optimizer):
+            loss, sample_size, logging_output = criterion(model, sample)
+        if ignore_grad:
+            loss *= 0
+        optimizer.backward(loss)
+        return loss, sample_size, logging_output
+
+    def valid_step(self, sample, model, criterion):
+        model.eval()
+        with torch.no_grad(), self.autocast(model):
+            return criterion(model, sample)
