@@ -20,3 +20,19 @@ def fillets_root() -> Path:
 
     root = fetch_packages(["fillets-ng-data", "fillets-ng-data-cs", "fillets-ng-data-nl"])
     return root / "usr/share/games/fillets-ng"
+
+
+@pytest.fixture(scope="session")
+def default_corpus() -> Path:
+    """The embedded default corpus (manifests, fbank80.zip, splits.json), built once.
+
+    Kept in a cache folder (MU2SLAM_TEST_CORPUS, default ~/.cache/mu2slam/test-corpus) so
+    later sessions only verify it; an incomplete or outdated build is redone. Concurrent
+    sessions take turns through the builder's lock.
+    """
+    from mu2slam_manifests.debian import DEFAULT_CACHE
+    from mu2slam_manifests.default_corpus import Options, build
+
+    out = Path(os.environ.get("MU2SLAM_TEST_CORPUS", DEFAULT_CACHE.parent / "test-corpus"))
+    build(Options(out=out, progress=False))
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 from .audio import AudioError, fbank, load_waveform
 
 NPY_MAGIC = b"\x93NUMPY"
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def split_zip_ref(field: str) -> Optional[Tuple[str, int, int]]:
@@ -83,7 +84,11 @@ def write_feature_zip(zip_path: os.PathLike, items: Iterable[Tuple[str, np.ndarr
         for key, feats in items:
             buf = io.BytesIO()
             np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
-            zf.writestr(f"{key}.npy", buf.getvalue())
+            # A fixed timestamp and mode: the same features give a byte-identical zip.
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE_TIME)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
     refs = {}
     with zipfile.ZipFile(tmp) as zf, open(tmp, "rb") as raw:
         for info in zf.infolist():

@@ -1,0 +1,142 @@
+"""FLEURS -> ASR manifests, and optionally speech translation into one of its languages.
+
+Input: ``ROOT/<lang>/{train,dev,test}.tsv`` and ``ROOT/<lang>/audio/<split>/<file_name>``
+(16 kHz wav). The TSVs have no header and seven tab-separated columns: ``id file_name
+raw_transcription transcription characters num_samples gender``. ``id`` is the sentence
+id: it repeats (several speakers read each sentence, and every language shares the ids),
+so rows are keyed on ``file_name``; the manifest id is ``file_name`` without ``.wav``, and a
+repeated ``file_name`` is dropped and counted. Language codes stay FLEURS's own
+(``en_us``, ``cmn_hans_cn``, ``es_419``).
+
+Outputs: ``{split}_asr_<lang>.tsv`` and, with ``--translate-to TGT``,
+``{split}_st_<lang>_<TGT>.tsv`` whose target is TGT's transcript of the same sentence id
+(FLEURS is n-way parallel).
+"""
+import argparse
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .common import (
+    SPEECH_COLUMNS, Options, PrepError, Summary, TsvRow, add_output_args, finish, manifest_name, options_from,
+    prepare_audio, read_tsv, run, text_problem, write_speech,
+)
+from .common_voice import asr_row
+
+COMMAND = "mu2slam-prep-fleurs"
+COLUMNS = ("id", "file_name", "raw_transcription", "transcription", "characters", "num_samples", "gender")
+SPLITS = ("train", "dev", "test")
+TEXT_COLUMN = {"raw": "raw_transcription", "normalized": "transcription"}
+
+
+def _stem(file_name: str) -> str:
+    return file_name[: -len(".wav")] if file_name.endswith(".wav") else file_name
+
+
+def read_split(folder: Path, split: str, summary: Summary) -> List[TsvRow]:
+    """The rows of ``<split>.tsv``, one per recording (first of a repeated file_name)."""
+    rows, seen = [], set()
+    for r in read_tsv(folder / f"{split}.tsv", summary, columns=COLUMNS):
+        if r["file_name"] in seen:
+            summary.drop("duplicate file_name", f"{folder.name}/{split}.tsv:{r.line}")
+            continue
+        seen.add(r["file_name"])
+        rows.append(r)
+    return rows
+
+
+def sentence_texts(folder: Path, column: str, summary: Summary) -> Dict[str, str]:
+    """``{sentence id: text}`` over every split of one language (for translation targets)."""
+    texts: Dict[str, str] = {}
+    scratch = Summary(COMMAND, summary.out)  # rows of the target language are not this run's rows
+    for split in SPLITS:
+        if (folder / f"{split}.tsv").exists():
+            for r in read_tsv(folder / f"{split}.tsv", scratch, columns=COLUMNS):
+                texts.setdefault(r["id"], r[column])
+    return texts
+
+
+def prepare(root: Path, langs: Optional[Sequence[str]], text: str, translate_to: Optional[str], opts: Options) -> Summary:
+    summary = Summary(COMMAND, opts.out)
+    column = TEXT_COLUMN[text]
+    if langs:
+        missing = [l for l in langs if not (root / l).is_dir()]
+        if missing:
+            raise PrepError(f"no folder {', '.join(missing)} under {root}")
+    else:
+        langs = sorted(p.name for p in root.iterdir() if any((p / f"{s}.tsv").exists() for s in SPLITS))
+    if not langs:
+        raise PrepError(f"{root} holds no <lang>/{{train,dev,test}}.tsv")
+    targets: Dict[str, str] = {}
+    if translate_to:
+        if not (root / translate_to).is_dir():
+            raise PrepError(f"--translate-to {translate_to}: no folder {root / translate_to}")
+        targets = sentence_texts(root / translate_to, column, summary)
+
+    plans: List[Tuple[str, str, List[TsvRow]]] = []
+    clips: Dict[str, Path] = {}
+    for lang in langs:
+        for split in SPLITS:
+            if not (root / lang / f"{split}.tsv").exists():
+                continue
+            rows = read_split(root / lang, split, summary)
+            for r in rows:
+                clips[f"{lang}/{_stem(r['file_name'])}"] = root / lang / "audio" / split / r["file_name"]
+            plans.append((lang, split, rows))
+    ready, failed = prepare_audio(clips, opts, summary, desc="recordings")
+
+    for lang, split, rows in plans:
+        asr_rows, st_rows = [], []
+        for r in rows:
+            uid = _stem(r["file_name"])
+            key = f"{lang}/{uid}"
+            if key in failed:
+                summary.drop(failed[key], f"{lang}/{split}/{r['file_name']}", n=2 if translate_to and lang != translate_to else 1)
+                continue
+            audio, n = ready[key]
+            problem = text_problem(r[column])
+            if problem:
+                summary.drop(f"{column}: {problem}", f"{lang}/{split}/{r['file_name']}")
+            else:
+                asr_rows.append(asr_row(uid, audio, n, r[column], lang, ""))
+            if translate_to and lang != translate_to:
+                target = targets.get(r["id"])
+                if target is None:
+                    summary.drop(f"sentence id not in {translate_to}", f"{lang}/{split}/{r['file_name']}")
+                elif problem or text_problem(target):
+                    summary.drop(f"translation: {problem or text_problem(target)}", f"{lang}/{split}/{r['file_name']}")
+                else:
+                    st_rows.append({"id": uid, "audio": audio, "n_frames": str(n), "src_text": r[column],
+                                    "tgt_text": target, "src_lang": lang, "tgt_lang": translate_to, "speaker": ""})
+        write_speech(manifest_name(split, "asr", lang), asr_rows, SPEECH_COLUMNS, opts, summary)
+        if translate_to and lang != translate_to:
+            write_speech(manifest_name(split, "st", lang, translate_to), st_rows, SPEECH_COLUMNS, opts, summary)
+    return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=COMMAND,
+        description="Make FLEURS ASR manifests {train,dev,test}_asr_<lang>.tsv (and, with --translate-to, "
+        "speech translation manifests {split}_st_<lang>_<tgt>.tsv). ROOT holds <lang>/{train,dev,test}.tsv "
+        "(no header; id, file_name, raw_transcription, transcription, characters, num_samples, gender) "
+        "and <lang>/audio/<split>/*.wav. Rows are keyed on file_name, since sentence ids repeat.",
+    )
+    parser.add_argument("--root", type=Path, required=True, help="the FLEURS folder holding <lang>/")
+    parser.add_argument("--langs", nargs="+", metavar="LANG", help="FLEURS language folders, e.g. en_us cmn_hans_cn (default: all)")
+    parser.add_argument(
+        "--text", choices=tuple(TEXT_COLUMN), default="raw",
+        help="raw_transcription (cased, punctuated) or the normalized transcription (default: raw)",
+    )
+    parser.add_argument(
+        "--translate-to", metavar="LANG",
+        help="also write speech translation manifests into LANG (e.g. en_us), its transcript of "
+        "the same sentence id being the target",
+    )
+    add_output_args(parser)
+    args = parser.parse_args(argv)
+    opts = options_from(args, args.root)
+    return run(COMMAND, lambda: finish(prepare(args.root, args.langs, args.text, args.translate_to, opts), opts))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
