@@ -22,6 +22,39 @@ from fairseq.dataclass import FairseqDataclass
 
 # Every view is named "<data type>_<kind>"; a term is "<view>/<part>" with part "mlm",
 # "ctc", "dec" (the view's one decoder pass) or "dec_<x>" (e.g. "asr_align/dec_units").
+TERMS = {
+    "speech_u": ("mlm", "dec"),
+    "text_u": ("mlm", "dec"),
+    "asr_s2t": ("mlm", "dec", "ctc"),
+    "asr_t2s": ("mlm", "dec"),
+    "asr_align": ("mlm", "dec_units", "dec_text"),
+    "ast_s2t": ("mlm", "dec"),
+    "ast_t2s": ("mlm", "dec"),
+    "ast_align": ("mlm", "dec_units", "dec_text"),
+    "mt_fwd": ("mlm", "dec"),
+    "mt_bwd": ("mlm", "dec"),
+    "mt_align": ("mlm", "dec_src", "dec_tgt"),
+}
+
+
+def empty_log(terms: Dict[str, Tuple[str, ...]] = TERMS) -> Dict[str, float]:
+    """Every key a batch can log, set to 0, always in the same order.
+
+    fairseq sums data-parallel ranks' logging outputs position by position, so every rank
+    must log the same keys in the same order even when its batch lacks a data type.
+    """
+    log: Dict[str, float] = {"loss": 0.0, "nsentences": 0, "ntokens": 0, "sample_size": 0}
+    for view, parts in terms.items():
+        log[f"{view}/nsentences"] = 0
+        for part in parts:
+            log.update({f"{view}/{part}/loss": 0.0, f"{view}/{part}/n": 0, f"{view}/{part}/correct": 0})
+    return log
+
+
+def fill_log(log: Dict[str, float], key: str, value: float) -> None:
+    if key not in log:
+        raise KeyError(f"{key!r} is not a known loss term; add it to the criterion's TERMS")
+    log[key] = value
 
 
 @dataclass
@@ -86,9 +119,7 @@ class Mu2slamCriterion(FairseqCriterion):
             loss, n, ok = _ce(model.mlm_logits(enc), mlm_target, self.pad, 0.0)
             terms.append((f"{name}/mlm", loss, n, ok))
         for dec in view.get("decoders", []):
-            logits, _ = model.decoder(
-                dec["prev_output_tokens"], encoder_out=enc, tgt_lang=dec["tgt_lang"], tgt_modality=dec["tgt_modality"]
-            )
+            logits = self.decode(model, enc, dec)
             loss, n, ok = _ce(logits, dec["target"], self.pad, self.cfg.label_smoothing)
             suffix = dec["name"][len(name):].lstrip("_") if dec["name"].startswith(name) else dec["name"]
             terms.append((f"{name}/dec" + (f"_{suffix}" if suffix else ""), loss, n, ok))
@@ -96,6 +127,14 @@ class Mu2slamCriterion(FairseqCriterion):
         if ctc is not None and self.cfg.weight_ctc > 0:
             terms.append((f"{name}/ctc",) + self.ctc_loss(model, enc, ctc))
         return terms
+
+    @staticmethod
+    def decode(model, enc: Dict, dec: Dict) -> torch.Tensor:
+        """(B, T_out, V) logits of one decoder pass of a view over its encoder output."""
+        logits, _ = model.decoder(
+            dec["prev_output_tokens"], encoder_out=enc, tgt_lang=dec["tgt_lang"], tgt_modality=dec["tgt_modality"]
+        )
+        return logits
 
     def ctc_loss(self, model, enc: Dict, ctc: Dict) -> Tuple[torch.Tensor, int, int]:
         """CTC over the speech steps of a speech-only encoder pass (reuses the forward pass)."""
@@ -110,16 +149,17 @@ class Mu2slamCriterion(FairseqCriterion):
 
     def forward(self, model, sample, reduce=True):
         total = 0.0
-        log: Dict[str, float] = {"nsentences": sample["nsentences"], "ntokens": sample["ntokens"], "sample_size": 1}
+        log = empty_log()
+        log.update(nsentences=sample["nsentences"], ntokens=sample["ntokens"], sample_size=1)
         for view in sample["views"]:
-            log[f"{view['name']}/nsentences"] = view["nsentences"]
+            fill_log(log, f"{view['name']}/nsentences", view["nsentences"])
             for term, loss, n, correct in self.view_terms(model, view):
                 weight = term_weight(self.cfg, view["name"], term.split("/", 1)[1])
                 if n > 0 and weight > 0:
                     total = total + weight * loss / n
-                log[f"{term}/loss"] = loss.detach().item()
-                log[f"{term}/n"] = n
-                log[f"{term}/correct"] = correct
+                fill_log(log, f"{term}/loss", loss.detach().item())
+                fill_log(log, f"{term}/n", n)
+                fill_log(log, f"{term}/correct", correct)
         if not torch.is_tensor(total):  # no term had any loss position
             total = sum(p.sum() * 0.0 for p in model.parameters())
         log["loss"] = total.detach().item()
@@ -139,7 +179,7 @@ class Mu2slamCriterion(FairseqCriterion):
                     metrics.log_scalar(f"{term}_loss", total(k) / n / math.log(2), n, round=3)
                     if not term.endswith("/ctc"):
                         metrics.log_scalar(f"{term}_acc", 100.0 * total(f"{term}/correct") / n, n, round=2)
-            elif k.endswith("/nsentences"):
+            elif k.endswith("/nsentences") and total(k) > 0:
                 metrics.log_scalar(k.replace("/", "_"), total(k), 1, round=0)
 
     @staticmethod

@@ -1,0 +1,116 @@
+"""``fairseq-train`` that records a digest of the model after every update (one rank of a
+data-parallel run, or a single process).
+
+    python tests/ddp_worker.py --digests OUT.jsonl [--withhold TYPE] -- DATA --task ... [fairseq-train args]
+
+Each line of OUT.jsonl is one JSON record: ``update`` (0 = the initial parameters, before
+the first update), ``params`` (SHA-256 of every parameter's bytes, in ``named_parameters``
+order), ``buffers`` (the same over the model's buffers), ``norm`` (for messages), and
+``types`` and ``ids`` (the data types and example indices of the batch this rank trained
+on; none for the initial record).
+
+``--withhold TYPE`` drops TYPE's examples from every training batch of rank 1 (the
+collater sees them, then leaves them out), so that rank 1 trains on batches that lack a
+data type the other rank has. The sampler itself never builds such training batches (every
+update holds every present type), so this is how a test reaches that case.
+
+Threads: one torch thread per process, so that two ranks share two cores without thrashing.
+"""
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+
+def digest(tensors) -> str:
+    h = hashlib.sha256()
+    for name, t in tensors:
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def batch_contents(samples):
+    """(types, example indices) of one update's samples."""
+    types, ids = set(), set()
+    for s in samples or []:
+        types.update((s or {}).get("types", {}))
+        for view in (s or {}).get("views", []):
+            ids.update(int(i) for i in view["id"])
+    return sorted(types), sorted(ids)
+
+
+def install_recorder(path: Path) -> None:
+    """Wraps ``Trainer.train_step`` to append one record per update to ``path``."""
+    from fairseq.trainer import Trainer
+
+    original = Trainer.train_step
+
+    def write(trainer, contents):
+        model = trainer.get_model()
+        params = list(model.named_parameters())
+        record = {
+            "update": trainer.get_num_updates(),
+            "params": digest(params),
+            "buffers": digest(model.named_buffers()),
+            "norm": float(sum(p.detach().double().pow(2).sum() for _, p in params) ** 0.5),
+            "types": contents[0],
+            "ids": contents[1],
+        }
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def train_step(self, samples, raise_oom=False):
+        if not getattr(self, "_digest_started", False):
+            self._digest_started = True
+            write(self, (None, None))
+        out = original(self, samples, raise_oom)
+        write(self, batch_contents(samples))
+        return out
+
+    Trainer.train_step = train_step
+
+
+def install_withholding(data_type: str) -> None:
+    """Rank 1's training batches leave out ``data_type`` (see the module doc)."""
+    from mu2slam_fairseq.data.batching import MultiTypeDataset
+
+    original = MultiTypeDataset.collater
+
+    def collater(self, samples):
+        if getattr(self, "training", False):
+            samples = [s for s in samples if s["type"] != data_type]
+        return original(self, samples)
+
+    MultiTypeDataset.collater = collater
+
+
+def main(argv=None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--")
+    own, fairseq_args = argv[:split], argv[split + 1:]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--digests", type=Path, required=True)
+    parser.add_argument("--withhold", default=None, help="a data type left out of rank 1's training batches")
+    args = parser.parse_args(own)
+
+    torch.set_num_threads(1)
+    rank = 0
+    if "--distributed-rank" in fairseq_args:
+        rank = int(fairseq_args[fairseq_args.index("--distributed-rank") + 1])
+    args.digests.unlink(missing_ok=True)
+    install_recorder(args.digests)
+    if args.withhold and rank == 1:
+        install_withholding(args.withhold)
+
+    from fairseq_cli.train import cli_main
+
+    sys.argv = [sys.argv[0], *fairseq_args]
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()
