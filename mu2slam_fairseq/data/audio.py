@@ -5,6 +5,7 @@ Audio is read with soundfile (wav, flac, ogg, mp3 without ffmpeg) and resampled 
 ``get_fbank`` is not used: it imports ``torchaudio.sox_effects``, which current
 torchaudio no longer ships.
 """
+import contextlib
 import io
 from pathlib import Path
 from typing import Optional, Tuple, Union
@@ -22,6 +23,18 @@ FRAME_SHIFT = 160  # 10 ms at 16 kHz
 
 class AudioError(ValueError):
     """Audio that cannot be turned into features, with the file it came from."""
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """One utterance's resampling and fbank are too small to split across threads, and
+    on a busy machine OpenMP's spinning threads make them 20x slower; so run them on one."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def n_fbank_frames(n_samples: int) -> int:
@@ -43,7 +56,8 @@ def load_waveform(path: Union[str, Path], data: Optional[bytes] = None) -> np.nd
     """Mono float32 samples at 16 kHz in [-1, 1]; ``data`` holds the bytes when already read."""
     wav, sr = _decode(io.BytesIO(data) if data is not None else path, str(path))
     if sr != SAMPLE_RATE:
-        wav = torchaudio.functional.resample(torch.from_numpy(wav), sr, SAMPLE_RATE).numpy()
+        with _one_thread():
+            wav = torchaudio.functional.resample(torch.from_numpy(wav), sr, SAMPLE_RATE).numpy()
     if not np.isfinite(wav).all():
         raise AudioError(f"{path}: audio contains NaN or infinite samples")
     return wav
@@ -54,5 +68,6 @@ def fbank(waveform: np.ndarray) -> np.ndarray:
     if len(waveform) < FRAME_LENGTH:
         raise AudioError(f"audio of {len(waveform)} samples is shorter than one 25 ms frame")
     x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).unsqueeze(0) * 32768.0
-    feats = torchaudio.compliance.kaldi.fbank(x, num_mel_bins=N_MELS, sample_frequency=SAMPLE_RATE)
+    with _one_thread():
+        feats = torchaudio.compliance.kaldi.fbank(x, num_mel_bins=N_MELS, sample_frequency=SAMPLE_RATE)
     return feats.numpy()
