@@ -10,6 +10,7 @@ the demo skips stages whose marker matches and whose outputs exist, and redoes t
 """
 import argparse
 import hashlib
+import os
 import json
 import shlex
 import subprocess
@@ -17,7 +18,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import Dict, List
+
+PLUGIN = Path(__file__).resolve().parents[1] / "mu2slam_fairseq"
 
 
 @dataclass
@@ -48,19 +51,83 @@ class Stage:
         print(f"[demo] {self.name}: finished in {time.time() - start:.0f} s", flush=True)
 
 
+@dataclass
+class Budget:
+    """Sizes of one run: the default fits about 45 minutes of a 2-core CPU, --quick a few."""
+    units: int
+    pretrain_updates: int
+    max_tokens: int
+
+    @classmethod
+    def of(cls, quick: bool) -> "Budget":
+        return cls(units=128, pretrain_updates=30, max_tokens=3000) if quick else cls(
+            units=512, pretrain_updates=600, max_tokens=6000)
+
+
+def pretrain_config(work: Path) -> Dict:
+    """The data config of pre-training on every type of the default corpus (paths relative to it)."""
+    c = "../corpus/"
+    corpus = lambda name, kind, train, valid=None: {  # noqa: E731
+        "name": name, "type": kind, "splits": {"train": c + train, **({"valid": c + valid} if valid else {})}}
+    return {
+        "vocab": {"dict": "../vocab/dict.txt", "spm": "../vocab/spm.model"},
+        "speech_tokenizer": "../vocab/tokenizer.pt",
+        "features": {"global_cmvn": "../vocab/cmvn.npz"},
+        "batching": {"shares": {"speech": 4, "text": 8, "ast": 1, "asr": 1, "mt": 1}, "sentences_per_share": 1},
+        "corpora": [
+            corpus("speech", "speech", "train_speech.tsv"),
+            corpus("text", "text", "train_text.tsv"),
+            corpus("asr_nl", "asr", "train_asr_nl.tsv"),
+            corpus("asr_cs", "asr", "train_asr_cs.tsv"),
+            corpus("st_nl_en", "ast", "train_st_nl_en.tsv", "dev_st_nl_en.tsv"),
+            corpus("st_cs_en", "ast", "train_st_cs_en.tsv", "dev_st_cs_en.tsv"),
+            corpus("mt", "mt", "train_mt.tsv"),
+        ],
+    }
+
+
+def write_yaml(path: Path, content: Dict) -> Path:
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(content, sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
 def stages(work: Path, quick: bool) -> List[Stage]:
-    corpus, vocab = work / "corpus", work / "vocab"
+    corpus, vocab, pre = work / "corpus", work / "vocab", work / "pretrain"
+    budget = Budget.of(quick)
     bindir = Path(sys.executable).parent
     train_manifests = sorted(str(p) for p in [corpus / "train_st_nl_en.tsv", corpus / "train_st_cs_en.tsv",
                                                corpus / "train_mt.tsv", corpus / "train_text.tsv"])
+    write_yaml(pre / "data.yaml", pretrain_config(work))
     return [
         Stage("corpus", [str(bindir / "mu2slam-prep-default-corpus"), "--out", str(corpus)],
               [corpus / "train_speech.tsv", corpus / "test_st_nl_en.tsv"]),
         Stage("vocab", [str(bindir / "mu2slam-build-vocab"), *train_manifests, "--out", str(vocab),
-                        "--kind", "char", "--units", "256" if quick else "1024"],
+                        "--kind", "char", "--units", str(budget.units)],
               [vocab / "dict.txt", vocab / "spm.model"]),
         Stage("cmvn", [str(bindir / "mu2slam-cmvn"), str(corpus / "train_speech.tsv"), "--out", str(vocab / "cmvn.npz")],
               [vocab / "cmvn.npz"]),
+        Stage("tokenizer", [str(bindir / "mu2slam-speech-tokenizer"), "fit", "--kind", "kmeans",
+                            "--manifest", str(corpus / "train_speech.tsv"), "--out", str(vocab / "tokenizer.pt"),
+                            "--codebook-size", str(budget.units), "--normalization", "utterance",
+                            "--iterations", "5" if quick else "15", "--max-samples", "20000" if quick else "100000"],
+              [vocab / "tokenizer.pt"]),
+        Stage("pretrain", [str(bindir / "fairseq-train"), str(pre), "--user-dir", str(PLUGIN),
+                           "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
+                           "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "2e-3",
+                           "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(budget.pretrain_updates // 6),
+                           "--clip-norm", "5", "--max-update", str(budget.pretrain_updates),
+                           "--max-tokens", str(budget.max_tokens), "--cpu", "--autocast-bf16",
+                           "--save-dir", str(pre / "checkpoints"), "--no-epoch-checkpoints",
+                           "--save-interval-updates", "100", "--keep-interval-updates", "1",
+                           "--validate-interval-updates", str(max(budget.pretrain_updates // 3, 10)),
+                           "--log-format", "simple", "--log-interval", "10", "--log-file", str(pre / "train.log"),
+                           "--num-workers", "0", "--seed", "1"],
+              [pre / "checkpoints" / "checkpoint_last.pt"]),
     ]
 
 
