@@ -60,7 +60,7 @@ class Budget:
 
     @classmethod
     def of(cls, quick: bool) -> "Budget":
-        return cls(units=128, pretrain_updates=30, max_tokens=3000) if quick else cls(
+        return cls(units=128, pretrain_updates=20, max_tokens=3000) if quick else cls(
             units=512, pretrain_updates=600, max_tokens=6000)
 
 
@@ -114,7 +114,8 @@ def stages(work: Path, quick: bool) -> List[Stage]:
         Stage("tokenizer", [str(bindir / "mu2slam-speech-tokenizer"), "fit", "--kind", "kmeans",
                             "--manifest", str(corpus / "train_speech.tsv"), "--out", str(vocab / "tokenizer.pt"),
                             "--codebook-size", str(budget.units), "--normalization", "utterance",
-                            "--iterations", "5" if quick else "15", "--max-samples", "20000" if quick else "100000"],
+                            "--iterations", "5" if quick else "15", "--max-samples", "20000" if quick else "100000",
+                            "--max-utterances", "300" if quick else "3000"],
               [vocab / "tokenizer.pt"]),
         Stage("pretrain", [str(bindir / "fairseq-train"), str(pre), "--user-dir", str(PLUGIN),
                            "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
@@ -124,7 +125,7 @@ def stages(work: Path, quick: bool) -> List[Stage]:
                            "--max-tokens", str(budget.max_tokens), "--cpu", "--autocast-bf16",
                            "--save-dir", str(pre / "checkpoints"), "--no-epoch-checkpoints",
                            "--save-interval-updates", "100", "--keep-interval-updates", "1",
-                           "--validate-interval-updates", str(max(budget.pretrain_updates // 3, 10)),
+                           "--validate-interval-updates", str(budget.pretrain_updates),
                            "--log-format", "simple", "--log-interval", "10", "--log-file", str(pre / "train.log"),
                            "--num-workers", "0", "--seed", "1"],
               [pre / "checkpoints" / "checkpoint_last.pt"]),

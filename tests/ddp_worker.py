@@ -81,7 +81,7 @@ def install_withholding(data_type: str) -> None:
     original = MultiTypeDataset.collater
 
     def collater(self, samples):
-        if getattr(self, "training", False):
+        if getattr(self, "split", "").startswith("train"):  # set by the task's load_dataset
             samples = [s for s in samples if s["type"] != data_type]
         return original(self, samples)
 

@@ -98,7 +98,7 @@ def test_fairseq_train_lowers_every_loss_term(corpus, tmp_path):
         sys.executable, "-m", "fairseq_cli.train", str(corpus), "--user-dir", "mu2slam_fairseq",
         "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
         "--optimizer", "adam", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "10",
-        "--max-update", "60", "--max-tokens", "4000", "--cpu", "--save-dir", str(tmp_path / "ckpt"),
+        "--max-update", "40", "--max-tokens", "4000", "--cpu", "--save-dir", str(tmp_path / "ckpt"),
         "--log-interval", "1", "--log-format", "simple", "--disable-validation", "--no-save", "--seed", "1",
     ], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]

@@ -501,7 +501,7 @@ def test_every_default_corpus_utterance_gets_one_id_per_step(default_corpus, kme
 @pytest.mark.slow
 def test_kmeans_1024_on_the_default_corpus(default_corpus, tmp_path):
     """The paper-sized codebook, fitted on the unlabeled speech, uses more than 90% of its entries."""
-    manifest = _corpus_dir(default_corpus) / "speech_train.tsv"
+    manifest = _corpus_dir(default_corpus) / "train_speech.tsv"
     tok = fit_tokenizer("kmeans", manifest, codebook_size=1024, progress=False)
     tok.save(tmp_path / "km1024.pt")
     use = usage(load_tokenizer(tmp_path / "km1024.pt"), manifest, progress=False)
