@@ -25,7 +25,10 @@ the epoch for the others, and a type without corpora is simply absent from every
 
 For validation (``train=False``) every eligible example is used exactly once, without
 temperature or repetition, in length-sorted sub-batches zipped across types; once a
-type is exhausted, later batches lack it.
+type is exhausted, later batches lack it. With ``one_type_per_batch`` the sub-batches
+follow each other instead (all of one type, then the next): every batch then holds one
+view, which is also a standard fairseq sample (``views.fairseq_sample``), as generation
+and sequence-level validation metrics need.
 
 A task plugs this into fairseq in ``load_dataset`` (``build_dataset``) and in its own
 ``get_batch_iterator``, which ignores fairseq's sentence-level arguments in favour of the
@@ -42,8 +45,9 @@ import numpy as np
 from fairseq.data import Dictionary, FairseqDataset, data_utils, iterators
 
 from .data_config import BatchingConfig, DataConfig
-from .datasets import DATA_TYPES, DATASET_CLASSES, ExampleDataset, GlobalCmvn, TextEncodeFn, UnitsFn, make_sample
+from .datasets import DATA_TYPES, DATASET_CLASSES, Augment, ExampleDataset, GlobalCmvn, TextEncodeFn, UnitsFn, make_sample
 from .sampling import Group, LanguageSampler, groups_by_language
+from .views import FULL_TARGET_TERMS, fairseq_sample
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +113,11 @@ class MultiTypeDataset(FairseqDataset):
         return d.item(row, int(index))
 
     def collater(self, samples: List[Dict]) -> Dict:
-        """One batch: the views of every type present, plus counts (``make_sample``)."""
+        """One batch: the views of every type present, plus counts (``make_sample``).
+
+        A batch of one sequence-to-sequence view also carries that view as a standard
+        fairseq sample (``id``, ``net_input``, ``target``).
+        """
         if not samples:
             return {}
         by_type: Dict[str, List[Dict]] = {}
@@ -122,7 +130,10 @@ class MultiTypeDataset(FairseqDataset):
                 d = next(d for d in self.datasets if d.data_type == t)
                 views.extend(d.collate_views(by_type[t]))
                 counts[t] = len(by_type[t])
-        return make_sample(views, counts)
+        batch = make_sample(views, counts)
+        if len(views) == 1 and len(views[0]["decoders"]) == 1 and views[0]["term"] in FULL_TARGET_TERMS:
+            batch.update(fairseq_sample(views[0]))
+        return batch
 
     def num_tokens(self, index: int) -> int:
         return int(self.sizes[int(index) % len(self)])
@@ -163,11 +174,11 @@ def type_budgets(batching: BatchingConfig, types: Sequence[str], max_tokens: Opt
     ``shares[t] * sentences_per_share``; when a type would have no limit at all, its
     sentence cap is its share (the paper's per-device batch sizes).
     """
-    total_share = sum(batching.shares[t] for t in types)
+    total_share = sum(batching.shares.get(t, 1.0) for t in types)
     shared = max_tokens if max_tokens is not None else batching.max_tokens
     out = {}
     for t in types:
-        share = batching.shares[t]
+        share = batching.shares.get(t, 1.0)
         tokens = batching.max_tokens_per_type.get(t)
         if tokens is None and shared is not None:
             tokens = max(1, int(shared * share / total_share))
@@ -192,12 +203,17 @@ class MultiTypeBatchSampler:
         updates_per_epoch: Optional[int] = None,
         num_shards: int = 1,
         max_size: Optional[int] = None,
+        one_type_per_batch: bool = False,
     ):
         """``max_size`` (e.g. the model's maximum positions) drops longer examples, as the
-        type budgets do; skipped examples are logged."""
+        type budgets do; skipped examples are logged. ``one_type_per_batch`` (evaluation
+        only) puts the types' sub-batches one after the other instead of zipping them."""
+        if one_type_per_batch and train:
+            raise ValueError("one_type_per_batch is for evaluation: every training update holds every type")
         self.dataset = dataset
         self.seed = seed
         self.train = train
+        self.one_type_per_batch = one_type_per_batch
         self.updates_per_epoch = updates_per_epoch
         self.num_shards = num_shards
         missing = [t for t in dataset.types if t not in budgets]
@@ -260,6 +276,8 @@ class MultiTypeBatchSampler:
 
     def __call__(self, dataset: Optional[FairseqDataset] = None, epoch: int = 1) -> List[np.ndarray]:
         per_type = self.epoch_sub_batches(epoch)
+        if self.one_type_per_batch:
+            return [np.asarray(b, dtype=np.int64) for batches in per_type.values() for b in batches]
         n = max(len(b) for b in per_type.values())
         return [
             np.concatenate([b[u] for b in per_type.values() if u < len(b)]).astype(np.int64)
@@ -274,8 +292,11 @@ def build_dataset(
     encode: TextEncodeFn,
     seed: int = 1,
     units_for_features: Optional[UnitsFn] = None,
+    augment: Optional[Augment] = None,
 ) -> MultiTypeDataset:
-    """The combined dataset of one split, from the corpora that list it."""
+    """The combined dataset of one split, from the corpora that list it.
+
+    ``augment`` (e.g. SpecAugment, for training splits) applies to every speech input."""
     corpora = cfg.corpora_for(split)
     if not corpora:
         raise ValueError(f"{cfg.path}: no corpus has a {split!r} split")
@@ -284,7 +305,7 @@ def build_dataset(
         DATASET_CLASSES[c.type](
             c.splits[split], dictionary, encode, masking=cfg.masking, seed=seed,
             units_for_features=units_for_features, feature_transform=transform,
-            src_lang=c.src_lang, tgt_lang=c.tgt_lang, views=c.views, name=c.name,
+            src_lang=c.src_lang, tgt_lang=c.tgt_lang, views=c.views, name=c.name, augment=augment,
         )
         for c in corpora
     ]
@@ -299,10 +320,22 @@ def build_batch_sampler(
     max_tokens: Optional[int] = None,
     num_shards: int = 1,
     max_size: Optional[int] = None,
+    one_type_per_batch: bool = False,
+    max_sentences: Optional[int] = None,
 ) -> MultiTypeBatchSampler:
-    """The sampler of a split; ``max_tokens`` (fairseq's flag) overrides the config's shared budget."""
-    budgets = type_budgets(cfg.batching, dataset.types, max_tokens)
-    return MultiTypeBatchSampler(dataset, budgets, seed, train, cfg.batching.updates_per_epoch, num_shards, max_size)
+    """The sampler of a split; ``max_tokens`` (fairseq's flag) overrides the config's shared budget.
+
+    With ``one_type_per_batch`` (evaluation) a batch holds one type only, so each type may
+    use the whole of ``max_tokens``; ``max_sentences`` (fairseq's ``--batch-size``) then
+    caps every type's batches as well.
+    """
+    if one_type_per_batch and (max_tokens is not None or max_sentences is not None):
+        budgets = {t: TypeBudget(max_tokens, max_sentences) for t in dataset.types}
+    else:
+        budgets = type_budgets(cfg.batching, dataset.types, max_tokens)
+    return MultiTypeBatchSampler(
+        dataset, budgets, seed, train, cfg.batching.updates_per_epoch, num_shards, max_size, one_type_per_batch
+    )
 
 
 def epoch_batch_iterator(

@@ -9,6 +9,12 @@ complete example (paths are relative to the YAML file's folder)::
     speech_tokenizer: tokenizer.pt  # optional when every speech manifest has a units column
     features:
       global_cmvn: cmvn.npz         # optional (fairseq's mean/std npz)
+    specaugment:                    # optional: on speech inputs of training splits (fairseq's keys;
+      freq_mask_N: 2                #   or the path of a fairseq config.yaml with such a section)
+      freq_mask_F: 27
+      time_mask_N: 2
+      time_mask_T: 40
+      time_mask_p: 1.0
     masking: {speech_ratio: 0.5, speech_span: 10, text_ratio: 0.5, mt_ratio: 0.25}
     batching:
       shares: {speech: 4, text: 8, ast: 1, asr: 1, mt: 1}
@@ -19,7 +25,7 @@ complete example (paths are relative to the YAML file's folder)::
       updates_per_epoch: null       # default: what the longest type needs to be seen once
     corpora:
       - name: asr_nl
-        type: asr                   # speech | text | asr | ast | mt
+        type: asr                   # speech | text | asr | ast | mt | t2t (fine-tuning: text -> text)
         splits: {train: asr_nl_train.tsv, valid: asr_nl_dev.tsv}
         temperature: 1.0            # across this corpus's languages; default text 3, mt 2, else 1
         src_lang: nl                # optional defaults for rows with an empty language column
@@ -35,6 +41,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from .augment import specaugment_config
 from .datasets import DATA_TYPES, DATASET_CLASSES
 from .masking import MaskConfig
 
@@ -91,6 +98,7 @@ class DataConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     masking: MaskConfig = field(default_factory=MaskConfig)
     batching: BatchingConfig = field(default_factory=BatchingConfig)
+    specaugment: Optional[Dict[str, Any]] = None  # fairseq SpecAugment settings (training splits)
 
     def corpora_for(self, split: str) -> List[CorpusConfig]:
         """Corpora that have a manifest for ``split``, in config order."""
@@ -162,7 +170,7 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
     except yaml.YAMLError as e:
         raise DataConfigError(path, "", f"not valid YAML: {e}") from None
     r = _Reader(path, check_paths)
-    top = r.mapping(raw, "", ("vocab", "speech_tokenizer", "features", "masking", "batching", "corpora"))
+    top = r.mapping(raw, "", ("vocab", "speech_tokenizer", "features", "specaugment", "masking", "batching", "corpora"))
 
     vocab_raw = r.mapping(top.get("vocab"), "vocab", ("spm", "dict"))
     if "dict" not in vocab_raw:
@@ -171,6 +179,8 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
 
     features_raw = r.mapping(top.get("features"), "features", ("global_cmvn",))
     features = FeaturesConfig(global_cmvn=r.file(features_raw.get("global_cmvn"), "features.global_cmvn", optional=True))
+
+    specaugment = _specaugment(r, top.get("specaugment"))
 
     masking_raw = r.mapping(top.get("masking"), "masking", ("speech_ratio", "speech_span", "text_ratio", "mt_ratio"))
     values = {}
@@ -237,4 +247,26 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
         features=features,
         masking=masking,
         batching=batching,
+        specaugment=specaugment,
     )
+
+
+def _specaugment(r: _Reader, value: Any) -> Optional[Dict[str, Any]]:
+    """The ``specaugment`` mapping, or the ``specaugment`` section of a fairseq config.yaml."""
+    if value is None:
+        return None
+    key = "specaugment"
+    if isinstance(value, str):
+        path = r.file(value, key)
+        try:
+            fairseq_cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise r.fail(key, f"cannot read {path}: {e}") from None
+        if not isinstance(fairseq_cfg, dict) or not isinstance(fairseq_cfg.get("specaugment"), dict):
+            raise r.fail(key, f"{path} has no specaugment section")
+        value, key = fairseq_cfg["specaugment"], f"specaugment ({path})"
+    raw = r.mapping(value, key)
+    try:
+        return specaugment_config(raw)
+    except ValueError as e:
+        raise r.fail(key, str(e)) from None

@@ -13,6 +13,7 @@ text    text_u: t^m -> t^¬m (text_ratio, one span)
 asr     asr_s2t: S^m -> t (+ CTC on t); asr_t2s: t^m -> z; asr_align: [S, t]^m -> z^¬m, t^¬m
 ast     ast_s2t, ast_t2s, ast_align as for asr with t the translation, no CTC
 mt      mt_fwd: v^m -> t; mt_bwd: t^m -> v; mt_align: [v, <lang_t>, t]^m -> v^¬m, t^¬m
+t2t     t2t_fwd: text understanding as text -> text (fine-tuning only; see TextToTextDataset)
 ======  ==================================================================================
 
 Choices where the paper is silent: the mask of a concatenation [x, y] is the
@@ -25,14 +26,20 @@ Speech units come from the manifest's ``units`` column or, when a row has none, 
 ``units_for_features`` callable (the speech tokenizer) applied to the raw features;
 ``feature_transform`` (global CMVN) applies to the model's input only, so the same
 utterance always gets the same units. The language of an example for sampling is its source language (speech, text, asr) or its
-language pair (ast, mt). Every mask is drawn for every example in a fixed order, so
+language pair (ast, mt, t2t). Every mask is drawn for every example in a fixed order, so
 selecting fewer views never changes the masks of the others.
+
+Units are only read when a selected view uses them: the forward speech -> text views
+under a zero speech mask ratio (fine-tuning) need neither a ``units`` column nor a speech
+tokenizer. ``augment`` (SpecAugment on training splits) changes the model's speech input
+of every selected view, after the units were taken from the clean features, with NumPy
+seeded from (seed, epoch, index) so that a resumed run sees the same augmentation.
 """
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -47,10 +54,14 @@ from .views import SPEECH, TEXT, Source, Target, ViewItem, collate_view
 
 logger = logging.getLogger(__name__)
 
-DATA_TYPES = ("speech", "text", "asr", "ast", "mt")
+DATA_TYPES = ("speech", "text", "asr", "ast", "mt", "t2t")
+PRETRAINING_TYPES = DATA_TYPES[:5]
 TextEncodeFn = Callable[[str, str], List[int]]
 UnitsFn = Callable[[torch.Tensor], torch.Tensor]
 FeatureTransform = Callable[[np.ndarray], np.ndarray]
+# (features (frames, 80), (seed, epoch, index)) -> features of the same shape
+Augment = Callable[[torch.Tensor, Tuple[int, int, int]], torch.Tensor]
+SEGMENT_SEPARATOR = "</s>"  # between the input segments of a t2t row's src_text
 
 
 class GlobalCmvn:
@@ -83,6 +94,7 @@ class ExampleDataset(FairseqDataset):
 
     data_type = ""
     view_names: Sequence[str] = ()
+    unit_free_views: Sequence[str] = ()  # views that never read units when the speech mask ratio is 0
     needs_speech = False
 
     def __init__(
@@ -99,6 +111,7 @@ class ExampleDataset(FairseqDataset):
         tgt_lang: Optional[str] = None,
         views: Optional[Sequence[str]] = None,
         name: Optional[str] = None,
+        augment: Optional[Augment] = None,
     ):
         self.manifest = Path(manifest)
         self.name = name or self.manifest.stem
@@ -116,8 +129,12 @@ class ExampleDataset(FairseqDataset):
         if unknown:
             raise ValueError(f"{self.data_type} data has no view(s) {unknown}; choose from {list(self.view_names)}")
         self.views = [v for v in self.view_names if v in views]
+        self.augment = augment
+        self.needs_units = self.needs_speech and (
+            self.masking.speech_ratio > 0 or any(v not in self.unit_free_views for v in self.views)
+        )
         self.unit_table = torch.tensor(unit_ids(dictionary), dtype=torch.long)
-        if self.needs_speech and len(self.unit_table) == 0:
+        if self.needs_units and len(self.unit_table) == 0:
             raise ValueError(f"{self.manifest}: the dictionary has no speech-unit symbols")
         self.examples = self._read(encode)
         if not self.examples:
@@ -128,7 +145,7 @@ class ExampleDataset(FairseqDataset):
     # ---- reading -------------------------------------------------------------------
     def _read(self, encode: Optional[TextEncodeFn]) -> List[_Example]:
         rows = read_manifest(self.manifest, required=self._required_columns())
-        if self.needs_speech and self.units_for_features is None:
+        if self.needs_units and self.units_for_features is None:
             missing = [r["id"] for r in rows if not r["units"]]
             if missing:
                 raise ManifestError(
@@ -181,7 +198,7 @@ class ExampleDataset(FairseqDataset):
         if n_frames <= 0:
             return None
         units = None
-        if row["units"]:
+        if row["units"] and self.needs_units:
             try:
                 units = np.array([int(u) for u in row["units"].split()], dtype=np.int64)
             except ValueError:
@@ -243,7 +260,20 @@ class ExampleDataset(FairseqDataset):
         views = self._views(ex, rng)
         for view in views.values():
             view.index = key
-        return {"index": key, "type": self.data_type, "views": {k: views[k] for k in self.views}}
+        selected = {k: views[k] for k in self.views}
+        if self.augment is not None:
+            self._augment_speech(selected.values(), key)
+        return {"index": key, "type": self.data_type, "views": selected}
+
+    def _augment_speech(self, views: Iterable[ViewItem], key: int) -> None:
+        """Replace the speech input of the views by one augmented copy (views share the features)."""
+        done: Dict[int, torch.Tensor] = {}
+        for view in views:
+            speech = view.source.speech
+            if speech is not None:
+                if id(speech) not in done:
+                    done[id(speech)] = self.augment(speech, (self.seed, self.epoch, key))
+                view.source.speech = done[id(speech)]
 
     def collate_views(self, samples: List[Dict]) -> List[Dict]:
         """The batched views of items of this type, in ``view_names`` order (see ``views.py``)."""
@@ -256,27 +286,32 @@ class ExampleDataset(FairseqDataset):
 
     # ---- building blocks for subclasses -------------------------------------------
     def _load_speech(self, ex: _Example) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(features (frames, 80), unit symbols as dictionary indices) on the same grid."""
+        """(features (frames, 80), unit symbols as dictionary indices) on the same grid;
+        pad symbols instead of units when no selected view reads them (``needs_units``)."""
         try:
             feats = load_features(ex.audio, self.audio_root)
         except Exception as e:
             raise self._error(ex.line, ex.id, f"cannot load features: {e}") from e
         steps = grid_length(len(feats))
-        if ex.units is not None:
-            units = torch.from_numpy(ex.units)
+        if not self.needs_units:  # no selected view reads them: pad symbols keep the shapes
+            symbols = torch.full((steps,), self.dictionary.pad(), dtype=torch.long)
         else:
-            units = torch.as_tensor(self.units_for_features(torch.from_numpy(feats))).long().view(-1)
-            if len(units) and (units.min() < 0 or units.max() >= len(self.unit_table)):
-                raise self._error(ex.line, ex.id, f"the speech tokenizer returned unit ids outside [0, {len(self.unit_table)})")
-        if len(units) != steps:
-            raise self._error(
-                ex.line, ex.id,
-                f"{len(units)} units but the features have {len(feats)} frames (manifest n_frames {ex.n_frames}), "
-                f"i.e. {steps} steps of 40 ms",
-            )
+            if ex.units is not None:
+                units = torch.from_numpy(ex.units)
+            else:
+                units = torch.as_tensor(self.units_for_features(torch.from_numpy(feats))).long().view(-1)
+                if len(units) and (units.min() < 0 or units.max() >= len(self.unit_table)):
+                    raise self._error(ex.line, ex.id, f"the speech tokenizer returned unit ids outside [0, {len(self.unit_table)})")
+            if len(units) != steps:
+                raise self._error(
+                    ex.line, ex.id,
+                    f"{len(units)} units but the features have {len(feats)} frames (manifest n_frames {ex.n_frames}), "
+                    f"i.e. {steps} steps of 40 ms",
+                )
+            symbols = self.unit_table[units]
         if self.feature_transform is not None:
             feats = self.feature_transform(feats)
-        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)), self.unit_table[units]
+        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)), symbols
 
     def _lang_id(self, lang: str) -> int:
         return self.dictionary.index(lang_symbol(lang))
@@ -410,11 +445,13 @@ class PairedSpeechDataset(ExampleDataset):
 class AsrDataset(PairedSpeechDataset):
     data_type = "asr"
     view_names = ("asr_s2t", "asr_t2s", "asr_align")
+    unit_free_views = ("asr_s2t",)
 
 
 class AstDataset(PairedSpeechDataset):
     data_type = "ast"
     view_names = ("ast_s2t", "ast_t2s", "ast_align")
+    unit_free_views = ("ast_s2t",)
 
 
 class MtDataset(ExampleDataset):
@@ -461,10 +498,43 @@ class MtDataset(ExampleDataset):
         }
 
 
+class TextToTextDataset(MtDataset):
+    """Text understanding as text -> text (paper §3.5): classification, extractive QA.
+
+    ``src_text`` holds the input segments separated by ``</s>`` (``premise </s>
+    hypothesis``, ``question </s> context``); each segment is encoded on its own and the
+    encoder sees them joined by the end-of-sequence symbol, which no text piece can spell.
+    ``tgt_text`` is the output (a label word, the answer span). One view, ``t2t_fwd``:
+    input -> output over the whole target, without masks.
+    """
+
+    data_type = "t2t"
+    view_names = ("t2t_fwd",)
+
+    def _parse(self, row, line, encode):
+        ls, lt = self._lang(row, "src_lang", line), self._lang(row, "tgt_lang", line)
+        segments = [self._encode(encode, s, ls, line, row["id"]) for s in row["src_text"].split(SEGMENT_SEPARATOR)]
+        t = self._encode(encode, row["tgt_text"], lt, line, row["id"])
+        if t is None or any(s is None for s in segments):
+            return None
+        sep = np.array([self.dictionary.eos()], dtype=np.int64)
+        v = np.concatenate([part for s in segments for part in (sep, s)][1:])
+        return _Example(id=row["id"], line=line, src=v, tgt=t, src_lang=ls, tgt_lang=lt)
+
+    def _size(self, ex):
+        return len(ex.src)
+
+    def _views(self, ex, rng):
+        v, t = torch.from_numpy(ex.src), torch.from_numpy(ex.tgt)
+        lv, lt = self._lang_id(ex.src_lang), self._lang_id(ex.tgt_lang)
+        return {"t2t_fwd": ViewItem(0, Source(lv, lv, text=v), [Target("t2t_fwd", t, lt, TEXT)])}
+
+
 DATASET_CLASSES = {
     "speech": SpeechDataset,
     "text": TextDataset,
     "asr": AsrDataset,
     "ast": AstDataset,
     "mt": MtDataset,
+    "t2t": TextToTextDataset,
 }

@@ -33,6 +33,11 @@ Decoder targets come in two kinds (``Target.mask``):
   nothing (causal decoder), so the sequences keep the length of x exactly.
 * full (ℓ_p; ``mask`` None): ``target = y + [eos]`` with loss everywhere, and
   ``prev_output_tokens = [eos] + y``, as fairseq's translation data does.
+
+A view with one full decoder pass is also a standard fairseq sample (``fairseq_sample``):
+``net_input`` = the encoder inputs plus ``prev_output_tokens``, ``tgt_lang`` and
+``tgt_modality`` (the model's ``forward`` signature), ``target``, ``id``. That is what
+``SequenceGenerator``, ``fairseq-generate`` and fairseq's own criterions expect.
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -53,7 +58,10 @@ TERMS = {
     "asr_s2t": "s2t", "asr_t2s": "t2s", "asr_align": "align",
     "ast_s2t": "s2t", "ast_t2s": "t2s", "ast_align": "align",
     "mt_fwd": "t2t", "mt_bwd": "t2t", "mt_align": "align",
+    "t2t_fwd": "t2t",
 }
+# terms whose one decoder pass predicts a whole sequence (teacher forcing on y, eos at the end)
+FULL_TARGET_TERMS = ("s2t", "t2s", "t2t")
 
 
 @dataclass
@@ -203,4 +211,22 @@ def collate_view(name: str, data_type: str, items: List[ViewItem], d: Dictionary
         "nsentences": len(items),
         "ntokens": int(sum((dec["target"] != pad).sum().item() for dec in decoders)),
         "n_mlm": int((mlm_target != pad).sum().item()),
+    }
+
+
+def fairseq_sample(view: Dict) -> Dict:
+    """The standard fairseq sample of a view with one full decoder pass (see the module doc)."""
+    if len(view["decoders"]) != 1 or view["term"] not in FULL_TARGET_TERMS:
+        raise ValueError(f"view {view['name']} is not a one-pass sequence-to-sequence view")
+    dec = view["decoders"][0]
+    net_input = dict(view["net_input"])
+    net_input.update(
+        prev_output_tokens=dec["prev_output_tokens"], tgt_lang=dec["tgt_lang"], tgt_modality=dec["tgt_modality"]
+    )
+    return {
+        "id": view["id"],
+        "net_input": net_input,
+        "target": dec["target"],
+        "nsentences": view["nsentences"],
+        "ntokens": view["ntokens"],
     }

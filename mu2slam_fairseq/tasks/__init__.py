@@ -1,2 +1,2 @@
-"""fairseq tasks: ``mu2slam_pretrain`` (and ``mu2slam_finetune``)."""
-from . import pretrain  # noqa: F401
+"""fairseq tasks: ``mu2slam_pretrain`` and ``mu2slam_finetune``."""
+from . import finetune, pretrain  # noqa: F401

@@ -1,5 +1,9 @@
 """What the pre-training and fine-tuning tasks share: vocabulary, data config, batching,
-and bf16 autocast.
+SpecAugment on training splits, the dictionary in the checkpoint, and bf16 autocast.
+
+The joint dictionary's symbols go into every checkpoint's task state, so that loading a
+checkpoint with another vocabulary (fine-tuning, ``fairseq-generate``) fails with a
+message that says which symbols differ (``compat.py``).
 
 fairseq's ``--bf16`` means TPU and ``--amp``/``--fp16`` are CUDA-only, so mixed precision
 on CPU comes from the task itself: ``--autocast-bf16`` wraps the forward pass and the
@@ -10,7 +14,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from fairseq.data import Dictionary
@@ -19,9 +23,12 @@ from fairseq.optim.amp_optimizer import AMPOptimizer
 from fairseq.tasks import FairseqTask
 from omegaconf import II
 
+from ..data.augment import SpecAugment
 from ..data.batching import MultiTypeDataset, build_batch_sampler, build_dataset, epoch_batch_iterator
 from ..data.data_config import DataConfig, load_data_config
+from ..data.datasets import DATA_TYPES
 from ..data.vocab import TextEncoder
+from .compat import DICTIONARY_KEY, CheckpointMismatchError, dictionary_difference
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ class SplitEncoder:
 
 class Mu2slamTaskBase(FairseqTask):
     cfg: Mu2slamTaskConfig
+    data_types: Sequence[str] = DATA_TYPES  # the corpus types this task trains on
 
     def __init__(self, cfg: Mu2slamTaskConfig, data_cfg: DataConfig, dictionary: Dictionary):
         super().__init__(cfg)
@@ -72,10 +80,35 @@ class Mu2slamTaskBase(FairseqTask):
     def setup_task(cls, cfg: Mu2slamTaskConfig, **kwargs):
         if not cfg.data:
             raise ValueError("give the data folder as the first argument (DATA) of fairseq-train")
-        data_cfg = load_data_config(Path(cfg.data) / cfg.data_config)
+        data_cfg = cls.prepare_data_config(load_data_config(Path(cfg.data) / cfg.data_config))
         dictionary = Dictionary.load(str(data_cfg.vocab.dict))
         logger.info(f"joint dictionary: {len(dictionary)} symbols from {data_cfg.vocab.dict}")
         return cls(cfg, data_cfg, dictionary)
+
+    @classmethod
+    def prepare_data_config(cls, data_cfg: DataConfig) -> DataConfig:
+        """Check (and, in subclasses, adapt) the data config for this task."""
+        wrong = [f"{c.name} ({c.type})" for c in data_cfg.corpora if c.type not in cls.data_types]
+        if wrong:
+            raise ValueError(
+                f"{data_cfg.path}: {cls.__name__} trains on {', '.join(cls.data_types)} corpora, not on {', '.join(wrong)}"
+            )
+        return data_cfg
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {**super().state_dict(), DICTIONARY_KEY: list(self.dictionary.symbols)}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Checkpoint task state: refuse a checkpoint trained over another dictionary."""
+        state_dict = dict(state_dict)
+        saved = state_dict.pop(DICTIONARY_KEY, None)
+        if saved is not None:
+            diff = dictionary_difference(saved, self.dictionary.symbols)
+            if diff:
+                raise CheckpointMismatchError(
+                    f"the checkpoint does not fit the vocabulary of {self.data_cfg.path}: {diff}"
+                )
+        super().load_state_dict(state_dict)
 
     @property
     def source_dictionary(self) -> Dictionary:
@@ -98,17 +131,30 @@ class Mu2slamTaskBase(FairseqTask):
             self._tokenizer = load_tokenizer(self.data_cfg.speech_tokenizer)
         return self._tokenizer.units_for_features
 
+    def is_train_name(self, split: str) -> bool:
+        return split.startswith("train")
+
+    def augmentation(self) -> Optional[SpecAugment]:
+        """SpecAugment of the data config (applied to training splits), or None."""
+        return SpecAugment(self.data_cfg.specaugment) if self.data_cfg.specaugment else None
+
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
+        self.datasets[split] = self.build_split(self.data_cfg, split, self.is_train_name(split))
+
+    def build_split(self, data_cfg: DataConfig, split: str, train: bool) -> MultiTypeDataset:
+        """The dataset of ``split`` of ``data_cfg``; training splits get the augmentation."""
         if self.encode is None:
-            raise ValueError(f"{self.data_cfg.path}: vocab.spm is needed to encode texts")
-        self.datasets[split] = build_dataset(
-            self.data_cfg, split, self.dictionary, self.encode, self.cfg.seed, self.units_for_features()
+            raise ValueError(f"{data_cfg.path}: vocab.spm is needed to encode texts")
+        augment = self.augmentation() if train else None
+        dataset = build_dataset(data_cfg, split, self.dictionary, self.encode, self.cfg.seed, self.units_for_features(), augment)
+        dataset.split, dataset.training = split, train
+        logger.info(
+            f"{split}: {len(dataset)} examples of types {dataset.types}" + (f", augmented with {augment}" if augment else "")
         )
-        self.datasets[split].split = split
-        logger.info(f"{split}: {len(self.datasets[split])} examples of types {self.datasets[split].types}")
+        return dataset
 
     def is_train_split(self, dataset: MultiTypeDataset) -> bool:
-        return getattr(dataset, "split", "").startswith("train")
+        return bool(getattr(dataset, "training", False))
 
     def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
                            ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1, num_shards=1,

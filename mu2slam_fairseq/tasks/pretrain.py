@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fairseq.tasks import register_task
 
+from ..data.datasets import PRETRAINING_TYPES
 from .base import Mu2slamTaskBase, Mu2slamTaskConfig
 
 
@@ -23,4 +24,4 @@ class Mu2slamPretrainConfig(Mu2slamTaskConfig):
 
 @register_task("mu2slam_pretrain", dataclass=Mu2slamPretrainConfig)
 class Mu2slamPretrainTask(Mu2slamTaskBase):
-    pass
+    data_types = PRETRAINING_TYPES

@@ -1,0 +1,232 @@
+"""Pre-trained vs from scratch, same architecture and fine-tuning budget; fairseq's own
+``s2t_conformer`` of similar size from scratch as a reference. Every step is an ordinary
+``fairseq-train`` / ``fairseq-generate`` command, printed before it runs and written to
+``OUT/commands.sh``; the scores go to ``OUT/results.md`` and ``OUT/results.json``.
+
+    python examples/finetune/compare.py --configs CONFIGS --pretrained pretrain/checkpoint_last.pt \\
+        --out work/compare --stage1-updates 3000 --stage2-updates 1500
+
+CONFIGS holds ``multitask_noisy.yaml``, ``ast_noisy.yaml`` and ``asr_noisy.yaml`` (noisy
+fine-tuning: SpecAugment, and ``--synonym-noise`` 0.06), or with ``--clean`` the same
+without ``_noisy``; ``mu2slam-finetune-configs`` writes both for the default corpus. For each initialisation (``pretrained``: from
+``--pretrained``; ``scratch``: random) the recipe is gradual fine-tuning: stage 1 on
+multitask.yaml (AST 4 : ASR 2 : MT 2) for ``--stage1-updates``, then stage 2 from its last
+checkpoint on ast.yaml and, separately, on asr.yaml for ``--stage2-updates`` each (the
+best checkpoint by validation BLEU / WER), then ``fairseq-generate`` on every ``test``
+manifest of ast.yaml (BLEU) and asr.yaml (WER). ``s2t_conformer`` trains fairseq's
+speech_to_text task on the same manifests, vocabulary and features (Conv2d front end via
+``--conv-version convtransformer``, the mu2slam_tiny sizes by default) for
+``stage1 + stage2`` updates, once for AST and once for ASR. A finished step (its output
+exists) is skipped when the script runs again.
+"""
+import argparse
+import json
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+RUNS = ("pretrained", "scratch", "s2t_conformer")
+# fairseq's batch_by_size drops the examples that do not fill a multiple of
+# --required-batch-size-multiple (default 8): a test set of 13 would be scored on 8
+ALL_EXAMPLES = ["--required-batch-size-multiple", "1"]
+# mu2slam_tiny's sizes, for a reference model of similar size
+TINY_S2T = ["--encoder-embed-dim", "192", "--encoder-ffn-embed-dim", "768", "--encoder-layers", "4",
+            "--encoder-attention-heads", "4", "--decoder-embed-dim", "192", "--decoder-ffn-embed-dim", "768",
+            "--decoder-layers", "2", "--decoder-attention-heads", "4", "--depthwise-conv-kernel-size", "15",
+            "--conv-out-channels", "64"]
+
+
+class Runner:
+    """Runs commands, logs them to commands.sh and each one's output to a log file."""
+
+    def __init__(self, out: Path, dry_run: bool):
+        self.out, self.dry_run = out, dry_run
+        out.mkdir(parents=True, exist_ok=True)
+        self.script = out / "commands.sh"
+        self.script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n")
+
+    def run(self, name: str, cmd: List[str], done: Optional[Path] = None) -> Optional[str]:
+        with open(self.script, "a", encoding="utf-8") as f:
+            f.write(f"# {name}\n{shlex.join(cmd)} > {shlex.quote(str(self.out / 'logs' / (name + '.log')))} 2>&1\n")
+        log = self.out / "logs" / f"{name}.log"
+        if done is not None and done.exists() and log.exists():
+            print(f"[compare] {name}: done already", flush=True)
+            return log.read_text(encoding="utf-8")
+        print(f"[compare] {name}: {shlex.join(cmd)}", flush=True)
+        if self.dry_run:
+            return None
+        log.parent.mkdir(parents=True, exist_ok=True)
+        start = time.time()
+        with open(log, "w", encoding="utf-8") as f:
+            code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+        text = log.read_text(encoding="utf-8")
+        if code != 0:
+            raise SystemExit(f"[compare] {name} failed (exit {code}); see {log}:\n{text[-2000:]}")
+        print(f"[compare] {name}: {time.time() - start:.0f} s", flush=True)
+        return text
+
+
+def test_subsets(config: Path) -> Dict[str, str]:
+    """{corpus name: stem of its test manifest} of a data config."""
+    cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    return {c["name"]: Path(c["splits"]["test"]).stem for c in cfg["corpora"] if "test" in c.get("splits", {})}
+
+
+def score(stdout: Optional[str], metric: str) -> Optional[float]:
+    if stdout is None:
+        return None
+    pattern = r"^Generate .* with beam=\d+: BLEU = ([\d.]+)" if metric == "bleu" else r"^Generate .* with beam=\d+: WER: ([\d.]+)"
+    m = re.search(pattern, stdout, re.M)
+    return float(m.group(1)) if m else None
+
+
+def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
+    fairseq_train = [sys.executable, "-m", "fairseq_cli.train", str(a.configs), "--user-dir", str(a.user_dir),
+                     "--task", "mu2slam_finetune", "--criterion", "mu2slam_seq2seq", "--arch", a.arch,
+                     "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01", "--lr", str(a.lr),
+                     "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup), "--warmup-init-lr", "1e-7",
+                     "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens), "--label-smoothing", "0.1",
+                     "--log-format", "simple", "--log-interval", "50", "--no-epoch-checkpoints", "--seed", str(a.seed),
+                     "--save-interval", "1000000", "--validate-interval", "1000000",
+                     "--synonym-noise", str(0.0 if a.clean else a.synonym_noise), *a.extra]
+    if a.cpu:
+        fairseq_train.append("--cpu")
+    work = a.out / init
+    stage1 = work / "stage1"
+    start = ["--finetune-from-model", str(a.pretrained)] if init == "pretrained" else []
+    runner.run(f"{init}_stage1", fairseq_train + [
+        "--data-config", f"multitask{a.suffix}.yaml", "--max-update", str(a.stage1_updates), "--save-dir", str(stage1),
+        "--disable-validation", *start], stage1 / "checkpoint_last.pt")
+    for task, metric, flag in (("ast", "bleu", "--eval-bleu"), ("asr", "wer", "--eval-wer")):
+        save = work / f"stage2_{task}"
+        best = ["--best-checkpoint-metric", metric] + (["--maximize-best-checkpoint-metric"] if metric == "bleu" else [])
+        runner.run(f"{init}_stage2_{task}", fairseq_train + [
+            "--data-config", f"{task}{a.suffix}.yaml", "--max-update", str(a.stage2_updates), "--save-dir", str(save),
+            "--finetune-from-model", str(stage1 / "checkpoint_last.pt"), flag, "--eval-gen-args",
+            json.dumps({"beam": 1, "max_len_a": 0.5, "max_len_b": 10}),
+            "--validate-interval-updates", str(max(1, a.stage2_updates // 4)),
+            "--save-interval-updates", str(max(1, a.stage2_updates // 4)), "--keep-interval-updates", "1", *best],
+            save / "checkpoint_best.pt")
+        for corpus, subset in test_subsets(a.configs / f"{task}.yaml").items():
+            cmd = [sys.executable, "-m", "fairseq_cli.generate", str(a.configs), "--user-dir", str(a.user_dir),
+                   "--task", "mu2slam_finetune", "--data-config", f"{task}.yaml", "--gen-subset", subset,
+                   "--path", str(save / "checkpoint_best.pt"), "--beam", str(a.beam), "--max-len-a", "0.5",
+                   "--max-len-b", "10", "--max-tokens", "20000", "--scoring", "sacrebleu" if metric == "bleu" else "wer"]
+            if a.cpu:
+                cmd.append("--cpu")
+            results.setdefault(init, {})[f"{corpus} {metric}"] = score(runner.run(f"{init}_generate_{subset}", cmd), metric)
+
+
+def s2t_runs(a, runner: Runner, results: Dict) -> None:
+    """fairseq's speech_to_text with s2t_conformer on the same manifests, from scratch."""
+    from mu2slam_fairseq.data.s2t_config import write_s2t_config
+
+    work = a.out / "s2t_conformer"
+    for task, metric in (("ast", "bleu"), ("asr", "wer")):
+        cfg = yaml.safe_load((a.configs / f"{task}.yaml").read_text(encoding="utf-8"))
+        base = a.configs
+        paths = {s: Path(p) if Path(p).is_absolute() else base / p for c in cfg["corpora"] for s, p in c["splits"].items()}
+        folders = {p.parent.resolve() for p in paths.values()}
+        if len(folders) != 1:
+            raise SystemExit(f"[compare] s2t_conformer needs the {task} manifests in one folder, got {sorted(folders)}")
+        data = folders.pop()
+        vocab = cfg["vocab"]
+        dict_txt = Path(vocab["dict"]) if Path(vocab["dict"]).is_absolute() else base / vocab["dict"]
+        spm = Path(vocab["spm"]) if Path(vocab["spm"]).is_absolute() else base / vocab["spm"]
+        cmvn = (cfg.get("features") or {}).get("global_cmvn")
+        config = write_s2t_config(work / f"config_{task}.yaml", dict_txt, spm, data, Path(cmvn) if cmvn else None,
+                                  specaugment=not a.clean)
+        subsets = lambda split: ",".join(Path(c["splits"][split]).stem for c in cfg["corpora"] if split in c["splits"])  # noqa: E731
+        save = work / task
+        best = ["--best-checkpoint-metric", "loss"]
+        cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--task", "speech_to_text",
+               "--config-yaml", str(config.resolve()), "--train-subset", subsets("train"),
+               "--valid-subset", subsets("valid").split(",")[0], "--arch", "s2t_conformer",
+               "--conv-version", "convtransformer", *TINY_S2T, "--criterion", "label_smoothed_cross_entropy",
+               "--label-smoothing", "0.1", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01",
+               "--lr", str(a.lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup),
+               "--warmup-init-lr", "1e-7", "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens * 4),
+               "--max-update", str(a.stage1_updates + a.stage2_updates), "--save-dir", str(save),
+               "--no-epoch-checkpoints", "--log-format", "simple", "--log-interval", "50", "--seed", str(a.seed),
+               "--validate-interval-updates", str(max(1, a.stage2_updates // 4)), "--validate-interval", "1000000",
+               "--save-interval", "1000000", "--save-interval-updates", str(max(1, a.stage2_updates // 4)),
+               "--keep-interval-updates", "1", *best, *ALL_EXAMPLES]
+        if a.cpu:
+            cmd.append("--cpu")
+        runner.run(f"s2t_conformer_{task}", cmd, save / "checkpoint_best.pt")
+        for corpus, subset in test_subsets(a.configs / f"{task}.yaml").items():
+            # --user-dir: the plugin's checkpoint allow-list lets torch's weights-only loading read it
+            gen = [sys.executable, "-m", "fairseq_cli.generate", str(data), "--user-dir", str(a.user_dir),
+                   "--task", "speech_to_text",
+                   "--config-yaml", str(config.resolve()), "--gen-subset", subset, "--path", str(save / "checkpoint_best.pt"),
+                   "--beam", str(a.beam), "--max-len-a", "0.1", "--max-len-b", "10", "--max-tokens", "50000",
+                   "--scoring", "sacrebleu" if metric == "bleu" else "wer", *ALL_EXAMPLES]
+            if a.cpu:
+                gen.append("--cpu")
+            results.setdefault("s2t_conformer", {})[f"{corpus} {metric}"] = score(
+                runner.run(f"s2t_conformer_generate_{subset}", gen), metric)
+
+
+def table(results: Dict, a) -> str:
+    columns = sorted({k for r in results.values() for k in r}, key=lambda k: (k.endswith("wer"), k))
+    lines = [f"Fine-tuning budget: stage 1 {a.stage1_updates} + stage 2 {a.stage2_updates} updates "
+             f"(s2t_conformer: {a.stage1_updates + a.stage2_updates}), arch {a.arch}, beam {a.beam}.", "",
+             "| model | " + " | ".join(c.replace(" bleu", " BLEU").replace(" wer", " WER") for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for name, r in results.items():
+        cells = [("-" if r.get(c) is None else f"{r[c]:.2f}") for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", type=Path, required=True, help="folder of the data configs (see above)")
+    p.add_argument("--pretrained", type=Path, help="the pre-trained checkpoint (needed for the pretrained run)")
+    p.add_argument("--out", type=Path, required=True, help="work folder (checkpoints, logs, results)")
+    p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of {','.join(RUNS)}")
+    p.add_argument("--arch", default="mu2slam_tiny", help="mu2slam architecture of the pre-trained checkpoint")
+    p.add_argument("--stage1-updates", type=int, default=3000)
+    p.add_argument("--stage2-updates", type=int, default=1500)
+    p.add_argument("--max-tokens", type=int, default=12000, help="mu2slam budget in 40 ms steps and tokens")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--synonym-noise", type=float, default=0.06)
+    p.add_argument("--clean", action="store_true",
+                   help="no noisy fine-tuning: the clean data configs (no SpecAugment), no synonym noise; "
+                   "by default the *_noisy.yaml configs and SpecAugment for s2t_conformer too")
+    p.add_argument("--beam", type=int, default=5)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cpu", action="store_true", help="pass --cpu to fairseq")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                   help="further fairseq-train arguments for the mu2slam runs (e.g. --autocast-bf16)")
+    p.add_argument("--dry-run", action="store_true", help="print and record the commands only")
+    a = p.parse_args(argv)
+    a.user_dir = Path(__file__).resolve().parents[2] / "mu2slam_fairseq"
+    a.suffix = "" if a.clean else "_noisy"
+    a.configs, a.out = a.configs.resolve(), a.out.resolve()
+    runs = [r for r in a.runs.split(",") if r]
+    if "pretrained" in runs and a.pretrained is None:
+        p.error("--pretrained is needed for the pretrained run")
+    a.pretrained = a.pretrained.resolve() if a.pretrained else None
+    runner = Runner(a.out, a.dry_run)
+    results: Dict[str, Dict[str, Optional[float]]] = {}
+    for run in runs:
+        if run == "s2t_conformer":
+            s2t_runs(a, runner, results)
+        else:
+            mu2slam_runs(a, runner, run, results)
+    (a.out / "results.json").write_text(json.dumps(results, indent=1))
+    (a.out / "results.md").write_text(table(results, a))
+    print(table(results, a))
+    print(f"[compare] commands in {runner.script}")
+
+
+if __name__ == "__main__":
+    main()

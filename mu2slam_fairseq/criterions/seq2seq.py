@@ -1,0 +1,95 @@
+"""The fine-tuning criterion ``mu2slam_seq2seq``: label-smoothed cross-entropy of the
+forward sequence-to-sequence views (paper §2.4: ℓ_p of Eq. 4 without masks), plus CTC on
+ASR speech when ``--ctc-weight`` > 0.
+
+Unlike pre-training, the terms are not averaged one by one: the loss is the sum over all
+target tokens of the batch divided by their number (fairseq's usual token average), so
+the per-type batch shares of the data config (paper: AST 4, ASR 2, MT 2) set how much
+each task weighs, as in the paper's multi-task fine-tuning. ``--weight-<type>`` scales a
+type further. The encoder and decoder passes and the CTC term are the pre-training
+criterion's own (``Mu2slamCriterion.decode`` / ``ctc_loss``); per-view terms are logged
+under the same names (e.g. ``ast_s2t/dec_loss``), next to ``nll_loss`` and ``ppl``, and,
+as there, every batch logs the same keys in the same order (``FINETUNE_TERMS``), whatever
+types it holds, because fairseq sums data-parallel logging outputs position by position.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Dict
+
+import torch.nn.functional as F
+from fairseq import metrics, utils
+from fairseq.criterions import register_criterion
+from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+from fairseq.dataclass import FairseqDataclass
+
+from .mu2slam_loss import Mu2slamCriterion, empty_log, fill_log
+
+# the fine-tuning views (data/views.py) and the parts each can log
+FINETUNE_TERMS = {"asr_s2t": ("dec", "ctc"), "ast_s2t": ("dec",), "mt_fwd": ("dec",), "t2t_fwd": ("dec",)}
+
+
+@dataclass
+class Mu2slamSeq2SeqConfig(FairseqDataclass):
+    label_smoothing: float = field(default=0.1, metadata={"help": "label smoothing epsilon of the decoder loss"})
+    ctc_weight: float = field(default=0.0, metadata={"help": "weight of CTC on ASR speech (0: off)"})
+    weight_asr: float = field(default=1.0, metadata={"help": "scales the ASR decoder loss"})
+    weight_ast: float = field(default=1.0, metadata={"help": "scales the AST decoder loss"})
+    weight_mt: float = field(default=1.0, metadata={"help": "scales the MT decoder loss"})
+    weight_t2t: float = field(default=1.0, metadata={"help": "scales the text-understanding (t2t) decoder loss"})
+
+
+@register_criterion("mu2slam_seq2seq", dataclass=Mu2slamSeq2SeqConfig)
+class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
+    cfg: Mu2slamSeq2SeqConfig
+
+    def type_weight(self, data_type: str) -> float:
+        weight = getattr(self.cfg, f"weight_{data_type}", None)
+        if weight is None:
+            raise ValueError(f"mu2slam_seq2seq has no loss for {data_type} data (fine-tune on asr, ast, mt or t2t)")
+        return weight
+
+    def forward(self, model, sample, reduce=True):
+        total = 0.0
+        ntokens, nll_total = 0, 0.0
+        log: Dict[str, float] = {**empty_log(FINETUNE_TERMS), "nll_loss": 0.0}
+        log["nsentences"] = sample["nsentences"]
+        for view in sample["views"]:
+            if view.get("mlm_target") is not None and view["mlm_target"].ne(self.pad).any():
+                raise ValueError(f"view {view['name']} has masked inputs; fine-tuning views carry no <mask>")
+            weight = self.type_weight(view["type"])
+            enc = model.encoder(**view["net_input"])
+            fill_log(log, f"{view['name']}/nsentences", view["nsentences"])
+            for dec in view["decoders"]:
+                logits = self.decode(model, enc, dec)
+                lprobs = F.log_softmax(logits.float(), dim=-1).view(-1, logits.size(-1))
+                target = dec["target"].reshape(-1)
+                loss, nll = label_smoothed_nll_loss(lprobs, target, self.cfg.label_smoothing, ignore_index=self.pad)
+                keep = target.ne(self.pad)
+                n = int(keep.sum())
+                correct = int((lprobs.argmax(-1)[keep] == target[keep]).sum())
+                total = total + weight * loss
+                ntokens += n
+                nll_total += nll.detach().item()
+                term = view["name"] + "/dec"
+                fill_log(log, f"{term}/loss", loss.detach().item())
+                fill_log(log, f"{term}/n", n)
+                fill_log(log, f"{term}/correct", correct)
+            if view.get("ctc") is not None and self.cfg.ctc_weight > 0:
+                loss, n, _ = self.ctc_loss(model, enc, view["ctc"])
+                total = total + self.cfg.ctc_weight * loss
+                fill_log(log, f"{view['name']}/ctc/loss", loss.detach().item())
+                fill_log(log, f"{view['name']}/ctc/n", n)
+        # every parameter takes part (with zero gradient where unused, e.g. the MLM head),
+        # so data-parallel training never waits for a gradient that does not come
+        total = total + sum(p.view(-1)[0] * 0.0 for p in model.parameters() if p.requires_grad)
+        log.update(loss=total.detach().item(), nll_loss=nll_total, ntokens=ntokens, sample_size=ntokens)
+        return total, ntokens, log
+
+    @staticmethod
+    def reduce_metrics(logging_outputs) -> None:
+        Mu2slamCriterion.reduce_metrics(logging_outputs)
+        total = lambda k: sum(log.get(k, 0) for log in logging_outputs)  # noqa: E731
+        ntokens = total("ntokens")
+        if ntokens > 0:
+            metrics.log_scalar("nll_loss", total("nll_loss") / ntokens / math.log(2), ntokens, round=3)
+            metrics.log_derived("ppl", lambda meters: utils.get_perplexity(meters["nll_loss"].avg))

@@ -1,0 +1,288 @@
+"""Task ``mu2slam_finetune``: direct, gradual and noisy fine-tuning (paper §2.4), and
+``fairseq-generate`` on our manifests.
+
+    fairseq-train DATA --user-dir mu2slam_fairseq --task mu2slam_finetune \\
+        --criterion mu2slam_seq2seq --arch mu2slam_tiny --finetune-from-model pretrain.pt \\
+        --synonym-noise 0.06 --eval-bleu --best-checkpoint-metric bleu --maximize-best-checkpoint-metric ...
+    fairseq-generate DATA --user-dir mu2slam_fairseq --task mu2slam_finetune \\
+        --gen-subset test_st_nl_en --path checkpoint_best.pt --scoring sacrebleu
+
+DATA holds a data config in the pre-training format with corpora of type ast, asr, mt
+(sequence-to-sequence) or t2t (text understanding as text -> text). One corpus type gives
+direct fine-tuning; several give multi-task fine-tuning with the data config's batch
+shares (paper: ``shares: {ast: 4, asr: 2, mt: 2}``), the first stage of gradual
+fine-tuning, whose second stage is a run on one type from the first stage's checkpoint.
+Only the forward views (speech -> text, source -> target, input -> output) are built and
+nothing is masked, whatever the config's ``masking`` and ``views`` say otherwise, so no
+``<mask>`` ever reaches the model and no speech tokenizer is needed.
+
+Noisy fine-tuning: ``specaugment`` in the data config (training splits only) and
+``--synonym-noise P``: every non-special decoder input token of a training batch is, with
+probability P, replaced by one of its ``--synonym-noise-k`` nearest neighbours (cosine) in
+the current decoder embedding matrix, the table refreshed every
+``--synonym-noise-refresh`` updates; targets are never touched.
+
+Evaluation splits are batched one data type at a time, so each batch is also a standard
+fairseq sample. A generation subset (``--gen-subset``) is a split of the data config
+(``test``), the file stem of one corpus's manifest (``test_st_nl_en``), ``CORPUS:SPLIT``,
+or ``CORPUS:STEM`` for a manifest ``STEM.tsv`` that the config does not list, beside the
+config or CORPUS's manifests (per-language test sets); the target language of every row comes from its
+manifest (or the corpus's default).
+"""
+import json
+import logging
+import os
+from argparse import Namespace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from fairseq import utils
+from fairseq.tasks import register_task
+from omegaconf import II
+
+from ..criterions.synonym_noise import SynonymNoise
+from ..data.batching import build_batch_sampler, epoch_batch_iterator
+from ..data.data_config import CorpusConfig, DataConfig
+from ..data.detok import PieceCodec
+from ..data.masking import MaskConfig
+from ..data.symbols import is_special
+from ..data.views import fairseq_sample
+from ..grid import grid_length
+from .base import Mu2slamTaskBase, Mu2slamTaskConfig
+from .compat import check_checkpoint
+from .validation import METRIC_OF_TYPE, empty_stats, reduce_sequence_metrics, sequence_stats
+
+logger = logging.getLogger(__name__)
+
+FORWARD_VIEWS = {"asr": "asr_s2t", "ast": "ast_s2t", "mt": "mt_fwd", "t2t": "t2t_fwd"}
+
+
+@dataclass
+class Mu2slamFinetuneConfig(Mu2slamTaskConfig):
+    synonym_noise: float = field(
+        default=0.0, metadata={"help": "probability of replacing a decoder input token by a synonym (paper: 0.06)"}
+    )
+    synonym_noise_k: int = field(default=8, metadata={"help": "synonyms: the k nearest neighbours by cosine"})
+    synonym_noise_refresh: int = field(
+        default=100, metadata={"help": "recompute the neighbour table every N updates"}
+    )
+    eval_bleu: bool = field(default=False, metadata={"help": "validation BLEU (sacreBLEU) on AST and MT data"})
+    eval_wer: bool = field(default=False, metadata={"help": "validation WER on ASR data"})
+    eval_accuracy: bool = field(default=False, metadata={"help": "validation exact-match accuracy on t2t data"})
+    eval_gen_args: str = field(
+        default='{"beam": 1}',
+        metadata={"help": 'generation settings of validation metrics as JSON, e.g. \'{"beam": 4, "max_len_b": 100}\''},
+    )
+    eval_print_samples: bool = field(default=False, metadata={"help": "log a hypothesis and its reference per batch"})
+    finetune_from_model: Optional[str] = II("checkpoint.finetune_from_model")
+
+
+@register_task("mu2slam_finetune", dataclass=Mu2slamFinetuneConfig)
+class Mu2slamFinetuneTask(Mu2slamTaskBase):
+    cfg: Mu2slamFinetuneConfig
+    data_types = tuple(FORWARD_VIEWS)
+
+    def __init__(self, cfg: Mu2slamFinetuneConfig, data_cfg: DataConfig, dictionary):
+        super().__init__(cfg, data_cfg, dictionary)
+        self.synonym_noise: Optional[SynonymNoise] = None
+        if cfg.synonym_noise > 0:
+            special = torch.tensor([is_special(dictionary, i) for i in range(len(dictionary))])
+            self.synonym_noise = SynonymNoise(special, cfg.synonym_noise, cfg.synonym_noise_k, cfg.synonym_noise_refresh)
+        self.sequence_generator = None
+        self.bpe = PieceCodec(data_cfg.vocab.spm, dictionary) if data_cfg.vocab.spm else None
+        self.metric_names = self._metric_names()
+
+    # ---- data ----------------------------------------------------------------------
+    @classmethod
+    def prepare_data_config(cls, data_cfg: DataConfig) -> DataConfig:
+        """Forward views only and no masks (see the module doc)."""
+        data_cfg = super().prepare_data_config(data_cfg)
+        corpora = []
+        for c in data_cfg.corpora:
+            forward = FORWARD_VIEWS[c.type]
+            if c.views is not None and c.views != [forward]:
+                raise ValueError(
+                    f"{data_cfg.path}: corpus {c.name}: fine-tuning trains the forward view {forward} only, "
+                    f"not {c.views}; drop the views key"
+                )
+            corpora.append(replace(c, views=[forward]))
+        masking = MaskConfig(speech_ratio=0.0, speech_span=data_cfg.masking.speech_span, text_ratio=0.0, mt_ratio=0.0)
+        return replace(data_cfg, corpora=corpora, masking=masking)
+
+    def split_names(self) -> List[str]:
+        return sorted({s for c in self.data_cfg.corpora for s in c.splits})
+
+    def resolve_subset(self, name: str) -> Tuple[CorpusConfig, Path]:
+        """(corpus, manifest) of a generation subset that is not a split name.
+
+        ``NAME`` or ``CORPUS:NAME``, where NAME is a manifest stem the config lists, a split of
+        CORPUS, or a manifest ``NAME.tsv`` it does not list, beside the data config, in DATA
+        or beside CORPUS's manifests (its rows then follow CORPUS, which may be left out when
+        the config has one corpus only).
+        """
+        corpus_name, _, stem = name.rpartition(":")
+        corpora = self.data_cfg.corpora
+        if corpus_name:
+            corpora = [c for c in corpora if c.name == corpus_name]
+            if not corpora:
+                raise ValueError(f"{self.data_cfg.path}: no corpus {corpus_name!r} (in {name!r})")
+            if stem in corpora[0].splits:
+                return corpora[0], corpora[0].splits[stem]
+        found = [(c, path) for c in corpora for path in c.splits.values() if path.stem == stem]
+        if len({(c.name, path) for c, path in found}) > 1:
+            raise ValueError(
+                f"{self.data_cfg.path}: manifest {stem!r} belongs to several corpora "
+                f"({', '.join(f'{c.name} ({c.type})' for c, _ in found)}); name one as CORPUS:{stem}"
+            )
+        if found:
+            return found[0]
+        folders = [self.data_cfg.path.parent, Path(self.cfg.data)]
+        folders += [p.parent for p in corpora[0].splits.values()] if len(corpora) == 1 else []
+        path = next((d / f"{stem}.tsv" for d in folders if (d / f"{stem}.tsv").is_file()), None)
+        if path is not None and len(corpora) == 1:
+            return corpora[0], path
+        stems = sorted({p.stem for c in self.data_cfg.corpora for p in c.splits.values()})
+        if path is not None:
+            raise ValueError(
+                f"{path} is not in {self.data_cfg.path}: name the corpus whose type and languages its rows "
+                f"follow, as CORPUS:{stem} (corpora: {', '.join(c.name for c in self.data_cfg.corpora)})"
+            )
+        raise ValueError(
+            f"{self.data_cfg.path}: no split or manifest {name!r}; splits: {', '.join(self.split_names())}; "
+            f"manifests: {', '.join(stems)}; or CORPUS:SPLIT, or CORPUS:STEM for an unlisted manifest STEM.tsv beside the corpus's manifests"
+        )
+
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
+        if split in self.split_names():
+            return super().load_dataset(split, epoch, combine, **kwargs)
+        corpus, path = self.resolve_subset(split)
+        data_cfg = replace(self.data_cfg, corpora=[replace(corpus, splits={split: path})])
+        self.datasets[split] = self.build_split(data_cfg, split, train=False)
+
+    def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
+                           ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1, num_shards=1,
+                           shard_id=0, num_workers=0, epoch=1, data_buffer_size=0, disable_iterator_cache=False,
+                           skip_remainder_batch=False, grouped_shuffling=False, update_epoch_batch_itr=False):
+        """Training as in pre-training; evaluation in batches of one type (``--batch-size`` honoured)."""
+        if self.is_train_split(dataset):
+            return super().get_batch_iterator(
+                dataset, max_tokens, max_sentences, max_positions, ignore_invalid_inputs, required_batch_size_multiple,
+                seed, num_shards, shard_id, num_workers, epoch, data_buffer_size, disable_iterator_cache,
+                skip_remainder_batch, grouped_shuffling, update_epoch_batch_itr,
+            )
+        max_size = max_positions[0] if isinstance(max_positions, tuple) else max_positions
+        sampler = build_batch_sampler(
+            self.data_cfg, dataset, seed, False, max_tokens, num_shards, max_size,
+            one_type_per_batch=True, max_sentences=max_sentences,
+        )
+        return epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
+
+    # ---- model ---------------------------------------------------------------------
+    def build_model(self, cfg, from_checkpoint: bool = False):
+        """Refuse a ``--finetune-from-model`` checkpoint of another vocabulary or architecture."""
+        model = super().build_model(cfg, from_checkpoint)
+        path = self.cfg.finetune_from_model
+        if path and not from_checkpoint and os.path.exists(path):
+            # the built model's config holds the architecture's values, whatever the caller set
+            check_checkpoint(path, self.dictionary.symbols, getattr(model, "cfg", cfg))
+        if self.metric_names:
+            self.sequence_generator = self.build_generator([model], Namespace(**json.loads(self.cfg.eval_gen_args)))
+        return model
+
+    def build_bpe(self, args=None) -> Optional[PieceCodec]:
+        """fairseq-generate's detokenizer: symbols -> SentencePiece pieces -> text."""
+        return self.bpe
+
+    # ---- training ------------------------------------------------------------------
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        if self.synonym_noise is not None and sample and "views" in sample:
+            sample = self.add_synonym_noise(sample, model, update_num)
+        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def add_synonym_noise(self, sample: Dict, model, update_num: int) -> Dict:
+        """A copy of ``sample`` whose decoder inputs carry synonym noise; targets are shared, unchanged."""
+        weight = model.decoder.embed_tokens.weight
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        generator = torch.Generator().manual_seed(hash((self.cfg.seed, update_num, rank)) & 0x7FFFFFFFFFFFFFFF)
+        views = []
+        for view in sample["views"]:
+            decoders = [
+                dict(dec, prev_output_tokens=self.synonym_noise(dec["prev_output_tokens"], weight, update_num, generator))
+                for dec in view["decoders"]
+            ]
+            views.append(dict(view, decoders=decoders))
+        noisy = dict(sample, views=views)
+        if "net_input" in sample:
+            noisy.update(fairseq_sample(views[0]))
+        return noisy
+
+    # ---- validation and generation -------------------------------------------------
+    def _metric_names(self) -> List[str]:
+        """Derived validation metrics: pooled per metric, and per type when types share one."""
+        enabled = {"bleu": self.cfg.eval_bleu, "wer": self.cfg.eval_wer, "accuracy": self.cfg.eval_accuracy}
+        types = {c.type for c in self.data_cfg.corpora if any(not self.is_train_name(s) for s in c.splits)}
+        names = []
+        for metric, on in enabled.items():
+            sharing = sorted(t for t in types if METRIC_OF_TYPE[t] == metric)
+            if on:
+                names.append(metric)
+                if len(sharing) > 1:
+                    names += [f"{t}_{metric}" for t in sharing]
+        return names
+
+    def valid_step(self, sample, model, criterion):
+        loss, sample_size, log = super().valid_step(sample, model, criterion)
+        if self.sequence_generator is not None and sample and "views" in sample:
+            log.update(empty_stats(self.metric_names))
+            for view in sample["views"]:
+                metric = METRIC_OF_TYPE[view["type"]]
+                if metric not in self.metric_names:
+                    continue
+                hyps, refs = self.generate_view(model, view)
+                prefixes = [""] + ([f"{view['type']}_"] if f"{view['type']}_{metric}" in self.metric_names else [])
+                log.update(sequence_stats(metric, hyps, refs, prefixes))
+                if self.cfg.eval_print_samples and hyps:
+                    logger.info(f"{view['name']} hypothesis: {hyps[0]}")
+                    logger.info(f"{view['name']} reference:  {refs[0]}")
+        return loss, sample_size, log
+
+    def generate_view(self, model, view: Dict) -> Tuple[List[str], List[str]]:
+        """Detokenized (hypotheses, references) of one view, as fairseq-generate prints them."""
+        if self.bpe is None:
+            raise ValueError(f"{self.data_cfg.path}: vocab.spm is needed to detokenize generated text")
+        gen = self.sequence_generator
+        sample = fairseq_sample(view)
+        hypos = self.inference_step(gen, [model], sample)
+        strip = getattr(gen, "symbols_to_strip_from_output", {self.dictionary.eos()})
+        d, pad = self.dictionary, self.dictionary.pad()
+        hyps = [self.bpe.decode(d.string(h[0]["tokens"].int().cpu(), extra_symbols_to_ignore=strip)) for h in hypos]
+        refs = [
+            self.bpe.decode(d.string(utils.strip_pad(t, pad).int().cpu(), escape_unk=True, extra_symbols_to_ignore=strip))
+            for t in sample["target"]
+        ]
+        return hyps, refs
+
+    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+        """Generation where ``max_len_a`` counts the 40 ms speech steps as source length.
+
+        fairseq's generator measures the source by ``src_tokens``, which is empty for speech;
+        for speech batches the length budget ``a * steps + b`` goes into ``max_len_b``.
+        """
+        speech = sample["net_input"].get("src_speech")
+        a = getattr(generator, "max_len_a", 0)
+        if speech is None or not a:
+            return super().inference_step(generator, models, sample, prefix_tokens, constraints)
+        b = generator.max_len_b
+        steps = int(grid_length(int(sample["net_input"]["src_speech_lengths"].max())))
+        text = sample["net_input"]["src_tokens"].size(1)
+        generator.max_len_a, generator.max_len_b = 0, int(a * (steps + text) + b)
+        try:
+            return super().inference_step(generator, models, sample, prefix_tokens, constraints)
+        finally:
+            generator.max_len_a, generator.max_len_b = a, b
+
+    def reduce_metrics(self, logging_outputs, criterion) -> None:
+        super().reduce_metrics(logging_outputs, criterion)
+        reduce_sequence_metrics(logging_outputs, self.metric_names)
