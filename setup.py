@@ -50,6 +50,7 @@ setup(
             "mu2slam-prep-tydiqa=mu2slam_manifests.tydiqa:main",
             "mu2slam-finetune-configs=mu2slam_manifests.finetune_configs:main",
             "mu2slam-score=mu2slam_fairseq.scoring.cli:main",
+            "mu2slam-train-curves=mu2slam_fairseq.train_log:main",
         ]
     },
     license="MIT",

@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
-PLUGIN = Path(__file__).resolve().parents[1] / "mu2slam_fairseq"
+from demo_report import report
+
+EXAMPLES = Path(__file__).resolve().parent
+PLUGIN = EXAMPLES.parent / "mu2slam_fairseq"
+NOISE_RATIOS = (0.0, 0.03, 0.06, 0.12, 0.24, 0.48)
 
 
 @dataclass
@@ -56,12 +60,22 @@ class Budget:
     """Sizes of one run: the default fits about 45 minutes of a 2-core CPU, --quick a few."""
     units: int
     pretrain_updates: int
+    pretrain_warmup: int
     max_tokens: int
+    stage1_updates: int
+    stage2_updates: int
+    stage1_validations: int
+    stage2_validations: int
+    test_shards: int  # 1/N of each test set is scored
+    log_interval: int
 
     @classmethod
     def of(cls, quick: bool) -> "Budget":
-        return cls(units=128, pretrain_updates=20, max_tokens=3000) if quick else cls(
-            units=512, pretrain_updates=600, max_tokens=6000)
+        if quick:
+            return cls(units=128, pretrain_updates=40, pretrain_warmup=6, max_tokens=3000, stage1_updates=8,
+                       stage2_updates=4, stage1_validations=2, stage2_validations=1, test_shards=8, log_interval=2)
+        return cls(units=512, pretrain_updates=400, pretrain_warmup=100, max_tokens=6000, stage1_updates=150,
+                   stage2_updates=60, stage1_validations=3, stage2_validations=2, test_shards=1, log_interval=10)
 
 
 def pretrain_config(work: Path) -> Dict:
@@ -96,13 +110,25 @@ def write_yaml(path: Path, content: Dict) -> Path:
     return path
 
 
-def stages(work: Path, quick: bool) -> List[Stage]:
-    corpus, vocab, pre = work / "corpus", work / "vocab", work / "pretrain"
+def stages(work: Path, quick: bool, noise_study: bool = False, reference: bool = False) -> List[Stage]:
+    corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
     budget = Budget.of(quick)
     bindir = Path(sys.executable).parent
     train_manifests = sorted(str(p) for p in [corpus / "train_st_nl_en.tsv", corpus / "train_st_cs_en.tsv",
                                                corpus / "train_mt.tsv", corpus / "train_text.tsv"])
     write_yaml(pre / "data.yaml", pretrain_config(work))
+    compare = [sys.executable, str(EXAMPLES / "finetune" / "compare.py"), "--configs", str(ft / "configs"),
+               "--pretrained", str(pre / "checkpoints" / "checkpoint_last.pt"), "--out", str(ft),
+               "--runs", "pretrained,scratch" + (",s2t_conformer" if reference else ""),
+               "--stage1-updates", str(budget.stage1_updates), "--stage2-updates", str(budget.stage2_updates),
+               "--stage2", "ast", "--stage1-validations", str(budget.stage1_validations),
+               "--stage2-validations", str(budget.stage2_validations), "--test-shards", str(budget.test_shards),
+               "--mt-test", "mt:test_mt_fillets",
+               "--warmup", str(max(1, budget.stage1_updates // 6)), "--max-tokens", str(2 * budget.max_tokens),
+               "--log-interval", str(budget.log_interval), "--cpu"]
+    if noise_study:
+        compare += ["--noise-ratios", ",".join(f"{r:g}" for r in NOISE_RATIOS)]
+    compare += ["--extra", "--autocast-bf16", "--num-workers", "0"]
     return [
         Stage("corpus", [str(bindir / "mu2slam-prep-default-corpus"), "--out", str(corpus)],
               [corpus / "train_speech.tsv", corpus / "test_st_nl_en.tsv"]),
@@ -120,15 +146,22 @@ def stages(work: Path, quick: bool) -> List[Stage]:
         Stage("pretrain", [str(bindir / "fairseq-train"), str(pre), "--user-dir", str(PLUGIN),
                            "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
                            "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "2e-3",
-                           "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(budget.pretrain_updates // 6),
+                           "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(budget.pretrain_warmup),
                            "--clip-norm", "5", "--max-update", str(budget.pretrain_updates),
                            "--max-tokens", str(budget.max_tokens), "--cpu", "--autocast-bf16",
                            "--save-dir", str(pre / "checkpoints"), "--no-epoch-checkpoints",
                            "--save-interval-updates", "100", "--keep-interval-updates", "1",
                            "--validate-interval-updates", str(budget.pretrain_updates),
-                           "--log-format", "simple", "--log-interval", "10", "--log-file", str(pre / "train.log"),
-                           "--num-workers", "0", "--seed", "1"],
+                           "--log-format", "simple", "--log-interval", str(budget.log_interval),
+                           "--log-file", str(pre / "train.log"), "--num-workers", "0", "--seed", "1"],
               [pre / "checkpoints" / "checkpoint_last.pt"]),
+        Stage("pretrain-curves", [str(bindir / "mu2slam-train-curves"), str(pre / "train.log"),
+                                  "--out", str(work / "plots" / "pretrain_losses.png")],
+              [work / "plots" / "pretrain_losses.png"]),
+        Stage("finetune-configs", [str(bindir / "mu2slam-finetune-configs"), "--corpus", str(corpus),
+                                   "--vocab", str(vocab), "--out", str(ft / "configs"), "--no-valid", "mt"],
+              [ft / "configs" / "multitask_noisy.yaml"]),
+        Stage("finetune", compare, [ft / "results.json"] + ([ft / "noise_study.json"] if noise_study else [])),
     ]
 
 
@@ -136,10 +169,21 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", type=Path, default=Path("work/demo"), help="folder for every output (default: work/demo)")
     p.add_argument("--quick", action="store_true", help="a small run of every stage (minutes, for testing)")
+    p.add_argument("--noise-study", action="store_true",
+                   help="also the paper's noise-ratio study (Figure 2): AST fine-tuning at synonym-noise ratios "
+                   f"{', '.join(f'{r:g}' for r in NOISE_RATIOS)}, plotted in plots/noise_study.png")
+    p.add_argument("--reference", action="store_true",
+                   help="also fairseq's own s2t_conformer of the same size from scratch, as a reference column")
     a = p.parse_args(argv)
-    a.work.mkdir(parents=True, exist_ok=True)
-    for stage in stages(a.work.resolve(), a.quick):
-        stage.run(a.work.resolve())
+    # idle OpenMP threads sleep instead of spinning: on a busy CPU, spinning threads of
+    # several processes made small operations (decoding steps) up to 20x slower
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    work = a.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    for stage in stages(work, a.quick, a.noise_study, a.reference):
+        stage.run(work)
+    print(report(work, Budget.of(a.quick), time.time() - start))
     print(f"[demo] all stages done; outputs in {a.work}")
 
 

@@ -45,6 +45,7 @@ MISSING_AUDIO = "missing audio file"
 ZERO_BYTE_AUDIO = "zero-byte audio file"
 UNREADABLE_AUDIO = "unreadable audio"
 SHORT_AUDIO = "audio shorter than one 25 ms frame"
+NONFINITE_AUDIO = "audio with NaN or infinite samples"
 EMPTY_TEXT = "empty text"
 TAB_IN_TEXT = "tab inside a text"
 BREAK_IN_TEXT = "line break inside a text"
@@ -335,7 +336,9 @@ def audio_field(path: Path, opts: Options) -> str:
 
 
 def _classify(message: str) -> str:
-    return SHORT_AUDIO if "shorter than one" in message else UNREADABLE_AUDIO
+    if "shorter than one" in message:
+        return SHORT_AUDIO
+    return NONFINITE_AUDIO if "NaN or infinite" in message else UNREADABLE_AUDIO
 
 
 def _precheck(path: Path) -> Optional[str]:

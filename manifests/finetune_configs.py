@@ -6,7 +6,7 @@
 - ``asr.yaml``: every ``{train,dev,test}_asr_<lang>.tsv`` (type asr);
 - ``mt.yaml``: ``{train,dev,test}_mt.tsv`` (type mt);
 - ``multitask.yaml``: all three with the paper's batch shares AST 4, ASR 2, MT 2 (the first
-  stage of gradual fine-tuning);
+  stage of gradual fine-tuning; ``--no-valid mt`` validates it on AST and ASR only);
 - ``ast_noisy.yaml``, ``asr_noisy.yaml``, ``multitask_noisy.yaml``: the same with SpecAugment
   on training batches (noisy fine-tuning; add ``--synonym-noise 0.06`` to the command).
 
@@ -38,7 +38,7 @@ SHARES = {"ast": 4, "asr": 2, "mt": 2}
 NAMES = {"ast": r"st_[a-zA-Z-]+_[a-zA-Z-]+", "asr": r"asr_[a-zA-Z-]+", "mt": r"mt"}
 
 
-def corpora(corpus: Path, types: Sequence[str]) -> List[Dict]:
+def corpora(corpus: Path, types: Sequence[str], no_valid: Sequence[str] = ()) -> List[Dict]:
     """Corpus entries of the data config, one per training manifest of each type."""
     out = []
     for t in types:
@@ -48,12 +48,13 @@ def corpora(corpus: Path, types: Sequence[str]) -> List[Dict]:
                 continue
             name = m.group(1) or m.group(2)
             files = {s: corpus / (f"{stem}_{name}.tsv" if m.group(1) else f"{name}_{stem}.tsv") for s, stem in SPLITS.items()}
-            splits = {s: str(f.resolve()) for s, f in files.items() if f.exists()}
+            splits = {s: str(f.resolve()) for s, f in files.items() if f.exists() and not (s == "valid" and t in no_valid)}
             out.append({"name": name, "type": t, "splits": splits})
     return out
 
 
-def config(corpus: Path, vocab: Path, types: Sequence[str], noisy: bool, max_tokens: Optional[int]) -> Dict:
+def config(corpus: Path, vocab: Path, types: Sequence[str], noisy: bool, max_tokens: Optional[int],
+           no_valid: Sequence[str] = ()) -> Dict:
     cfg: Dict = {"vocab": {"dict": str((vocab / "dict.txt").resolve()), "spm": str((vocab / "spm.model").resolve())}}
     if (vocab / "cmvn.npz").exists():
         cfg["features"] = {"global_cmvn": str((vocab / "cmvn.npz").resolve())}
@@ -63,11 +64,12 @@ def config(corpus: Path, vocab: Path, types: Sequence[str], noisy: bool, max_tok
     if max_tokens:
         batching["max_tokens"] = max_tokens
     cfg["batching"] = batching
-    cfg["corpora"] = corpora(corpus, types)
+    cfg["corpora"] = corpora(corpus, types, no_valid)
     return cfg
 
 
-def write_configs(corpus: Path, vocab: Path, out: Path, max_tokens: Optional[int] = None) -> List[Path]:
+def write_configs(corpus: Path, vocab: Path, out: Path, max_tokens: Optional[int] = None,
+                  no_valid: Sequence[str] = ()) -> List[Path]:
     """Write every config (see the module doc) and check that each loads; returns their paths."""
     recipes = {"ast": ["ast"], "asr": ["asr"], "mt": ["mt"], "multitask": ["ast", "asr", "mt"]}
     written = []
@@ -75,7 +77,7 @@ def write_configs(corpus: Path, vocab: Path, out: Path, max_tokens: Optional[int
         for noisy in (False, True):
             if noisy and name == "mt":
                 continue
-            cfg = config(corpus, vocab, types, noisy, max_tokens)
+            cfg = config(corpus, vocab, types, noisy, max_tokens, no_valid if name == "multitask" else ())
             if not cfg["corpora"]:
                 continue
             path = out / f"{name}{'_noisy' if noisy else ''}.yaml"
@@ -91,8 +93,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--vocab", type=Path, required=True, help="pre-training vocabulary folder (dict.txt, spm.model)")
     p.add_argument("--out", type=Path, required=True, help="folder for the data configs")
     p.add_argument("--max-tokens", type=int, default=None, help="batching.max_tokens of every config")
+    p.add_argument("--no-valid", default="", metavar="TYPES",
+                   help="types whose dev manifests multitask*.yaml leaves out of validation (comma-separated, "
+                   "e.g. mt: the default corpus's 7,646 MT dev pairs would make each validation long)")
     a = p.parse_args(argv)
-    paths = write_configs(a.corpus, a.vocab, a.out, a.max_tokens)
+    no_valid = [t for t in a.no_valid.split(",") if t]
+    if set(no_valid) - set(NAMES):
+        p.error(f"--no-valid: unknown type(s) {sorted(set(no_valid) - set(NAMES))}; choose among {', '.join(NAMES)}")
+    paths = write_configs(a.corpus, a.vocab, a.out, a.max_tokens, no_valid)
     if not paths:
         print(f"{COMMAND}: no *_train.tsv manifest of type ast, asr or mt in {a.corpus}")
         return 1

@@ -1,7 +1,7 @@
 """``fairseq-train`` that records a digest of the model after every update (one rank of a
 data-parallel run, or a single process).
 
-    python tests/ddp_worker.py --digests OUT.jsonl [--withhold TYPE] -- DATA --task ... [fairseq-train args]
+    python tests/ddp_worker.py --digests OUT.jsonl [--withhold TYPE] [--nan-at U] -- DATA --task ... [fairseq-train args]
 
 Each line of OUT.jsonl is one JSON record: ``update`` (0 = the initial parameters, before
 the first update), ``params`` (SHA-256 of every parameter's bytes, in ``named_parameters``
@@ -13,6 +13,9 @@ on; none for the initial record).
 collater sees them, then leaves them out), so that rank 1 trains on batches that lack a
 data type the other rank has. The sampler itself never builds such training batches (every
 update holds every present type), so this is how a test reaches that case.
+
+``--nan-at U`` sets the log-Mel features of one utterance of rank 1's batch of update U
+to NaN, as a broken feature file would, so that only that rank's loss is not finite.
 
 Threads: one torch thread per process, so that two ranks share two cores without thrashing.
 """
@@ -43,8 +46,20 @@ def batch_contents(samples):
     return sorted(types), sorted(ids)
 
 
-def install_recorder(path: Path) -> None:
-    """Wraps ``Trainer.train_step`` to append one record per update to ``path``."""
+def poisoned(samples):
+    """``samples`` with NaN features for the first speech utterance found."""
+    for s in samples:
+        for view in (s or {}).get("views", []):
+            speech = view["net_input"].get("src_speech")
+            if speech is not None:
+                speech[0] = float("nan")
+                return samples
+    raise ValueError("no speech in this batch to poison")
+
+
+def install_recorder(path: Path, nan_at: int = 0) -> None:
+    """Wraps ``Trainer.train_step`` to append one record per update to ``path`` (and to
+    poison the batch of update ``nan_at``)."""
     from fairseq.trainer import Trainer
 
     original = Trainer.train_step
@@ -67,6 +82,8 @@ def install_recorder(path: Path) -> None:
         if not getattr(self, "_digest_started", False):
             self._digest_started = True
             write(self, (None, None))
+        if self.get_num_updates() + 1 == nan_at:
+            samples = poisoned(samples)
         out = original(self, samples, raise_oom)
         write(self, batch_contents(samples))
         return out
@@ -95,6 +112,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--digests", type=Path, required=True)
     parser.add_argument("--withhold", default=None, help="a data type left out of rank 1's training batches")
+    parser.add_argument("--nan-at", type=int, default=0, help="poison rank 1's batch of this update with NaN features")
     args = parser.parse_args(own)
 
     torch.set_num_threads(1)
@@ -102,7 +120,7 @@ def main(argv=None) -> None:
     if "--distributed-rank" in fairseq_args:
         rank = int(fairseq_args[fairseq_args.index("--distributed-rank") + 1])
     args.digests.unlink(missing_ok=True)
-    install_recorder(args.digests)
+    install_recorder(args.digests, args.nan_at if rank == 1 else 0)
     if args.withhold and rank == 1:
         install_withholding(args.withhold)
 

@@ -1,4 +1,5 @@
-"""Data-parallel pre-training on CPU, and updates with a data type missing.
+"""Data-parallel pre-training and multi-task fine-tuning on CPU, with a data type missing
+from one rank's batches and a non-finite loss on one rank.
 
 Two ``fairseq-train`` processes form one data-parallel run the way ENVIRONMENT.md says works
 on CPU (``--distributed-backend gloo --ddp-backend legacy_ddp --distributed-no-spawn``, one
@@ -30,6 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
 DEADLINE = 300  # seconds for a whole run; a hung collective never returns by itself
 ALL_TYPES = ["speech", "text", "asr", "ast", "mt"]
+PRETRAIN = ("--task", "mu2slam_pretrain", "--criterion", "mu2slam")
+FINETUNE = ("--task", "mu2slam_finetune", "--criterion", "mu2slam_seq2seq")
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +64,14 @@ def free_port() -> int:
 
 
 def train(corpus: Path, out: Path, config: str, updates: int, world_size: int = 2,
-          withhold: Optional[str] = None, extra: Sequence[str] = ()) -> List[List[dict]]:
+          withhold: Optional[str] = None, extra: Sequence[str] = (), task: Sequence[str] = PRETRAIN,
+          nan_at: int = 0) -> List[List[dict]]:
     """Runs ``world_size`` ranks to ``updates`` updates; returns each rank's records.
 
     A rank that fails ends the run soon after (the other may wait for it forever)."""
     args = [
         str(corpus), "--user-dir", str(REPO / "mu2slam_fairseq"), "--data-config", config,
-        "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
+        *task, "--arch", "mu2slam_tiny",
         "--optimizer", "adam", "--lr", "1e-3", "--clip-norm", "1.0", "--max-update", str(updates),
         "--max-tokens", "4000", "--num-workers", "0", "--seed", "1", "--cpu", "--no-save",
         "--save-dir", str(out / "ckpt"), "--log-interval", "1", "--log-format", "simple", *extra,
@@ -84,6 +88,7 @@ def train(corpus: Path, out: Path, config: str, updates: int, world_size: int = 
             "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp",
         ]
         own = ["--digests", str(out / f"rank{rank}.jsonl")] + (["--withhold", withhold] if withhold else [])
+        own += ["--nan-at", str(nan_at)] if nan_at else []
         log = open(out / f"rank{rank}.log", "w")
         logs.append(log)
         procs.append(subprocess.Popen(
@@ -122,16 +127,18 @@ def tail(out: Path, rank: int, lines: int = 15) -> str:
     return f"--- rank {rank} ---\n" + "\n".join(text[-lines:])
 
 
-def assert_lockstep(ranks: List[List[dict]], updates: int) -> None:
+def assert_lockstep(ranks: List[List[dict]], updates: int, skipped: Sequence[int] = ()) -> None:
     """Every rank recorded updates 0..``updates`` with the same parameters at each, the
-    parameters moved at every update, and the ranks trained on different examples."""
+    parameters moved at every update but the ``skipped`` ones, and the ranks trained on
+    different examples."""
     for r, records in enumerate(ranks):
         assert [x["update"] for x in records] == list(range(updates + 1)), f"rank {r}"
     for step in zip(*ranks):
         u = step[0]["update"]
         assert len({x["params"] for x in step}) == 1, f"parameters differ after update {u}: norms {[x['norm'] for x in step]}"
         assert len({x["buffers"] for x in step}) == 1, f"buffers differ after update {u}"
-    assert len({x["params"] for x in ranks[0]}) == updates + 1, "some update left the parameters unchanged"
+    moved = [u for u in range(1, updates + 1) if ranks[0][u]["params"] != ranks[0][u - 1]["params"]]
+    assert moved == [u for u in range(1, updates + 1) if u not in skipped], f"updates that changed the parameters: {moved}"
     assert any(a["ids"] != b["ids"] for a, b in zip(*ranks[:2])), "the ranks trained on the same batches"
 
 
@@ -214,3 +221,46 @@ def valid_types(corpus: Path, config: str, shards: int) -> List[List[List[str]]]
 def _terms(log: str) -> set:
     """Views named by the loss terms of the train_inner lines, e.g. 'asr_s2t'."""
     return {m for line in log.splitlines() if "train_inner" in line for m in re.findall(r"(\w+)/\w+_loss=", line)}
+
+
+@pytest.mark.slow
+def test_multitask_finetuning_with_a_type_missing_and_a_nonfinite_loss_on_one_rank(corpus, tmp_path):
+    """Gradual fine-tuning's first stage (AST + ASR + MT, shares 4:2:2) from a pre-trained
+    checkpoint that every rank loads. Rank 1's batches lack MT, and at update 2 its loss is
+    NaN (poisoned features): both ranks skip that update together and stay identical."""
+    pretrained, expected = pretrained_checkpoint(corpus, tmp_path / "pretrained.pt")
+    config = {**yaml.safe_load((corpus / "data.yaml").read_text()), "batching": {
+        "shares": {"ast": 4, "asr": 2, "mt": 2}, "sentences_per_share": 1}}
+    config["corpora"] = [c for c in config["corpora"] if c["type"] in ("ast", "asr", "mt")]
+    (corpus / "finetune.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    ranks = train(corpus, tmp_path, "finetune.yaml", updates=3, withhold="mt", task=FINETUNE, nan_at=2, extra=[
+        "--finetune-from-model", str(pretrained), "--load-checkpoint-on-all-dp-ranks"])
+    assert_lockstep(ranks, 3, skipped=[2])
+    assert ranks[0][0]["params"] == ranks[1][0]["params"] == expected, "a rank did not start from the checkpoint"
+    assert all(x["types"] == ["asr", "ast", "mt"] for x in ranks[0][1:])
+    assert all(x["types"] == ["asr", "ast"] for x in ranks[1][1:])
+    assert f"loading pretrained model from {pretrained}" in (tmp_path / "rank0.log").read_text(), tail(tmp_path, 0)
+    for rank in range(2):  # fairseq logs warnings only on ranks above 0
+        log = (tmp_path / f"rank{rank}.log").read_text()
+        assert "update 2 skipped: 1 batch(es) with a non-finite loss (1 update(s) skipped so far)" in log, tail(tmp_path, rank)
+
+
+def pretrained_checkpoint(corpus: Path, path: Path):
+    """A pre-training checkpoint written by fairseq's own trainer (initial weights), and the
+    digest the workers compute of its parameters."""
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.trainer import Trainer
+
+    from ddp_worker import digest
+
+    args = options.parse_args_and_arch(options.get_training_parser(), [
+        str(corpus), "--user-dir", str(REPO / "mu2slam_fairseq"), *PRETRAIN, "--arch", "mu2slam_tiny",
+        "--optimizer", "adam", "--lr", "1e-3", "--cpu", "--seed", "7", "--save-dir", str(path.parent),
+    ])
+    cfg = convert_namespace_to_omegaconf(args)
+    task = tasks.setup_task(cfg.task)
+    model = task.build_model(cfg.model)
+    trainer = Trainer(cfg, task, model, task.build_criterion(cfg.criterion))
+    trainer.consolidate_optimizer()
+    trainer.save_checkpoint(str(path), {"train_iterator": {"epoch": 1}, "val_loss": None})
+    return path, digest(model.named_parameters())

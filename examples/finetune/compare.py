@@ -6,30 +6,35 @@
     python examples/finetune/compare.py --configs CONFIGS --pretrained pretrain/checkpoint_last.pt \\
         --out work/compare --stage1-updates 3000 --stage2-updates 1500
 
-CONFIGS holds ``multitask_noisy.yaml``, ``ast_noisy.yaml`` and ``asr_noisy.yaml`` (noisy
-fine-tuning: SpecAugment, and ``--synonym-noise`` 0.06), or with ``--clean`` the same
-without ``_noisy``; ``mu2slam-finetune-configs`` writes both for the default corpus. For each initialisation (``pretrained``: from
-``--pretrained``; ``scratch``: random) the recipe is gradual fine-tuning: stage 1 on
-multitask.yaml (AST 4 : ASR 2 : MT 2) for ``--stage1-updates``, then stage 2 from its last
-checkpoint on ast.yaml and, separately, on asr.yaml for ``--stage2-updates`` each (the
-best checkpoint by validation BLEU / WER), then ``fairseq-generate`` on every ``test``
-manifest of ast.yaml (BLEU) and asr.yaml (WER). ``s2t_conformer`` trains fairseq's
-speech_to_text task on the same manifests, vocabulary and features (Conv2d front end via
-``--conv-version convtransformer``, the mu2slam_tiny sizes by default) for
-``stage1 + stage2`` updates, once for AST and once for ASR. A finished step (its output
-exists) is skipped when the script runs again.
+CONFIGS holds ``multitask_noisy.yaml``, ``ast_noisy.yaml``, ``asr_noisy.yaml`` and ``mt.yaml``
+(noisy fine-tuning: SpecAugment, and ``--synonym-noise`` 0.06), or with ``--clean`` the same
+without ``_noisy`` and without synonym noise; ``mu2slam-finetune-configs`` writes them for
+the default corpus. For each initialisation (``pretrained``: from ``--pretrained``;
+``scratch``: random) the recipe is gradual fine-tuning: stage 1 on multitask.yaml (AST 4 :
+ASR 2 : MT 2) for ``--stage1-updates``, then, for each task of ``--stage2``, a run from
+stage 1's last checkpoint on that task alone for ``--stage2-updates`` (the best checkpoint
+by validation BLEU / WER), then ``fairseq-generate`` on every test manifest: AST and MT by
+BLEU, ASR by WER, each with its stage-2 model or else the stage-1 model.
+``s2t_conformer`` trains fairseq's speech_to_text task on the same manifests, vocabulary
+and features (Conv2d front end via ``--conv-version convtransformer``, the mu2slam_tiny
+sizes by default) for ``stage1 + stage2`` updates, once for AST and once for ASR.
+``--noise-ratios`` adds the paper's noise-ratio study (``noise_study.json``). A finished
+step (its output exists) is skipped when the script runs again.
 """
 import argparse
 import json
+import os
 import re
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import yaml
+
+from mu2slam_fairseq.data.manifest import atomic_write_text
 
 RUNS = ("pretrained", "scratch", "s2t_conformer")
 # fairseq's batch_by_size drops the examples that do not fill a multiple of
@@ -49,15 +54,18 @@ class Runner:
         self.out, self.dry_run = out, dry_run
         out.mkdir(parents=True, exist_ok=True)
         self.script = out / "commands.sh"
-        self.script.write_text("#!/usr/bin/env bash\nset -euo pipefail\n")
+        self.script.write_text("#!/usr/bin/env bash\nset -euo pipefail\nexport OMP_WAIT_POLICY=PASSIVE\n")
 
     def run(self, name: str, cmd: List[str], done: Optional[Path] = None) -> Optional[str]:
+        """Run ``cmd`` unless its log shows it finished (training: ``done`` exists and fairseq
+        said "done training"; generation: a score line), so an interrupted run resumes."""
         with open(self.script, "a", encoding="utf-8") as f:
             f.write(f"# {name}\n{shlex.join(cmd)} > {shlex.quote(str(self.out / 'logs' / (name + '.log')))} 2>&1\n")
         log = self.out / "logs" / f"{name}.log"
-        if done is not None and done.exists() and log.exists():
+        text = log.read_text(encoding="utf-8") if log.exists() else ""
+        if (done.exists() and "done training in" in text) if done is not None else SCORE_LINE.search(text):
             print(f"[compare] {name}: done already", flush=True)
-            return log.read_text(encoding="utf-8")
+            return text
         print(f"[compare] {name}: {shlex.join(cmd)}", flush=True)
         if self.dry_run:
             return None
@@ -78,6 +86,9 @@ def test_subsets(config: Path) -> Dict[str, str]:
     return {c["name"]: Path(c["splits"]["test"]).stem for c in cfg["corpora"] if "test" in c.get("splits", {})}
 
 
+SCORE_LINE = re.compile(r"^Generate .* with beam=\d+: (BLEU|WER)", re.M)
+
+
 def score(stdout: Optional[str], metric: str) -> Optional[float]:
     if stdout is None:
         return None
@@ -86,41 +97,95 @@ def score(stdout: Optional[str], metric: str) -> Optional[float]:
     return float(m.group(1)) if m else None
 
 
-def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
-    fairseq_train = [sys.executable, "-m", "fairseq_cli.train", str(a.configs), "--user-dir", str(a.user_dir),
-                     "--task", "mu2slam_finetune", "--criterion", "mu2slam_seq2seq", "--arch", a.arch,
-                     "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01", "--lr", str(a.lr),
-                     "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup), "--warmup-init-lr", "1e-7",
-                     "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens), "--label-smoothing", "0.1",
-                     "--log-format", "simple", "--log-interval", "50", "--no-epoch-checkpoints", "--seed", str(a.seed),
-                     "--save-interval", "1000000", "--validate-interval", "1000000",
-                     "--synonym-noise", str(0.0 if a.clean else a.synonym_noise), *a.extra]
+def finetune_command(a, data_config: str, updates: int, save: Path, start: Optional[Path], noise: float,
+                     validations: int, metrics: Sequence[str], best: Optional[str]) -> List[str]:
+    """One mu2slam_finetune run: ``validations`` validations with ``metrics``, best by ``best``."""
+    save.mkdir(parents=True, exist_ok=True)  # fairseq opens --log-file before it makes --save-dir
+    cmd = [sys.executable, "-m", "fairseq_cli.train", str(a.configs), "--user-dir", str(a.user_dir),
+           "--task", "mu2slam_finetune", "--data-config", data_config, "--criterion", "mu2slam_seq2seq",
+           "--arch", a.arch, "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01",
+           "--lr", str(a.lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup),
+           "--warmup-init-lr", "1e-7", "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens),
+           "--label-smoothing", "0.1", "--synonym-noise", str(noise), "--max-update", str(updates),
+           "--save-dir", str(save), "--log-format", "simple", "--log-interval", str(a.log_interval),
+           "--log-file", str(save / "train.log"), "--no-epoch-checkpoints", "--seed", str(a.seed),
+           "--save-interval", "1000000", "--validate-interval", "1000000", *a.extra]
+    if start is not None:
+        cmd += ["--finetune-from-model", str(start)]
+    if validations > 0:
+        every = str(max(1, updates // validations))
+        cmd += ["--validate-interval-updates", every, "--save-interval-updates", every, "--keep-interval-updates", "1",
+                "--eval-gen-args", json.dumps({"beam": 1, "max_len_a": 0.5, "max_len_b": 10})]
+        cmd += [f"--eval-{m}" for m in metrics]
+        if best:
+            cmd += ["--best-checkpoint-metric", best] + (["--maximize-best-checkpoint-metric"] if best == "bleu" else [])
+    else:
+        cmd.append("--disable-validation")
     if a.cpu:
-        fairseq_train.append("--cpu")
+        cmd.append("--cpu")
+    return cmd
+
+
+def generate(a, runner: Runner, name: str, data_config: str, subset: str, checkpoint: Path, metric: str) -> Optional[float]:
+    cmd = [sys.executable, "-m", "fairseq_cli.generate", str(a.configs), "--user-dir", str(a.user_dir),
+           "--task", "mu2slam_finetune", "--data-config", data_config, "--gen-subset", subset,
+           "--path", str(checkpoint), "--beam", str(a.beam), "--max-len-a", "0.5", "--max-len-b", "10",
+           "--max-tokens", "20000", "--scoring", "sacrebleu" if metric == "bleu" else "wer"]
+    if a.test_shards > 1:
+        # fairseq-generate shards its batches by the data-parallel world size and rank;
+        # batches of 8 sentences make the first shard about 1/N of the sentences
+        cmd += ["--batch-size", "8", "--distributed-world-size", str(a.test_shards), "--distributed-rank", "0"]
+    if a.cpu:
+        cmd.append("--cpu")
+    return score(runner.run(name, cmd), metric)
+
+
+METRIC = {"ast": "bleu", "asr": "wer", "mt": "bleu"}
+
+
+def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
+    """Gradual fine-tuning: multi-task stage 1, then one task per stage-2 run, then the test sets.
+
+    A task without a stage-2 run is scored with the stage-1 model (it was trained on it).
+    """
     work = a.out / init
     stage1 = work / "stage1"
-    start = ["--finetune-from-model", str(a.pretrained)] if init == "pretrained" else []
-    runner.run(f"{init}_stage1", fairseq_train + [
-        "--data-config", f"multitask{a.suffix}.yaml", "--max-update", str(a.stage1_updates), "--save-dir", str(stage1),
-        "--disable-validation", *start], stage1 / "checkpoint_last.pt")
-    for task, metric, flag in (("ast", "bleu", "--eval-bleu"), ("asr", "wer", "--eval-wer")):
-        save = work / f"stage2_{task}"
-        best = ["--best-checkpoint-metric", metric] + (["--maximize-best-checkpoint-metric"] if metric == "bleu" else [])
-        runner.run(f"{init}_stage2_{task}", fairseq_train + [
-            "--data-config", f"{task}{a.suffix}.yaml", "--max-update", str(a.stage2_updates), "--save-dir", str(save),
-            "--finetune-from-model", str(stage1 / "checkpoint_last.pt"), flag, "--eval-gen-args",
-            json.dumps({"beam": 1, "max_len_a": 0.5, "max_len_b": 10}),
-            "--validate-interval-updates", str(max(1, a.stage2_updates // 4)),
-            "--save-interval-updates", str(max(1, a.stage2_updates // 4)), "--keep-interval-updates", "1", *best],
+    start = a.pretrained if init == "pretrained" else None
+    runner.run(f"{init}_stage1", finetune_command(
+        a, f"multitask{a.suffix}.yaml", a.stage1_updates, stage1, start, a.synonym_noise, a.stage1_validations,
+        ("bleu", "wer"), None), stage1 / "checkpoint_last.pt")
+    scored = results.setdefault(init, {})
+    for task in ("ast", "asr", "mt"):
+        metric = METRIC[task]
+        if task in a.stage2:
+            save = work / f"stage2_{task}"
+            runner.run(f"{init}_stage2_{task}", finetune_command(
+                a, f"{task}{a.suffix}.yaml", a.stage2_updates, save, stage1 / "checkpoint_last.pt", a.synonym_noise,
+                a.stage2_validations, (metric,), metric), save / "checkpoint_best.pt")
+            checkpoint = save / "checkpoint_best.pt"
+        else:
+            checkpoint = stage1 / "checkpoint_last.pt"
+        subsets = test_subsets(a.configs / f"{task}.yaml")
+        if task == "mt" and a.mt_test:
+            subsets = {s.split(":")[-1]: s for s in a.mt_test.split(",")}
+        for corpus, subset in subsets.items():
+            scored[f"{corpus} {metric}"] = generate(a, runner, f"{init}_generate_{subset.replace(':', '_')}",
+                                                    f"{task}.yaml", subset, checkpoint, metric)
+
+
+def noise_study(a, runner: Runner) -> Dict[str, Dict[str, Optional[float]]]:
+    """The paper's Figure 2: stage-2 AST from the pre-trained stage-1 model at each synonym-noise ratio."""
+    stage1 = a.out / "pretrained" / "stage1" / "checkpoint_last.pt"
+    out: Dict[str, Dict[str, Optional[float]]] = {}
+    for ratio in a.noise_ratios:
+        save = a.out / "noise_study" / f"ratio_{ratio:g}"
+        runner.run(f"noise_{ratio:g}_stage2_ast", finetune_command(
+            a, f"ast{a.suffix}.yaml", a.stage2_updates, save, stage1, ratio, a.stage2_validations, ("bleu",), "bleu"),
             save / "checkpoint_best.pt")
-        for corpus, subset in test_subsets(a.configs / f"{task}.yaml").items():
-            cmd = [sys.executable, "-m", "fairseq_cli.generate", str(a.configs), "--user-dir", str(a.user_dir),
-                   "--task", "mu2slam_finetune", "--data-config", f"{task}.yaml", "--gen-subset", subset,
-                   "--path", str(save / "checkpoint_best.pt"), "--beam", str(a.beam), "--max-len-a", "0.5",
-                   "--max-len-b", "10", "--max-tokens", "20000", "--scoring", "sacrebleu" if metric == "bleu" else "wer"]
-            if a.cpu:
-                cmd.append("--cpu")
-            results.setdefault(init, {})[f"{corpus} {metric}"] = score(runner.run(f"{init}_generate_{subset}", cmd), metric)
+        for corpus, subset in test_subsets(a.configs / "ast.yaml").items():
+            out.setdefault(f"{ratio:g}", {})[f"{corpus} bleu"] = generate(
+                a, runner, f"noise_{ratio:g}_generate_{subset}", "ast.yaml", subset, save / "checkpoint_best.pt", "bleu")
+    return out
 
 
 def s2t_runs(a, runner: Runner, results: Dict) -> None:
@@ -201,6 +266,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--clean", action="store_true",
                    help="no noisy fine-tuning: the clean data configs (no SpecAugment), no synonym noise; "
                    "by default the *_noisy.yaml configs and SpecAugment for s2t_conformer too")
+    p.add_argument("--stage2", default="ast,asr",
+                   help="tasks fine-tuned alone in stage 2 (comma-separated of ast,asr,mt; default ast,asr); "
+                   "the others are scored with the stage-1 model")
+    p.add_argument("--stage1-validations", type=int, default=0,
+                   help="validations (BLEU and WER) during stage 1, for its curves (default 0: none)")
+    p.add_argument("--stage2-validations", type=int, default=4,
+                   help="validations during each stage-2 run; the best one is scored (default 4)")
+    p.add_argument("--test-shards", type=int, default=1,
+                   help="score 1/N of each test set (every Nth batch), for quick runs")
+    p.add_argument("--mt-test", default="",
+                   help="MT generation subsets (comma-separated, e.g. mt:test_mt_fillets; default: mt.yaml's test)")
+    p.add_argument("--noise-ratios", type=lambda s: [float(x) for x in s.split(",") if x], default=[],
+                   help="also run the noise-ratio study (stage-2 AST from the pre-trained stage 1 at each "
+                   "synonym-noise ratio, e.g. 0,0.06,0.12,0.24,0.48): noise_study.json")
+    p.add_argument("--log-interval", type=int, default=50, help="fairseq --log-interval of every run")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cpu", action="store_true", help="pass --cpu to fairseq")
@@ -208,12 +288,17 @@ def main(argv: Optional[List[str]] = None) -> None:
                    help="further fairseq-train arguments for the mu2slam runs (e.g. --autocast-bf16)")
     p.add_argument("--dry-run", action="store_true", help="print and record the commands only")
     a = p.parse_args(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see examples/demo.py
     a.user_dir = Path(__file__).resolve().parents[2] / "mu2slam_fairseq"
     a.suffix = "" if a.clean else "_noisy"
+    a.synonym_noise = 0.0 if a.clean else a.synonym_noise
+    a.stage2 = [t for t in a.stage2.split(",") if t]
+    if set(a.stage2) - set(METRIC):
+        p.error(f"--stage2: unknown task(s) {sorted(set(a.stage2) - set(METRIC))}; choose among ast, asr, mt")
     a.configs, a.out = a.configs.resolve(), a.out.resolve()
     runs = [r for r in a.runs.split(",") if r]
-    if "pretrained" in runs and a.pretrained is None:
-        p.error("--pretrained is needed for the pretrained run")
+    if ("pretrained" in runs or a.noise_ratios) and a.pretrained is None:
+        p.error("--pretrained is needed for the pretrained run and the noise-ratio study")
     a.pretrained = a.pretrained.resolve() if a.pretrained else None
     runner = Runner(a.out, a.dry_run)
     results: Dict[str, Dict[str, Optional[float]]] = {}
@@ -222,8 +307,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             s2t_runs(a, runner, results)
         else:
             mu2slam_runs(a, runner, run, results)
-    (a.out / "results.json").write_text(json.dumps(results, indent=1))
-    (a.out / "results.md").write_text(table(results, a))
+    if a.noise_ratios:
+        if "pretrained" not in runs:
+            mu2slam_runs(a, runner, "pretrained", {})
+        study = noise_study(a, runner)
+        atomic_write_text(a.out / "noise_study.json", json.dumps(study, indent=1))
+    atomic_write_text(a.out / "results.json", json.dumps(results, indent=1))
+    atomic_write_text(a.out / "results.md", table(results, a))
     print(table(results, a))
     print(f"[compare] commands in {runner.script}")
 

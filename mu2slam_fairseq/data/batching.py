@@ -39,7 +39,7 @@ per-type budgets::
 """
 import logging
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from fairseq.data import Dictionary, FairseqDataset, data_utils, iterators
@@ -52,6 +52,7 @@ from .views import FULL_TARGET_TERMS, fairseq_sample
 logger = logging.getLogger(__name__)
 
 _SAMPLER_SALT = 104729  # keeps the sampler's seeds apart from the masks' (seed, epoch, index)
+MaxSize = Union[None, int, Tuple[Optional[int], Optional[int]]]  # encoder, or (encoder, decoder) positions
 
 
 class MultiTypeDataset(FairseqDataset):
@@ -75,6 +76,7 @@ class MultiTypeDataset(FairseqDataset):
                 raise ValueError(f"the {t} corpora must build the same views, got {sorted(views)}")
         self.offsets = np.cumsum([0] + [len(d) for d in datasets])
         self.sizes = np.concatenate([d.sizes for d in datasets])
+        self.target_sizes = np.concatenate([d.target_sizes for d in datasets])
         self.types = [t for t in DATA_TYPES if any(d.data_type == t for d in datasets)]
 
     def __len__(self) -> int:
@@ -108,9 +110,15 @@ class MultiTypeDataset(FairseqDataset):
         ordered = np.sort(positions)
         return groups_by_language(ordered, corpora, langs)
 
-    def __getitem__(self, index: int) -> Dict:
+    def __getitem__(self, index: int) -> Optional[Dict]:
         d, row = self.locate(index)
         return d.item(row, int(index))
+
+    def describe(self, index: int) -> str:
+        """``manifest:line id 'x'`` of a (virtual) index, for messages."""
+        d, row = self.locate(index)
+        ex = d.examples[row]
+        return f"{d.manifest}:{ex.line} id {ex.id!r}"
 
     def collater(self, samples: List[Dict]) -> Dict:
         """One batch: the views of every type present, plus counts (``make_sample``).
@@ -118,6 +126,7 @@ class MultiTypeDataset(FairseqDataset):
         A batch of one sequence-to-sequence view also carries that view as a standard
         fairseq sample (``id``, ``net_input``, ``target``).
         """
+        samples = [s for s in samples if s is not None]  # examples that could not be loaded
         if not samples:
             return {}
         by_type: Dict[str, List[Dict]] = {}
@@ -202,12 +211,14 @@ class MultiTypeBatchSampler:
         train: bool = True,
         updates_per_epoch: Optional[int] = None,
         num_shards: int = 1,
-        max_size: Optional[int] = None,
+        max_size: MaxSize = None,
         one_type_per_batch: bool = False,
     ):
-        """``max_size`` (e.g. the model's maximum positions) drops longer examples, as the
-        type budgets do; skipped examples are logged. ``one_type_per_batch`` (evaluation
-        only) puts the types' sub-batches one after the other instead of zipping them."""
+        """``max_size`` (the model's maximum positions: encoder, or (encoder, decoder) as
+        fairseq passes them) drops longer examples, as the type budgets do; the skipped
+        examples are counted in a warning that names the first. ``one_type_per_batch``
+        (evaluation only) puts the types' sub-batches one after the other instead of
+        zipping them."""
         if one_type_per_batch and train:
             raise ValueError("one_type_per_batch is for evaluation: every training update holds every type")
         self.dataset = dataset
@@ -220,16 +231,26 @@ class MultiTypeBatchSampler:
         if missing:
             raise ValueError(f"no batch budget for data type(s) {missing}")
         self.budgets = {t: budgets[t] for t in dataset.types}
+        source_limit, target_limit = max_size if isinstance(max_size, tuple) else (max_size, None)
         self.eligible: Dict[str, np.ndarray] = {}
         for t in dataset.types:
             pos = dataset.positions(t)
-            limits = [x for x in (self.budgets[t].max_tokens, max_size) if x is not None]
+            limits = [x for x in (self.budgets[t].max_tokens, source_limit) if x is not None]
             limit = min(limits) if limits else None
-            keep = pos if limit is None else pos[dataset.sizes[pos] <= limit]
-            if len(keep) < len(pos):
-                logger.warning("%s: %d of %d examples are longer than %s positions and are skipped", t, len(pos) - len(keep), len(pos), limit)
+            fits = np.ones(len(pos), dtype=bool)
+            if limit is not None:
+                fits &= dataset.sizes[pos] <= limit
+            if target_limit is not None:
+                fits &= dataset.target_sizes[pos] <= target_limit
+            keep = pos[fits]
+            what = f"{limit} encoder positions" + (f" or {target_limit} decoder positions" if target_limit is not None else "")
             if len(keep) == 0:
-                raise ValueError(f"no {t} example fits in {limit} positions (smallest is {dataset.sizes[pos].min()})")
+                raise ValueError(f"no {t} example fits in {what} (e.g. {dataset.describe(pos[0])})")
+            if len(keep) < len(pos):
+                logger.warning(
+                    f"{t}: skipped {len(pos) - len(keep)} of {len(pos)} examples longer than {what} "
+                    f"(first: {dataset.describe(pos[~fits][0])})"
+                )
             self.eligible[t] = keep
         self.groups = {t: dataset.groups(t, self.eligible[t]) for t in dataset.types}
 
@@ -319,7 +340,7 @@ def build_batch_sampler(
     train: bool = True,
     max_tokens: Optional[int] = None,
     num_shards: int = 1,
-    max_size: Optional[int] = None,
+    max_size: MaxSize = None,
     one_type_per_batch: bool = False,
     max_sentences: Optional[int] = None,
 ) -> MultiTypeBatchSampler:

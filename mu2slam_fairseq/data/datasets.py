@@ -34,6 +34,17 @@ under a zero speech mask ratio (fine-tuning) need neither a ``units`` column nor
 tokenizer. ``augment`` (SpecAugment on training splits) changes the model's speech input
 of every selected view, after the units were taken from the clean features, with NumPy
 seeded from (seed, epoch, index) so that a resumed run sees the same augmentation.
+
+Bad rows, so that none stops training hours in: a manifest with duplicate ids, or rows
+whose audio is missing, empty or beyond the end of its feature zip, is refused when the
+dataset is built (the error names the manifest, the line and the id, and counts the rows
+like it); rows with empty text or audio are skipped with a counted warning. Problems
+that only loading shows (undecodable audio, NaN or infinite features, units that do not
+fit the features) skip the example with a warning naming manifest, line and id, counted
+per corpus; more than 1% of a corpus (at least 10 examples) is an error, since the data
+itself is then at fault. ``target_sizes`` holds each example's longest decoder sequence,
+so that batching can skip examples beyond the model's decoder positions, as it does for
+the encoder with ``sizes``.
 """
 import logging
 import os
@@ -46,7 +57,7 @@ import torch
 from fairseq.data import Dictionary, FairseqDataset
 
 from ..grid import grid_length
-from .features import load_features
+from .features import load_features, reference_problem
 from .manifest import ManifestError, read_manifest
 from .masking import MaskConfig, contiguous_mask, item_rng, span_mask
 from .symbols import lang_symbol, unit_ids
@@ -62,6 +73,11 @@ FeatureTransform = Callable[[np.ndarray], np.ndarray]
 # (features (frames, 80), (seed, epoch, index)) -> features of the same shape
 Augment = Callable[[torch.Tensor, Tuple[int, int, int]], torch.Tensor]
 SEGMENT_SEPARATOR = "</s>"  # between the input segments of a t2t row's src_text
+UNUSABLE_SHARE, UNUSABLE_MIN = 0.01, 10  # how many examples may fail to load before it is an error
+
+
+class UnusableExample(ManifestError):
+    """An example whose audio or features turn out unusable when loaded; it is skipped."""
 
 
 class GlobalCmvn:
@@ -139,7 +155,12 @@ class ExampleDataset(FairseqDataset):
         self.examples = self._read(encode)
         if not self.examples:
             raise ManifestError(self.manifest, None, f"no usable {self.data_type} examples")
+        self._check_audio_references()
         self.sizes = np.array([self._size(e) for e in self.examples], dtype=np.int64)
+        self.target_sizes = np.array(
+            [max(self._decoder_lengths(e)[v] for v in self.views) for e in self.examples], dtype=np.int64
+        )
+        self.unusable: Dict[int, str] = {}  # row -> why it could not be loaded
         self.lang_keys = [self._lang_key(e) for e in self.examples]
 
     # ---- reading -------------------------------------------------------------------
@@ -152,16 +173,37 @@ class ExampleDataset(FairseqDataset):
                     self.manifest, None,
                     f"{len(missing)} row(s) (first: {missing[0]}) have no units and no speech tokenizer was given",
                 )
-        examples, skipped = [], 0
+        first_line: Dict[str, int] = {}
+        for i, row in enumerate(rows):
+            if row["id"] in first_line:
+                raise self._error(i + 2, row["id"], f"duplicate id (first on line {first_line[row['id']]})")
+            first_line[row["id"]] = i + 2
+        examples, skipped = [], []
         for i, row in enumerate(rows):
             ex = self._parse(row, i + 2, encode)
             if ex is None:
-                skipped += 1
+                skipped.append((i + 2, row["id"]))
             else:
                 examples.append(ex)
         if skipped:
-            logger.warning("%s: skipped %d of %d rows with empty text or audio", self.manifest, skipped, len(rows))
+            logger.warning(
+                "%s: skipped %d of %d rows with empty text or audio (first: line %d, id %r)",
+                self.manifest, len(skipped), len(rows), *skipped[0],
+            )
         return examples
+
+    def _check_audio_references(self) -> None:
+        """Refuse rows whose audio file is missing, empty or shorter than their zip reference."""
+        sizes: Dict[Path, int] = {}
+        bad = []
+        for ex in self.examples:
+            problem = reference_problem(ex.audio, self.audio_root, sizes) if ex.audio else None
+            if problem:
+                bad.append((ex, problem))
+        if bad:
+            ex, problem = bad[0]
+            more = f"; {len(bad) - 1} more row(s) with unusable audio" if len(bad) > 1 else ""
+            raise self._error(ex.line, ex.id, f"{problem}{more} (mu2slam-validate lists every problem)")
 
     def _required_columns(self) -> Sequence[str]:
         return ("id", "audio", "n_frames") if self.needs_speech else ("id", "src_text")
@@ -218,6 +260,10 @@ class ExampleDataset(FairseqDataset):
     def _size(self, ex: _Example) -> int:
         raise NotImplementedError
 
+    def _decoder_lengths(self, ex: _Example) -> Dict[str, int]:
+        """Length of each view's longest decoder sequence (a full target has an eos more)."""
+        raise NotImplementedError
+
     def _lang_key(self, ex: _Example) -> str:
         return ex.src_lang
 
@@ -253,17 +299,35 @@ class ExampleDataset(FairseqDataset):
         """
         return self.item(index % len(self), index)
 
-    def item(self, row: int, key: int) -> Dict:
-        """Example ``row`` with masks drawn from (seed, epoch, key)."""
+    def item(self, row: int, key: int) -> Optional[Dict]:
+        """Example ``row`` with masks drawn from (seed, epoch, key); None when it cannot be
+        loaded (skipped and counted, see the module doc)."""
+        if row in self.unusable:
+            return None
         ex = self.examples[row]
         rng = item_rng(self.seed, self.epoch, key)
-        views = self._views(ex, rng)
+        try:
+            views = self._views(ex, rng)
+        except UnusableExample as e:
+            self._skip(row, e)
+            return None
         for view in views.values():
             view.index = key
         selected = {k: views[k] for k in self.views}
         if self.augment is not None:
             self._augment_speech(selected.values(), key)
         return {"index": key, "type": self.data_type, "views": selected}
+
+    def _skip(self, row: int, error: UnusableExample) -> None:
+        self.unusable[row] = error.problem
+        n, limit = len(self.unusable), max(UNUSABLE_MIN, int(UNUSABLE_SHARE * len(self)))
+        if n > limit:
+            raise ManifestError(
+                error.path, error.line,
+                f"{error.problem}; {n} examples of {self.manifest} could not be loaded, more than {limit}: "
+                "stopping (mu2slam-validate lists every problem)",
+            )
+        logger.warning(f"{error}: skipped ({n} of {len(self)} examples of {self.name} unusable so far)")
 
     def _augment_speech(self, views: Iterable[ViewItem], key: int) -> None:
         """Replace the speech input of the views by one augmented copy (views share the features)."""
@@ -277,9 +341,11 @@ class ExampleDataset(FairseqDataset):
 
     def collate_views(self, samples: List[Dict]) -> List[Dict]:
         """The batched views of items of this type, in ``view_names`` order (see ``views.py``)."""
+        samples = [s for s in samples if s is not None]
         return [collate_view(name, self.data_type, [s["views"][name] for s in samples], self.dictionary) for name in self.views]
 
     def collater(self, samples: List[Dict]) -> Dict:
+        samples = [s for s in samples if s is not None]
         if not samples:
             return {}
         return make_sample(self.collate_views(samples), {self.data_type: len(samples)})
@@ -291,7 +357,7 @@ class ExampleDataset(FairseqDataset):
         try:
             feats = load_features(ex.audio, self.audio_root)
         except Exception as e:
-            raise self._error(ex.line, ex.id, f"cannot load features: {e}") from e
+            raise UnusableExample(self.manifest, ex.line, f"id {ex.id!r}: cannot load features: {e}") from e
         steps = grid_length(len(feats))
         if not self.needs_units:  # no selected view reads them: pad symbols keep the shapes
             symbols = torch.full((steps,), self.dictionary.pad(), dtype=torch.long)
@@ -303,10 +369,10 @@ class ExampleDataset(FairseqDataset):
                 if len(units) and (units.min() < 0 or units.max() >= len(self.unit_table)):
                     raise self._error(ex.line, ex.id, f"the speech tokenizer returned unit ids outside [0, {len(self.unit_table)})")
             if len(units) != steps:
-                raise self._error(
-                    ex.line, ex.id,
-                    f"{len(units)} units but the features have {len(feats)} frames (manifest n_frames {ex.n_frames}), "
-                    f"i.e. {steps} steps of 40 ms",
+                raise UnusableExample(
+                    self.manifest, ex.line,
+                    f"id {ex.id!r}: {len(units)} units but the features have {len(feats)} frames "
+                    f"(manifest n_frames {ex.n_frames}), i.e. {steps} steps of 40 ms",
                 )
             symbols = self.unit_table[units]
         if self.feature_transform is not None:
@@ -358,6 +424,9 @@ class SpeechDataset(ExampleDataset):
     def _size(self, ex):
         return int(grid_length(ex.n_frames))
 
+    def _decoder_lengths(self, ex):
+        return {"speech_u": int(grid_length(ex.n_frames))}
+
     def _views(self, ex, rng):
         feats, units = self._load_speech(ex)
         m = self._speech_mask(len(units), rng)
@@ -379,6 +448,9 @@ class TextDataset(ExampleDataset):
 
     def _size(self, ex):
         return len(ex.src)
+
+    def _decoder_lengths(self, ex):
+        return {"text_u": len(ex.src)}
 
     def _views(self, ex, rng):
         t = torch.from_numpy(ex.src)
@@ -415,6 +487,10 @@ class PairedSpeechDataset(ExampleDataset):
 
     def _size(self, ex):
         return int(grid_length(ex.n_frames)) + len(ex.tgt)
+
+    def _decoder_lengths(self, ex):
+        k, steps, n = self.data_type, int(grid_length(ex.n_frames)), len(ex.tgt)
+        return {f"{k}_s2t": n + 1, f"{k}_t2s": steps + 1, f"{k}_align": max(steps, n)}
 
     def _lang_key(self, ex):
         return ex.src_lang if self.data_type == "asr" else f"{ex.src_lang}-{ex.tgt_lang}"
@@ -474,6 +550,10 @@ class MtDataset(ExampleDataset):
     def _size(self, ex):
         return len(ex.src) + 1 + len(ex.tgt)
 
+    def _decoder_lengths(self, ex):
+        v, t = len(ex.src), len(ex.tgt)
+        return {"mt_fwd": t + 1, "mt_bwd": v + 1, "mt_align": max(v, t)}
+
     def _lang_key(self, ex):
         return f"{ex.src_lang}-{ex.tgt_lang}"
 
@@ -523,6 +603,9 @@ class TextToTextDataset(MtDataset):
 
     def _size(self, ex):
         return len(ex.src)
+
+    def _decoder_lengths(self, ex):
+        return {"t2t_fwd": len(ex.tgt) + 1}
 
     def _views(self, ex, rng):
         v, t = torch.from_numpy(ex.src), torch.from_numpy(ex.tgt)

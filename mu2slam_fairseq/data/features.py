@@ -32,6 +32,32 @@ def resolve(field: str, root: Optional[os.PathLike]) -> Path:
     return path if path.is_absolute() or root is None else Path(root) / path
 
 
+def reference_problem(field: str, root: Optional[os.PathLike] = None, sizes: Optional[Dict[Path, int]] = None) -> Optional[str]:
+    """Why the file an ``audio`` field names cannot hold its item (missing, empty, shorter
+    than a zip reference's end), found without reading it; None when it may.
+
+    ``sizes`` caches file sizes (-1: missing) across calls, so a zip is looked up once."""
+    ref = split_zip_ref(field)
+    path = resolve(ref[0] if ref else field, root)
+    sizes = {} if sizes is None else sizes
+    if path not in sizes:
+        try:
+            sizes[path] = path.stat().st_size if path.is_file() else -1
+        except OSError:
+            sizes[path] = -1
+    size = sizes[path]
+    if size < 0:
+        return f"audio {'zip ' if ref else ''}not found: {path}"
+    if ref is None:
+        return f"empty audio file: {path}" if size == 0 else None
+    _, offset, length = ref
+    if length == 0:
+        return f"empty audio: {field} has length 0"
+    if offset + length > size:
+        return f"{path} is truncated: the item ends at byte {offset + length}, the file has {size} bytes"
+    return None
+
+
 def read_bytes(field: str, root: Optional[os.PathLike] = None) -> Tuple[str, bytes]:
     """(name for messages, raw bytes) of the item an ``audio`` field names."""
     ref = split_zip_ref(field)

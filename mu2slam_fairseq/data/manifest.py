@@ -90,13 +90,18 @@ def write_manifest(path: os.PathLike, rows: Iterable[Row], columns: Optional[Seq
 
 def atomic_write_text(path: os.PathLike, text: str) -> None:
     """Write a whole text file or nothing: readers never see a half-written file."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
+    """Write a whole file or nothing (temporary file in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -11,12 +11,24 @@
 Each function only fills what the user has not set (fairseq's convention), then falls
 back to the base values. Boolean options are not set here: they always come from the
 config's defaults or the command line.
-"""
-from typing import Any
 
-from fairseq.models import register_model_architecture
+fairseq applies these functions on the ``--arch`` path only. ``fairseq-hydra-train`` with
+``model._name: mu2slam_tiny`` fills every missing model field from the dataclass that
+``ARCH_MODEL_NAME_REGISTRY`` names for the architecture, by default the base model's
+``Mu2SlamConfig``, and the function then finds nothing left to fill. So each architecture
+also gets its own dataclass, ``Mu2SlamConfig`` with the function's values as defaults,
+registered under the architecture's name (as fairseq registers a dataclass model): both
+paths then give the architecture's sizes, and values the config sets still win.
+"""
+from argparse import Namespace
+from dataclasses import field, fields, make_dataclass
+from typing import Any, Callable
+
+from fairseq.models import ARCH_MODEL_NAME_REGISTRY, MODEL_DATACLASS_REGISTRY, register_model_architecture
+from hydra.core.config_store import ConfigStore
 
 from . import mu2slam  # noqa: F401  (registers the "mu2slam" model the architectures belong to)
+from .config import Mu2SlamConfig
 
 
 def _default(args: Any, **values: Any) -> None:
@@ -25,7 +37,38 @@ def _default(args: Any, **values: Any) -> None:
             setattr(args, name, value)
 
 
-@register_model_architecture("mu2slam", "mu2slam_base")
+def arch_config_class(arch: str, fill: Callable[[Any], None]) -> type:
+    """``Mu2SlamConfig`` whose defaults are what ``fill`` sets on an empty namespace."""
+    values = Namespace()
+    fill(values)
+    changed = [
+        (f.name, f.type, field(default=getattr(values, f.name), metadata=f.metadata))
+        for f in fields(Mu2SlamConfig)
+        if hasattr(values, f.name)
+    ]
+    dc = make_dataclass(f"Mu2SlamConfig_{arch}", changed, bases=(Mu2SlamConfig,))
+    dc.__module__ = __name__  # findable by name, as pickle looks classes up
+    globals()[dc.__name__] = dc
+    return dc
+
+
+def mu2slam_architecture(arch: str) -> Callable:
+    """``register_model_architecture("mu2slam", arch)``, plus the hydra path (module doc)."""
+
+    def register(fill: Callable[[Any], None]) -> Callable[[Any], None]:
+        register_model_architecture("mu2slam", arch)(fill)
+        dc = arch_config_class(arch, fill)
+        MODEL_DATACLASS_REGISTRY[arch] = dc
+        ARCH_MODEL_NAME_REGISTRY[arch] = arch  # fairseq's add_defaults looks the dataclass up by this name
+        node = dc()
+        node._name = arch
+        ConfigStore.instance().store(name=arch, group="model", node=node, provider="mu2slam_fairseq")
+        return fill
+
+    return register
+
+
+@mu2slam_architecture("mu2slam_base")
 def mu2slam_base(args: Any) -> None:
     _default(
         args,
@@ -52,7 +95,7 @@ def mu2slam_base(args: Any) -> None:
     )
 
 
-@register_model_architecture("mu2slam", "mu2slam_small")
+@mu2slam_architecture("mu2slam_small")
 def mu2slam_small(args: Any) -> None:
     _default(
         args,
@@ -68,7 +111,7 @@ def mu2slam_small(args: Any) -> None:
     mu2slam_base(args)
 
 
-@register_model_architecture("mu2slam", "mu2slam_tiny")
+@mu2slam_architecture("mu2slam_tiny")
 def mu2slam_tiny(args: Any) -> None:
     _default(
         args,

@@ -9,6 +9,15 @@ fairseq's ``--bf16`` means TPU and ``--amp``/``--fp16`` are CUDA-only, so mixed 
 on CPU comes from the task itself: ``--autocast-bf16`` wraps the forward pass and the
 loss (never the backward or the optimizer, which stay in fp32 master weights) in
 ``torch.autocast`` on whatever device the model lives on.
+
+A batch whose loss is not finite would put NaN into every weight at the next optimizer
+step. ``train_step`` backpropagates an exact zero instead (so every parameter still gets
+its gradient and data-parallel ranks stay in step), ``optimizer_step`` asks all ranks
+whether any had such a batch and, if so, skips the step on all of them: the weights and
+the optimizer state stay as they were, the update counter moves on. Each such batch is
+logged as a warning and counted in the ``nonfinite_skipped`` metric; after
+``--nonfinite-patience`` skipped updates in a row training stops with
+``NonFiniteLossError``, since the model itself has then diverged.
 """
 import contextlib
 import logging
@@ -17,12 +26,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from fairseq import metrics
 from fairseq.data import Dictionary
+from fairseq.distributed import utils as distributed_utils
 from fairseq.dataclass import FairseqDataclass
 from fairseq.optim.amp_optimizer import AMPOptimizer
 from fairseq.tasks import FairseqTask
 from omegaconf import II
 
+from ..checkpoint_safety import install_checkpoint_safety
 from ..data.augment import SpecAugment
 from ..data.batching import MultiTypeDataset, build_batch_sampler, build_dataset, epoch_batch_iterator
 from ..data.data_config import DataConfig, load_data_config
@@ -31,6 +43,9 @@ from ..data.vocab import TextEncoder
 from .compat import DICTIONARY_KEY, CheckpointMismatchError, dictionary_difference
 
 logger = logging.getLogger(__name__)
+NONFINITE_KEY = "nonfinite_skipped"
+
+install_checkpoint_safety()  # every use of the plugin imports the tasks: guard fairseq's checkpoint I/O from here on
 
 
 @dataclass
@@ -47,7 +62,17 @@ class Mu2slamTaskConfig(FairseqDataclass):
     autocast_bf16: bool = field(
         default=False, metadata={"help": "run forward and loss under bf16 autocast (CPU or GPU; fp32 weights)"}
     )
+    nonfinite_patience: int = field(
+        default=10,
+        metadata={"help": "stop after this many updates in a row skipped for a non-finite loss (0: never stop)"},
+    )
     seed: int = II("common.seed")
+
+
+class NonFiniteLossError(ArithmeticError):
+    """Too many updates in a row had a non-finite loss. Not a ``FloatingPointError``: on
+    that, fairseq's trainer re-runs the batch under its NaN detector, which cannot hook
+    this model's dict-valued outputs, and the message would be lost."""
 
 
 class SplitEncoder:
@@ -75,6 +100,9 @@ class Mu2slamTaskBase(FairseqTask):
         self.data_cfg, self.dictionary = data_cfg, dictionary
         self.encode = SplitEncoder(data_cfg.vocab.spm, dictionary) if data_cfg.vocab.spm else None
         self._tokenizer = None
+        self._nonfinite_batches = 0  # this rank's batches with a non-finite loss in the current update
+        self.nonfinite_updates = 0  # updates skipped so far
+        self._nonfinite_in_a_row = 0
 
     @classmethod
     def setup_task(cls, cfg: Mu2slamTaskConfig, **kwargs):
@@ -165,8 +193,7 @@ class Mu2slamTaskBase(FairseqTask):
         key = (id(dataset), num_shards, shard_id)
         if train and key in self.dataset_to_epoch_iter and not disable_iterator_cache:
             return self.dataset_to_epoch_iter[key]
-        max_size = max_positions[0] if isinstance(max_positions, tuple) else max_positions
-        sampler = build_batch_sampler(self.data_cfg, dataset, seed, train, max_tokens, num_shards, max_size)
+        sampler = build_batch_sampler(self.data_cfg, dataset, seed, train, max_tokens, num_shards, max_positions)
         itr = epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
         if train:
             self.dataset_to_epoch_iter[key] = itr
@@ -185,10 +212,53 @@ class Mu2slamTaskBase(FairseqTask):
         model.set_num_updates(update_num)
         with self.autocast(model, optimizer):
             loss, sample_size, logging_output = criterion(model, sample)
-        if ignore_grad:
+        logging_output = dict(logging_output)
+        skipped = 0
+        if not torch.isfinite(loss).all():
+            # an exact zero (0 * NaN is NaN) that still reaches every parameter
+            loss = sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+            if not ignore_grad:  # a dummy batch (fairseq's filler on an idle rank) is not counted
+                skipped = 1
+                self._nonfinite_batches += 1
+                logger.warning(
+                    f"update {update_num + 1}: non-finite loss on a batch of {sample.get('types', {})}: "
+                    "its update is skipped (weights unchanged)"
+                )
+                logging_output, sample_size = {k: 0 for k in logging_output}, 0
+        elif ignore_grad:
             loss *= 0
+        logging_output[NONFINITE_KEY] = skipped  # on every batch: ranks sum logging outputs key by key
         optimizer.backward(loss)
         return loss, sample_size, logging_output
+
+    def optimizer_step(self, optimizer, model, update_num) -> None:
+        """The optimizer step, unless a rank had a batch with a non-finite loss (module doc)."""
+        bad = self._nonfinite_batches
+        self._nonfinite_batches = 0
+        if distributed_utils.get_data_parallel_world_size() > 1:
+            flag = torch.tensor([float(bad)], device=next(model.parameters()).device)
+            bad = int(distributed_utils.all_reduce(flag, group=distributed_utils.get_data_parallel_group()).item())
+        if not bad:
+            self._nonfinite_in_a_row = 0
+            return super().optimizer_step(optimizer, model, update_num)
+        self.nonfinite_updates += 1
+        self._nonfinite_in_a_row += 1
+        logger.warning(
+            f"update {update_num + 1} skipped: {bad} batch(es) with a non-finite loss "
+            f"({self.nonfinite_updates} update(s) skipped so far)"
+        )
+        patience = self.cfg.nonfinite_patience
+        if patience and self._nonfinite_in_a_row >= patience:
+            raise NonFiniteLossError(
+                f"{self._nonfinite_in_a_row} updates in a row had a non-finite loss: the model has diverged "
+                "(lower the learning rate, clip gradients, or resume from an earlier checkpoint)"
+            )
+
+    def reduce_metrics(self, logging_outputs, criterion) -> None:
+        super().reduce_metrics(logging_outputs, criterion)
+        skipped = sum(log.get(NONFINITE_KEY, 0) for log in logging_outputs)
+        if skipped:
+            metrics.log_scalar_sum(NONFINITE_KEY, skipped, priority=50, round=0)
 
     def valid_step(self, sample, model, criterion):
         model.eval()

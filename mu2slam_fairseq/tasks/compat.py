@@ -10,7 +10,7 @@ import os
 from argparse import Namespace
 from typing import Any, Dict, List, Optional, Sequence
 
-import torch
+from ..checkpoint_safety import load_checkpoint_file
 
 DICTIONARY_KEY = "mu2slam_dictionary"
 # model settings that change parameter shapes or what the weights compute
@@ -73,11 +73,9 @@ def architecture_differences(saved: Any, current: Any) -> List[str]:
 
 
 def read_checkpoint(path: os.PathLike) -> Dict[str, Any]:
-    """The checkpoint's state, memory-mapped where possible (only a few entries are read)."""
-    try:
-        return torch.load(path, map_location="cpu", mmap=True)
-    except RuntimeError:  # not in the zip format torch.save has written since 1.6
-        return torch.load(path, map_location="cpu")
+    """The checkpoint's state, weights-only and memory-mapped where possible (only a few
+    entries are read); a damaged or tampered file is a ``CheckpointFileError`` naming it."""
+    return load_checkpoint_file(path)
 
 
 def check_checkpoint(path: os.PathLike, symbols: Sequence[str], model_cfg: Any) -> None:

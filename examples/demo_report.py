@@ -1,0 +1,86 @@
+"""The main job's closing report: the results table (Markdown and JSON) and its PNG plots."""
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.train_log import plot, read_log_file
+
+# result keys of compare.py, in table order, with their labels
+ROWS = [("st_nl_en bleu", "nl→en BLEU (real speech)"), ("st_cs_en bleu", "cs→en BLEU (real speech)"),
+        ("asr_nl wer", "nl WER % (real speech)"), ("asr_cs wer", "cs WER % (real speech)"),
+        ("test_mt_fillets bleu", "MT BLEU (13 languages→en, Fish Fillets test levels)")]
+COLUMNS = {"pretrained": "Mu2SLAM pre-trained", "scratch": "from scratch", "s2t_conformer": "fairseq s2t_conformer"}
+
+
+def _cell(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def table(results: Dict[str, Dict[str, Optional[float]]]) -> str:
+    runs = [r for r in COLUMNS if r in results]
+    lines = ["| test set | " + " | ".join(COLUMNS[r] for r in runs) + " |", "|---" * (len(runs) + 1) + "|"]
+    for key, label in ROWS:
+        if any(key in results[r] for r in runs):
+            lines.append(f"| {label} | " + " | ".join(_cell(results[r].get(key)) for r in runs) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _validation_panels(finetune: Path) -> Dict[str, Dict[str, List]]:
+    """Validation BLEU / WER over updates of every fine-tuning run, one chart per run and metric."""
+    panels: Dict[str, Dict[str, List]] = {}
+    for log in sorted(finetune.glob("*/*/train.log")):
+        run = f"{log.parent.parent.name} {log.parent.name}"
+        for phase, series in read_log_file(log).items():
+            if not phase.startswith("valid"):
+                continue
+            for key, points in series.items():
+                metric = key.rsplit("_", 1)[-1]
+                if metric in ("bleu", "wer"):
+                    panels.setdefault(f"validation {metric.upper()}", {})[f"{run} {key}"] = points
+    return panels
+
+
+def _noise_panels(study: Dict[str, Dict[str, Optional[float]]]) -> Dict[str, Dict[str, List]]:
+    curves: Dict[str, List] = {}
+    for ratio, scores in sorted(study.items(), key=lambda kv: float(kv[0])):
+        for key, value in scores.items():
+            if value is not None:
+                curves.setdefault(key.replace(" bleu", " BLEU"), []).append((float(ratio), value))
+    return {"test BLEU by synonym-noise ratio (x axis: ratio)": curves}
+
+
+def report(work: Path, budget, seconds: float) -> str:
+    """Write results.md / results.json and the plots under WORK; return the Markdown."""
+    finetune = work / "finetune"
+    results = json.loads((finetune / "results.json").read_text(encoding="utf-8"))
+    plots = work / "plots"
+    written = [plots / "pretrain_losses.png"]
+    panels = _validation_panels(finetune)
+    if panels:
+        written.append(plot(panels, plots / "finetune_validation.png", title="fine-tuning validation"))
+    study_file = finetune / "noise_study.json"
+    study = json.loads(study_file.read_text(encoding="utf-8")) if study_file.exists() else None
+    if study:
+        written.append(plot(_noise_panels(study), plots / "noise_study.png", title="noisy fine-tuning (paper Fig. 2)"))
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    header = (f"Run of {when} on {platform.machine()} ({platform.processor() or 'cpu'}), "
+              f"{seconds / 60:.0f} min in this invocation. mu2slam_tiny; pre-training {budget.pretrain_updates} "
+              f"updates; gradual fine-tuning {budget.stage1_updates} multi-task + {budget.stage2_updates} AST updates "
+              "(WER and MT from the multi-task model); beam 5.\n\n")
+    md = header + table(results)
+    if study:
+        md += "\nNoise-ratio study (AST BLEU after stage 2):\n\n| ratio | " + " | ".join(
+            sorted({k for s in study.values() for k in s})) + " |\n"
+        keys = sorted({k for s in study.values() for k in s})
+        md += "|---" * (len(keys) + 1) + "|\n"
+        for ratio, scores in sorted(study.items(), key=lambda kv: float(kv[0])):
+            md += f"| {ratio} | " + " | ".join(_cell(scores.get(k)) for k in keys) + " |\n"
+    md += "\nPlots: " + ", ".join(str(p.relative_to(work)) for p in written) + "\n"
+    atomic_write_text(work / "results.md", md)
+    atomic_write_text(work / "results.json", json.dumps({
+        "when": when, "machine": platform.machine(), "budget": vars(budget), "results": results,
+        "noise_study": study, "plots": [str(p.relative_to(work)) for p in written]}, indent=1))
+    return md

@@ -1,0 +1,161 @@
+"""Curves from fairseq's training logs: every logged term over updates, as data and as PNG.
+
+fairseq's ``--log-format simple`` writes one training line per ``--log-interval``
+(``epoch 001:     10 / 500 key=value, ...``) and one line per validation (``epoch 001 |
+valid on 'valid' subset | key value | ...``); both carry ``num_updates``. ``--log-file``
+keeps them (as does the console output), which is what this reads.
+
+    mu2slam-train-curves pretrain/train.log --out curves.png --check-falls
+"""
+import argparse
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .data.manifest import atomic_write_bytes
+
+Series = Dict[str, List[Tuple[int, float]]]
+COMMAND = "mu2slam-train-curves"
+_INNER = re.compile(r"epoch \d+:\s+\d+ / \d+ (.*)$")
+_VALID = re.compile(r"valid on '([^']+)' subset \| (.*)$")
+_PAIR = re.compile(r"([\w/.-]+)=(-?[\d.]+(?:e[-+]?\d+)?|nan|inf)")
+# bookkeeping keys that are not curves
+_SKIP = {"num_updates", "epoch", "lr", "gnorm", "clip", "loss_scale", "train_wall", "gb_free", "wall", "ups",
+         "wpb", "bsz", "wps", "ntokens", "nsentences", "sample_size"}
+
+
+def _number(text: str) -> Optional[float]:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def read_log(lines: Iterable[str]) -> Dict[str, Series]:
+    """{"train": {key: [(update, value)]}, "valid:<subset>": {...}} of a fairseq simple log."""
+    out: Dict[str, Series] = {}
+    for line in lines:
+        m = _INNER.search(line)
+        if m:
+            values = {k: float(v) for k, v in _PAIR.findall(m.group(1))}
+            phase = "train"
+        else:
+            m = _VALID.search(line)
+            if not m:
+                continue
+            values = {}
+            for part in m.group(2).split(" | "):
+                key, _, value = part.strip().partition(" ")
+                number = _number(value)
+                if number is not None:
+                    values[key] = number
+            phase = f"valid:{m.group(1)}"
+        update = values.get("num_updates")
+        if update is None:
+            continue
+        for key, value in values.items():
+            if key not in _SKIP and not key.endswith("nsentences"):
+                out.setdefault(phase, {}).setdefault(key, []).append((int(update), value))
+    return out
+
+
+def read_log_file(path: Path) -> Dict[str, Series]:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return read_log(f)
+
+
+def loss_terms(series: Series) -> Series:
+    """The loss curves (``loss`` and every ``*_loss`` term) of one phase."""
+    return {k: v for k, v in series.items() if k == "loss" or k.endswith("_loss")}
+
+
+def falls(points: Sequence[Tuple[int, float]], window: int = 5) -> Tuple[float, float, bool]:
+    """(mean of the first ``window`` values, mean of the last ``window``, whether it fell).
+
+    Means over a window, because single logged values of a sub-batch of a few sentences
+    are noisy; a curve with fewer than two windows of points cannot show a fall.
+    """
+    values = [v for _, v in points]
+    if len(values) < 2 * window:
+        window = len(values) // 2
+    if window == 0:
+        return math.nan, math.nan, False
+    first, last = sum(values[:window]) / window, sum(values[-window:]) / window
+    return first, last, last < first
+
+
+def plot(panels: Dict[str, Series], out: Path, title: str = "") -> Path:
+    """One small chart per curve, written atomically as PNG; ``panels`` groups curves by chart."""
+    import io
+
+    import matplotlib
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font search logs at DEBUG
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(panels)
+    cols = min(4, max(1, n))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    for ax, (name, curves) in zip(axes.flat, panels.items()):
+        for label, points in curves.items():
+            ax.plot([u for u, _ in points], [v for _, v in points], label=label, marker="." if len(points) < 30 else None)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("updates", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if len(curves) > 1:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    atomic_write_bytes(out, buffer.getvalue())
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("log", type=Path, help="a fairseq --log-file written with --log-format simple")
+    p.add_argument("--out", type=Path, help="PNG of every loss term over updates (training and validation)")
+    p.add_argument("--check-falls", action="store_true",
+                   help="exit 1 unless every training loss term's last logged values are below its first")
+    p.add_argument("--window", type=int, default=5, help="logged values averaged at each end (default 5)")
+    a = p.parse_args(argv)
+    logging.getLogger().setLevel(logging.INFO)  # importing fairseq sets the root logger to DEBUG
+    if not a.log.exists():
+        p.error(f"{a.log}: no such log file")
+    phases = read_log_file(a.log)
+    train = loss_terms(phases.get("train", {}))
+    if not train:
+        print(f"{COMMAND}: {a.log}: no train_inner line with a loss (was it written with --log-format simple?)")
+        return 1
+    failed = []
+    print(f"{'term':<28} {'first':>8} {'last':>8}")
+    for key, points in sorted(train.items()):
+        first, last, fell = falls(points, a.window)
+        print(f"{key:<28} {first:8.3f} {last:8.3f}  {'falls' if fell else 'DOES NOT FALL'}")
+        if not fell:
+            failed.append(key)
+    if a.out:
+        panels = {k: {"train": v} for k, v in sorted(train.items())}
+        for phase, series in phases.items():
+            for key, points in loss_terms(series).items():
+                panels.setdefault(key, {})[phase] = points
+        plot(panels, a.out, title=str(a.log.name))
+        print(f"wrote {a.out}")
+    if a.check_falls:
+        print(f"{len(train) - len(failed)} of {len(train)} terms fell" + (f"; not: {', '.join(failed)}" if failed else ""))
+        return 1 if failed else 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""The main job end to end (`examples/demo.py --quick`) on the default corpus, as a user runs it."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_main_job_runs_every_stage_and_reports(default_corpus, tmp_path):
+    work = tmp_path / "demo"
+    work.mkdir()
+    (work / "corpus").symlink_to(default_corpus)  # the corpus stage then only verifies the built corpus
+    cmd = [sys.executable, str(REPO / "examples" / "demo.py"), "--quick", "--work", str(work)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for stage in ("corpus", "vocab", "cmvn", "tokenizer", "pretrain", "pretrain-curves", "finetune-configs", "finetune"):
+        assert f"[demo] {stage}: " in out.stdout
+    assert "fairseq-train" in out.stdout and "fairseq_cli.generate" in (work / "finetune" / "commands.sh").read_text()
+
+    report = json.loads((work / "results.json").read_text())
+    for run in ("pretrained", "scratch"):
+        scores = report["results"][run]
+        assert set(scores) == {"st_nl_en bleu", "st_cs_en bleu", "asr_nl wer", "asr_cs wer", "test_mt_fillets bleu"}
+        assert all(isinstance(v, float) and v >= 0 for v in scores.values()), scores
+    table = (work / "results.md").read_text()
+    assert "| nl→en BLEU (real speech) |" in table and "| from scratch |" in table.replace("| test set ", "")
+    for png in report["plots"]:
+        assert (work / png).read_bytes()[:4] == b"\x89PNG"
+    assert "plots/finetune_validation.png" in report["plots"]
+
+    # every logged pre-training loss term falls on the default corpus
+    curves = subprocess.run([sys.executable, "-m", "mu2slam_fairseq.train_log", str(work / "pretrain" / "train.log"),
+                             "--check-falls"], capture_output=True, text=True, timeout=300)
+    assert curves.returncode == 0, curves.stdout
+    assert "27 of 27 terms fell" in curves.stdout  # the total and the 26 terms of the five data types
+
+    # a second run finds every stage complete and redoes nothing
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("done already, skipping") == 8

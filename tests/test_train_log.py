@@ -1,0 +1,48 @@
+"""Reading fairseq's simple-format logs into curves, the falls check and the PNG."""
+import subprocess
+import sys
+
+from mu2slam_fairseq.train_log import falls, loss_terms, read_log
+
+# lines as fairseq-train writes them to --log-file (pre-training, then fine-tuning validation)
+LOG = """\
+epoch 001:     10 / 73185 loss=130.293, asr_s2t/ctc_loss=13.78, asr_s2t/dec_loss=10.101, asr_s2t/dec_acc=2.4, asr_s2t_nsentences=1, wps=184.9, ups=0.19, wpb=956.9, bsz=15, num_updates=10, lr=0.0002, gnorm=45.822, clip=100, train_wall=52, wall=81
+epoch 001:     20 / 73185 loss=107.044, asr_s2t/ctc_loss=8.943, asr_s2t/dec_loss=8.488, asr_s2t/dec_acc=9.1, asr_s2t_nsentences=1, wps=190.2, ups=0.2, wpb=950.1, bsz=15, num_updates=20, lr=0.0004, gnorm=20.5, clip=100, train_wall=101, wall=131
+epoch 001 | valid on 'valid' subset | loss 7.512 | nll_loss 6.9 | bleu 1.23 | ast_bleu 1.5 | wer 98.4 | ppl 119.4 | wps 310.2 | wpb 870 | bsz 40 | num_updates 20
+some other line | INFO | fairseq.trainer | begin training epoch 1
+"""
+
+
+def test_read_log_gives_training_and_validation_curves_by_update():
+    phases = read_log(LOG.splitlines())
+    train = phases["train"]
+    assert train["loss"] == [(10, 130.293), (20, 107.044)]
+    assert train["asr_s2t/ctc_loss"] == [(10, 13.78), (20, 8.943)]
+    assert train["asr_s2t/dec_acc"] == [(10, 2.4), (20, 9.1)]
+    assert not {"num_updates", "lr", "wps", "asr_s2t_nsentences"} & set(train)
+    valid = phases["valid:valid"]
+    assert valid["bleu"] == [(20, 1.23)] and valid["ast_bleu"] == [(20, 1.5)] and valid["wer"] == [(20, 98.4)]
+    assert set(loss_terms(train)) == {"loss", "asr_s2t/ctc_loss", "asr_s2t/dec_loss"}
+
+
+def test_falls_compares_window_means():
+    points = list(enumerate([5.0, 4.0, 6.0, 3.0, 2.0, 2.5]))
+    assert falls(points, window=2) == (4.5, 2.25, True)
+    assert falls(points[:1], window=2)[2] is False  # one point shows nothing
+    rising = list(enumerate([1.0, 1.0, 2.0, 2.0]))
+    assert falls(rising, window=2) == (1.0, 2.0, False)
+
+
+def test_command_checks_falls_and_writes_png(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text(LOG, encoding="utf-8")
+    png = tmp_path / "curves.png"
+    cmd = [sys.executable, "-m", "mu2slam_fairseq.train_log", str(log), "--out", str(png), "--check-falls",
+           "--window", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 of 3 terms fell" in out.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    log.write_text(LOG.replace("asr_s2t/ctc_loss=8.943", "asr_s2t/ctc_loss=14.5"), encoding="utf-8")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and "not: asr_s2t/ctc_loss" in out.stdout
