@@ -74,8 +74,8 @@ class Budget:
         if quick:
             return cls(units=128, pretrain_updates=40, pretrain_warmup=6, max_tokens=3000, stage1_updates=8,
                        stage2_updates=4, stage1_validations=2, stage2_validations=1, test_shards=8, log_interval=2)
-        return cls(units=512, pretrain_updates=400, pretrain_warmup=100, max_tokens=6000, stage1_updates=150,
-                   stage2_updates=60, stage1_validations=3, stage2_validations=2, test_shards=1, log_interval=10)
+        return cls(units=512, pretrain_updates=400, pretrain_warmup=100, max_tokens=6000, stage1_updates=100,
+                   stage2_updates=40, stage1_validations=2, stage2_validations=2, test_shards=1, log_interval=10)
 
 
 def pretrain_config(work: Path) -> Dict:

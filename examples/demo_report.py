@@ -36,10 +36,9 @@ def _validation_panels(finetune: Path) -> Dict[str, Dict[str, List]]:
         for phase, series in read_log_file(log).items():
             if not phase.startswith("valid"):
                 continue
-            for key, points in series.items():
-                metric = key.rsplit("_", 1)[-1]
-                if metric in ("bleu", "wer"):
-                    panels.setdefault(f"validation {metric.upper()}", {})[f"{run} {key}"] = points
+            for metric in ("bleu", "wer"):  # pooled over the run's validation sets
+                if metric in series:
+                    panels.setdefault(f"validation {metric.upper()}", {})[run] = series[metric]
     return panels
 
 
@@ -69,7 +68,8 @@ def report(work: Path, budget, seconds: float) -> str:
     header = (f"Run of {when} on {platform.machine()} ({platform.processor() or 'cpu'}), "
               f"{seconds / 60:.0f} min in this invocation. mu2slam_tiny; pre-training {budget.pretrain_updates} "
               f"updates; gradual fine-tuning {budget.stage1_updates} multi-task + {budget.stage2_updates} AST updates "
-              "(WER and MT from the multi-task model); beam 5.\n\n")
+              "(WER and MT from the multi-task model); beam 5"
+              + (f"; about 1/{budget.test_shards} of each test set scored" if budget.test_shards > 1 else "") + ".\n\n")
     md = header + table(results)
     if study:
         md += "\nNoise-ratio study (AST BLEU after stage 2):\n\n| ratio | " + " | ".join(

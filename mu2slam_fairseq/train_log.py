@@ -90,9 +90,8 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "") -> Path:
     """One small chart per curve, written atomically as PNG; ``panels`` groups curves by chart."""
     import io
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # it logs its font search at DEBUG
     import matplotlib
-
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its font search logs at DEBUG
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
