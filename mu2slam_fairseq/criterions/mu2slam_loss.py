@@ -9,16 +9,22 @@ Reduction: each term is the mean over its own loss positions, then weighted and 
 A per-term mean keeps a 1,000-frame speech MLM term from drowning a 20-token MT term,
 which is what the paper's loss coefficients assume. ``sample_size`` is therefore 1 per
 batch, and fairseq averages over ``--update-freq`` steps and data-parallel workers.
+
+Speed: views run in packs, several views per encoder and decoder pass (``packing.py``,
+``--pack-overhead``), and the vocabulary heads (MLM, decoder output) project only the
+positions that carry loss. CTC reuses the encoder pass of its speech -> text view.
 """
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
+
+from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_encoder_out, view_shape
 
 # Every view is named "<data type>_<kind>"; a term is "<view>/<part>" with part "mlm",
 # "ctc", "dec" (the view's one decoder pass) or "dec_<x>" (e.g. "asr_align/dec_units").
@@ -70,6 +76,11 @@ class Mu2slamCriterionConfig(FairseqDataclass):
     weight_mt: float = field(default=1.0, metadata={"help": "MT forward and backward ℓ_p"})
     weight_ctc: float = field(default=1.0, metadata={"help": "CTC on ASR speech (paper: not given)"})
     label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing of decoder losses"})
+    pack_overhead: int = field(
+        default=256,
+        metadata={"help": "views share one encoder and one decoder pass when that saves more than this many "
+                  "padded positions per pass saved (0: a pass per view); see criterions/packing.py"},
+    )
 
 
 def term_weight(cfg: Mu2slamCriterionConfig, view: str, part: str) -> float:
@@ -88,17 +99,28 @@ def term_weight(cfg: Mu2slamCriterionConfig, view: str, part: str) -> float:
     raise ValueError(f"no loss weight for view {view!r} part {part!r}")
 
 
-def _ce(logits: torch.Tensor, target: torch.Tensor, pad: int, smoothing: float) -> Tuple[torch.Tensor, int, int]:
-    """Summed cross-entropy over non-pad targets, their count, and the correct argmaxes."""
-    keep = target.ne(pad)
-    n = int(keep.sum())
-    if n == 0:
-        return logits.sum() * 0.0, 0, 0
-    sel = logits[keep].float()
-    tgt = target[keep]
-    loss = F.cross_entropy(sel, tgt, reduction="sum", label_smoothing=smoothing)
-    correct = int((sel.argmax(-1) == tgt).sum())
-    return loss, n, correct
+Term = Tuple[str, torch.Tensor, int, int]  # (name, summed loss, count, correct argmaxes)
+Sums = Tuple[List[torch.Tensor], List[int], List[int]]
+
+
+def unused_parameters(loss: torch.Tensor, parameters: Iterable[torch.nn.Parameter]) -> List[torch.nn.Parameter]:
+    """The trainable parameters that ``loss``'s autograd graph does not reach.
+
+    Walking the graph once is cheaper than touching every parameter: a term like
+    ``p.view(-1)[0] * 0`` makes backward fill a full-size zero gradient for ``p``, which
+    for the base model is gigabytes of memory traffic per step.
+    """
+    reached, seen, stack = set(), set(), [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        variable = getattr(node, "variable", None)  # AccumulateGrad: a leaf tensor
+        if variable is not None:
+            reached.add(id(variable))
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return [p for p in parameters if p.requires_grad and id(p) not in reached]
 
 
 @register_criterion("mu2slam", dataclass=Mu2slamCriterionConfig)
@@ -109,32 +131,79 @@ class Mu2slamCriterion(FairseqCriterion):
         self.pad = task.target_dictionary.pad()
         self.blank = task.target_dictionary.bos()
 
-    def view_terms(self, model, view: Dict) -> List[Tuple[str, torch.Tensor, int, int]]:
-        """(term, summed loss, count, correct) for every term of one view."""
-        terms = []
-        name = view["name"]
-        enc = model.encoder(**view["net_input"])
-        mlm_target = view.get("mlm_target")
-        if mlm_target is not None and mlm_target.ne(self.pad).any():
-            loss, n, ok = _ce(model.mlm_logits(enc), mlm_target, self.pad, 0.0)
-            terms.append((f"{name}/mlm", loss, n, ok))
-        for dec in view.get("decoders", []):
-            logits = self.decode(model, enc, dec)
-            loss, n, ok = _ce(logits, dec["target"], self.pad, self.cfg.label_smoothing)
+    def pack_terms(self, model, views: Sequence[Dict]) -> List[List[Term]]:
+        """(term, summed loss, count, correct) of every term of each view, computed in one
+        encoder pass and one decoder pass over all of them (see ``packing.py``).
+
+        The output heads (MLM and decoder projections onto the vocabulary) run on the
+        positions that carry loss only: the masked part of an MLM input, the masked
+        positions of a complementary decoder target, never padding.
+        """
+        enc = model.encoder(**concat_inputs([v["net_input"] for v in views], self.pad))
+        shapes = [view_shape(v) for v in views]
+        starts = [sum(s.rows for s in shapes[:k]) for k in range(len(views))]
+        mlm = self._mlm_sums(model, enc, views, shapes)
+        passes = [(k, dec) for k, v in enumerate(views) for dec in v.get("decoders", [])]
+        dec_sums = self._decoder_sums(model, enc, [d for _, d in passes], [starts[k] for k, _ in passes])
+        terms: List[List[Term]] = [[] for _ in views]
+        for k, view in enumerate(views):
+            if mlm is not None and mlm[1][k] > 0:
+                terms[k].append((f"{view['name']}/mlm", mlm[0][k], mlm[1][k], mlm[2][k]))
+        for j, (k, dec) in enumerate(passes):
+            name = views[k]["name"]
             suffix = dec["name"][len(name):].lstrip("_") if dec["name"].startswith(name) else dec["name"]
-            terms.append((f"{name}/dec" + (f"_{suffix}" if suffix else ""), loss, n, ok))
-        ctc = view.get("ctc")
-        if ctc is not None and self.cfg.weight_ctc > 0:
-            terms.append((f"{name}/ctc",) + self.ctc_loss(model, enc, ctc))
+            terms[k].append((f"{name}/dec" + (f"_{suffix}" if suffix else ""),
+                             dec_sums[0][j], dec_sums[1][j], dec_sums[2][j]))
+        for k, view in enumerate(views):
+            if view.get("ctc") is not None and self.cfg.weight_ctc > 0:
+                own = view_encoder_out(enc, starts[k], shapes[k].rows, shapes[k].enc_len)
+                terms[k].append((f"{view['name']}/ctc",) + self.ctc_loss(model, own, view["ctc"]))
         return terms
 
+    def _mlm_sums(self, model, enc: Dict, views: Sequence[Dict], shapes) -> Optional[Sums]:
+        """Per view: summed MLM cross-entropy, count and correct argmaxes (one head call)."""
+        targets = [v.get("mlm_target") for v in views]
+        if all(t is None for t in targets):
+            return None
+        out = enc["encoder_out"][0]
+        rows = [t if t is not None else torch.full((s.rows, 0), self.pad, device=out.device)
+                for t, s in zip(targets, shapes)]
+        grid = stack_rows(rows, self.pad, out.size(0))
+        owner = torch.cat([torch.full((s.rows,), k) for k, s in enumerate(shapes)])
+        return self._sums(lambda keep: model.mlm_logits(enc, keep), grid, owner, len(views), 0.0)
+
+    def _decoder_sums(self, model, enc: Dict, passes: Sequence[Dict], starts: Sequence[int]) -> Sums:
+        """Per decoder pass: summed cross-entropy, count and correct argmaxes (one decoder batch)."""
+        if not passes:
+            return [], [], []
+        batch = decoder_batch(enc, passes, starts, self.pad)
+        logits = lambda keep: self.decode(model, batch["encoder_out"], batch, keep)  # noqa: E731
+        return self._sums(logits, batch["target"], batch["pass_of_row"], len(passes), self.cfg.label_smoothing)
+
+    def _sums(self, logits_at, target: torch.Tensor, owner: torch.Tensor, groups: int, smoothing: float) -> Sums:
+        """Cross-entropy at the non-pad positions of ``target`` (B, T), summed per owner of each row."""
+        keep = target.ne(self.pad)
+        if not keep.any():  # nothing to predict: no head call (terms with n = 0 add nothing)
+            return [torch.zeros(())] * groups, [0] * groups, [0] * groups
+        tgt = target[keep]
+        who = owner.to(tgt.device)[:, None].expand_as(keep)[keep]
+        logits = logits_at(keep).float()
+        losses = F.cross_entropy(logits, tgt, reduction="none", label_smoothing=smoothing)
+        sums = losses.new_zeros(groups).index_add(0, who, losses)
+        counts = torch.bincount(who, minlength=groups).tolist()
+        correct = torch.bincount(who[logits.argmax(-1) == tgt], minlength=groups).tolist()
+        return [sums[k] for k in range(groups)], counts, correct
+
     @staticmethod
-    def decode(model, enc: Dict, dec: Dict) -> torch.Tensor:
-        """(B, T_out, V) logits of one decoder pass of a view over its encoder output."""
-        logits, _ = model.decoder(
-            dec["prev_output_tokens"], encoder_out=enc, tgt_lang=dec["tgt_lang"], tgt_modality=dec["tgt_modality"]
+    def decode(model, enc: Dict, dec: Dict, keep: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Logits of one decoder pass of a view over its encoder output: (B, T_out, V), or
+        (N, V) at the N positions where ``keep`` (B, T_out) is True (row-major order),
+        which spares the vocabulary projection of every other position."""
+        features, _ = model.decoder(
+            dec["prev_output_tokens"], encoder_out=enc, tgt_lang=dec["tgt_lang"], tgt_modality=dec["tgt_modality"],
+            features_only=True,
         )
-        return logits
+        return model.decoder.output_layer(features if keep is None else features[keep])
 
     def ctc_loss(self, model, enc: Dict, ctc: Dict) -> Tuple[torch.Tensor, int, int]:
         """CTC over the speech steps of a speech-only encoder pass (reuses the forward pass)."""
@@ -151,9 +220,14 @@ class Mu2slamCriterion(FairseqCriterion):
         total = 0.0
         log = empty_log()
         log.update(nsentences=sample["nsentences"], ntokens=sample["ntokens"], sample_size=1)
-        for view in sample["views"]:
+        views = sample["views"]
+        terms: List[List[Term]] = [[] for _ in views]
+        for pack in plan([view_shape(v) for v in views], self.cfg.pack_overhead):
+            for k, view_terms in zip(pack, self.pack_terms(model, [views[k] for k in pack])):
+                terms[k] = view_terms
+        for view, view_terms in zip(views, terms):
             fill_log(log, f"{view['name']}/nsentences", view["nsentences"])
-            for term, loss, n, correct in self.view_terms(model, view):
+            for term, loss, n, correct in view_terms:
                 weight = term_weight(self.cfg, view["name"], term.split("/", 1)[1])
                 if n > 0 and weight > 0:
                     total = total + weight * loss / n

@@ -16,13 +16,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict
 
+import torch
 import torch.nn.functional as F
 from fairseq import metrics, utils
 from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 
-from .mu2slam_loss import Mu2slamCriterion, empty_log, fill_log
+from .mu2slam_loss import Mu2slamCriterion, empty_log, fill_log, unused_parameters
 
 # the fine-tuning views (data/views.py) and the parts each can log
 FINETUNE_TERMS = {"asr_s2t": ("dec", "ctc"), "ast_s2t": ("dec",), "mt_fwd": ("dec",), "t2t_fwd": ("dec",)}
@@ -60,13 +61,12 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
             enc = model.encoder(**view["net_input"])
             fill_log(log, f"{view['name']}/nsentences", view["nsentences"])
             for dec in view["decoders"]:
-                logits = self.decode(model, enc, dec)
-                lprobs = F.log_softmax(logits.float(), dim=-1).view(-1, logits.size(-1))
-                target = dec["target"].reshape(-1)
-                loss, nll = label_smoothed_nll_loss(lprobs, target, self.cfg.label_smoothing, ignore_index=self.pad)
-                keep = target.ne(self.pad)
-                n = int(keep.sum())
-                correct = int((lprobs.argmax(-1)[keep] == target[keep]).sum())
+                keep = dec["target"].ne(self.pad)
+                target = dec["target"][keep]
+                lprobs = F.log_softmax(self.decode(model, enc, dec, keep).float(), dim=-1)  # (n, V): no padding
+                loss, nll = label_smoothed_nll_loss(lprobs, target, self.cfg.label_smoothing)
+                n = len(target)
+                correct = int((lprobs.argmax(-1) == target).sum())
                 total = total + weight * loss
                 ntokens += n
                 nll_total += nll.detach().item()
@@ -81,7 +81,10 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
                 fill_log(log, f"{view['name']}/ctc/n", n)
         # every parameter takes part (with zero gradient where unused, e.g. the MLM head),
         # so data-parallel training never waits for a gradient that does not come
-        total = total + sum(p.view(-1)[0] * 0.0 for p in model.parameters() if p.requires_grad)
+        if not torch.is_tensor(total):  # no view in the batch
+            total = sum(p.view(-1)[0] * 0.0 for p in model.parameters() if p.requires_grad)
+        elif total.requires_grad:
+            total = total + sum(p.view(-1)[0] * 0.0 for p in unused_parameters(total, model.parameters()))
         log.update(loss=total.detach().item(), nll_loss=nll_total, ntokens=ntokens, sample_size=ntokens)
         return total, ntokens, log
 

@@ -8,7 +8,7 @@ position we add a sinusoidal position over the packed sequence, a language embed
 (the speech segment gets ``speech_lang``, the text segment ``text_lang``) and a modality
 embedding.
 """
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from fairseq.data import Dictionary
@@ -17,6 +17,7 @@ from fairseq.modules import FairseqDropout, SinusoidalPositionalEmbedding
 from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 from torch import nn
 
+from ..grid import grid_length
 from .config import Mu2SlamConfig
 from .conformer import Mu2SlamConformerLayer
 from .embeddings import SPEECH, TEXT, InputEmbeddings, embed_scale
@@ -90,7 +91,7 @@ class Mu2SlamEncoder(FairseqEncoder):
                 raise ValueError("src_speech needs src_speech_lengths")
             if bool((src_speech_lengths > src_speech.size(1)).any()):
                 raise ValueError("src_speech_lengths exceed the length of src_speech")
-            speech, steps = self.frontend(src_speech, src_speech_lengths.to(device).long())
+            speech, steps = self.speech_rows(src_speech, src_speech_lengths.to(device).long())
             if speech_mask is not None:
                 m = _fit(speech_mask.to(device).bool(), speech.size(1), False)
                 speech = torch.where(m[:, :, None], self.speech_mask_emb.to(speech.dtype), speech)
@@ -129,6 +130,20 @@ class Mu2SlamEncoder(FairseqEncoder):
         x = x + self.input_embeddings(lang, modality)
         x = x.masked_fill(padding_mask[:, :, None], 0.0)
         return {"x": x, "padding_mask": padding_mask, "speech_steps": steps, "is_speech": is_speech}
+
+    def speech_rows(self, src_speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The front end's S (B, T_grid, C) and steps (B,), computed on the rows that hold
+        speech only (a batch may also hold text-only rows, e.g. views packed together)."""
+        has = lengths > 0
+        if bool(has.all()):
+            return self.frontend(src_speech, lengths)
+        if not bool(has.any()):
+            return src_speech.new_zeros(len(lengths), 0, self.frontend.out.out_features), torch.zeros_like(lengths)
+        rows = has.nonzero().squeeze(1)
+        frames = int(lengths.max())
+        sub, _ = self.frontend(src_speech[rows, :frames], lengths[rows])
+        speech = sub.new_zeros(len(lengths), sub.size(1), sub.size(2)).index_copy(0, rows, sub)
+        return speech, grid_length(lengths)
 
     def _position_languages(
         self,
