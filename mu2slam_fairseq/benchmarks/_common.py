@@ -318,6 +318,18 @@ def s2t_batch(t: Trainee, ids: Sequence[str], split: str = "train_ast") -> Dict:
     return ds.collater([ds[rows[i]] for i in ids])
 
 
+def side_by_side(ws: Path, arch: str, utterances: int) -> Tuple[Dict[str, Trainee], Dict[str, Dict]]:
+    """The trainees of every speed comparison and their batches, keyed ``ft`` (mu2slam AST
+    fine-tuning), ``pt`` (mu2slam pre-training) and ``s2t`` (s2t_conformer of the same sizes);
+    ``ft`` and ``s2t`` see the same utterances."""
+    ft = mu2slam(ws, arch=arch)
+    pt = mu2slam(ws, task="mu2slam_pretrain", arch=arch, config="pretrain.yaml")
+    s2t = s2t_conformer(ws, ft.model.cfg)
+    ids = pick_utterances(ws, utterances)
+    return {"ft": ft, "pt": pt, "s2t": s2t}, {"ft": mu2slam_ast_batch(ft, ids), "pt": pretrain_batch(pt),
+                                              "s2t": s2t_batch(s2t, ids)}
+
+
 def pretrain_batches(t: Trainee, count: int, max_tokens: int = 100_000) -> List[Dict]:
     """The first ``count`` batches of the first training epoch, as fairseq-train draws them."""
     if "train" not in t.task.datasets:

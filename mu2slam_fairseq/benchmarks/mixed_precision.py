@@ -45,18 +45,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     n = 2 if a.quick else a.utterances
     updates = 2 if a.quick else a.updates
     with C.workspace(a) as ws:
-        ft = C.mu2slam(ws, arch=a.arch)
-        pt = C.mu2slam(ws, task="mu2slam_pretrain", arch=a.arch, config="pretrain.yaml")
-        s2t = C.s2t_conformer(ws, ft.model.cfg)
-        ids = C.pick_utterances(ws, n)
-        b_ft, b_s2t, b_pt = C.mu2slam_ast_batch(ft, ids), C.s2t_batch(s2t, ids), C.pretrain_batch(pt)
+        models, batches = C.side_by_side(ws, a.arch, n)
         steps = {}
         for precision, bf16 in (("fp32", False), ("bf16", True)):
-            steps[("s2t_conformer, AST", precision)] = lambda x=bf16: C.train_step(s2t, b_s2t, x)
-            steps[("mu2slam fine-tuning, AST", precision)] = lambda x=bf16: C.train_step(ft, b_ft, x)
-            steps[("mu2slam pre-training", precision)] = lambda x=bf16: C.train_step(pt, b_pt, x)
+            for key, label in (("s2t", "s2t_conformer, AST"), ("ft", "mu2slam fine-tuning, AST"),
+                               ("pt", "mu2slam pre-training")):
+                steps[(label, precision)] = lambda x=bf16, k=key: C.train_step(models[k], batches[k], x)
         rounds = C.paired_times(steps, a.repeats)
-        curves = loss_curves(pt, updates, a.lr, a.seed)
+        curves = loss_curves(models["pt"], updates, a.lr, a.seed)
     times = {k: C.median(v) for k, v in rounds.items()}
     ratio = lambda num, den: C.paired_ratio(rounds, num, den)  # noqa: E731
     print(f"{a.arch} and s2t_conformer of the same sizes; {n} AST utterances; updates are forward+backward; "

@@ -34,11 +34,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     C.start(a, "training throughput", repeats=7)
     n = 2 if a.quick else a.utterances
     with C.workspace(a) as ws:
-        ft = C.mu2slam(ws, arch=a.arch)
-        pt = C.mu2slam(ws, task="mu2slam_pretrain", arch=a.arch, config="pretrain.yaml")
-        s2t = C.s2t_conformer(ws, ft.model.cfg)
-        ids = C.pick_utterances(ws, n)
-        batches = {"ft": C.mu2slam_ast_batch(ft, ids), "pt": C.pretrain_batch(pt), "s2t": C.s2t_batch(s2t, ids)}
+        models, batches = C.side_by_side(ws, a.arch, n)
+        ft, pt, s2t = models["ft"], models["pt"], models["s2t"]
         work = {"ft": C.mu2slam_workload(batches["ft"]), "pt": C.mu2slam_workload(batches["pt"]),
                 "s2t": C.s2t_workload(batches["s2t"])}
         times = C.paired_times({
