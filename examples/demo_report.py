@@ -47,8 +47,8 @@ def _noise_panels(study: Dict[str, Dict[str, Optional[float]]]) -> Dict[str, Dic
     for ratio, scores in sorted(study.items(), key=lambda kv: float(kv[0])):
         for key, value in scores.items():
             if value is not None:
-                curves.setdefault(key.replace(" bleu", " BLEU"), []).append((float(ratio), value))
-    return {"test BLEU by synonym-noise ratio (x axis: ratio)": curves}
+                curves.setdefault(dict(ROWS).get(key, key), []).append((float(ratio), value))
+    return {"test BLEU after stage-2 AST": curves}
 
 
 def report(work: Path, budget, seconds: float) -> str:
@@ -63,7 +63,8 @@ def report(work: Path, budget, seconds: float) -> str:
     study_file = finetune / "noise_study.json"
     study = json.loads(study_file.read_text(encoding="utf-8")) if study_file.exists() else None
     if study:
-        written.append(plot(_noise_panels(study), plots / "noise_study.png", title="noisy fine-tuning (paper Fig. 2)"))
+        written.append(plot(_noise_panels(study), plots / "noise_study.png", title="noisy fine-tuning (paper Fig. 2)",
+                             xlabel="synonym-noise ratio"))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = (f"Run of {when} on {platform.machine()} ({platform.processor() or 'cpu'}), "
               f"{seconds / 60:.0f} min in this invocation. mu2slam_tiny; pre-training {budget.pretrain_updates} "
@@ -72,9 +73,9 @@ def report(work: Path, budget, seconds: float) -> str:
               + (f"; about 1/{budget.test_shards} of each test set scored" if budget.test_shards > 1 else "") + ".\n\n")
     md = header + table(results)
     if study:
-        md += "\nNoise-ratio study (AST BLEU after stage 2):\n\n| ratio | " + " | ".join(
-            sorted({k for s in study.values() for k in s})) + " |\n"
-        keys = sorted({k for s in study.values() for k in s})
+        keys = [k for k, _ in ROWS if any(k in s for s in study.values())]
+        md += "\nNoise-ratio study (test BLEU after stage-2 AST, by synonym-noise ratio):\n\n| ratio | " + " | ".join(
+            dict(ROWS)[k] for k in keys) + " |\n"
         md += "|---" * (len(keys) + 1) + "|\n"
         for ratio, scores in sorted(study.items(), key=lambda kv: float(kv[0])):
             md += f"| {ratio} | " + " | ".join(_cell(scores.get(k)) for k in keys) + " |\n"

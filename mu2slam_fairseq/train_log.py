@@ -86,7 +86,7 @@ def falls(points: Sequence[Tuple[int, float]], window: int = 5) -> Tuple[float, 
     return first, last, last < first
 
 
-def plot(panels: Dict[str, Series], out: Path, title: str = "") -> Path:
+def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "updates") -> Path:
     """One small chart per curve, written atomically as PNG; ``panels`` groups curves by chart."""
     import io
 
@@ -104,7 +104,7 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "") -> Path:
         for label, points in curves.items():
             ax.plot([u for u, _ in points], [v for _, v in points], label=label, marker="." if len(points) < 30 else None)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("updates", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
         ax.tick_params(labelsize=7)
         if len(curves) > 1:
             ax.legend(fontsize=7)

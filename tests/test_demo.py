@@ -42,3 +42,16 @@ def test_quick_main_job_runs_every_stage_and_reports(default_corpus, tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("done already, skipping") == 8
+
+    # the noise-ratio study on top: only the fine-tuning stage runs, and only its new steps
+    study = subprocess.run(cmd + ["--noise-study"], capture_output=True, text=True, timeout=1800)
+    assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
+    assert study.stdout.count("done already, skipping") == 7
+    assert "pretrained_stage1: done already" in study.stdout  # compare.py reuses the finished steps
+    report = json.loads((work / "results.json").read_text())
+    assert sorted(report["noise_study"], key=float) == ["0", "0.03", "0.06", "0.12", "0.24", "0.48"]
+    for scores in report["noise_study"].values():
+        assert set(scores) == {"st_nl_en bleu", "st_cs_en bleu"}
+        assert all(isinstance(v, float) and v >= 0 for v in scores.values()), scores
+    assert (work / "plots" / "noise_study.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| 0.06 | " in (work / "results.md").read_text() and "Noise-ratio study" in (work / "results.md").read_text()

@@ -11,7 +11,6 @@ of the kill point is shown in every failure message.
 """
 import gzip
 import json
-import os
 import random
 import re
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from processes import kill
 
 pytestmark = pytest.mark.slow
 
@@ -62,14 +62,6 @@ def launch(module_args: List[str], out: Path) -> subprocess.Popen:
         [sys.executable, "-m", *module_args, "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-
-
-def kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # already gone
-        pass
-    proc.wait()
 
 
 def wait_for_file(folder: Path, prefix: str, proc: subprocess.Popen) -> None:

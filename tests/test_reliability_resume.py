@@ -13,7 +13,6 @@ The kill points come from a random seed shown in every failure message.
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from fairseq import checkpoint_utils
 
 import mu2slam_fairseq  # noqa: F401  (installs the checkpoint guards)
 from pretrain_corpus import build
+from processes import kill
 
 pytestmark = pytest.mark.slow
 
@@ -76,14 +76,6 @@ def written_since(path: Path, start: float) -> bool:
         return path.stat().st_mtime >= start
     except FileNotFoundError:
         return False
-
-
-def kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # already gone
-        pass
-    proc.wait()
 
 
 def saved_updates(path: Path) -> int:

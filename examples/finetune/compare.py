@@ -301,7 +301,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         p.error("--pretrained is needed for the pretrained run and the noise-ratio study")
     a.pretrained = a.pretrained.resolve() if a.pretrained else None
     runner = Runner(a.out, a.dry_run)
-    results: Dict[str, Dict[str, Optional[float]]] = {}
+    # runs of earlier invocations into the same --out stay in the table (e.g. --runs s2t_conformer later)
+    earlier = a.out / "results.json"
+    results: Dict[str, Dict[str, Optional[float]]] = json.loads(earlier.read_text()) if earlier.exists() else {}
     for run in runs:
         if run == "s2t_conformer":
             s2t_runs(a, runner, results)
