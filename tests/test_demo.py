@@ -55,3 +55,20 @@ def test_quick_main_job_runs_every_stage_and_reports(default_corpus, tmp_path):
         assert all(isinstance(v, float) and v >= 0 for v in scores.values()), scores
     assert (work / "plots" / "noise_study.png").read_bytes()[:4] == b"\x89PNG"
     assert "| 0.06 | " in (work / "results.md").read_text() and "Noise-ratio study" in (work / "results.md").read_text()
+
+    # fairseq's s2t_conformer as a reference column, on the same data
+    ref = subprocess.run(cmd + ["--reference"], capture_output=True, text=True, timeout=1800)
+    assert ref.returncode == 0, ref.stdout[-3000:] + ref.stderr[-3000:]
+    report = json.loads((work / "results.json").read_text())
+    assert set(report["results"]) == {"pretrained", "scratch", "s2t_conformer"}
+    assert set(report["results"]["s2t_conformer"]) == {"st_nl_en bleu", "st_cs_en bleu", "asr_nl wer", "asr_cs wer"}
+    assert all(isinstance(v, float) for v in report["results"]["s2t_conformer"].values())
+    assert "| fairseq s2t_conformer |" in (work / "results.md").read_text().replace("| test set ", "")
+    # an interrupted reference run resumes: its log never said "done training" and the
+    # stage never finished; the re-run reloads fairseq's own checkpoint
+    log = work / "finetune" / "logs" / "s2t_conformer_ast.log"
+    log.write_text("")
+    (work / "stages" / "finetune.done").unlink()
+    again = subprocess.run(cmd + ["--reference"], capture_output=True, text=True, timeout=1800)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "Loaded checkpoint" in log.read_text() and "done training in" in log.read_text()

@@ -131,13 +131,18 @@ def generate(a, runner: Runner, name: str, data_config: str, subset: str, checkp
            "--task", "mu2slam_finetune", "--data-config", data_config, "--gen-subset", subset,
            "--path", str(checkpoint), "--beam", str(a.beam), "--max-len-a", "0.5", "--max-len-b", "10",
            "--max-tokens", "20000", "--scoring", "sacrebleu" if metric == "bleu" else "wer"]
-    if a.test_shards > 1:
-        # fairseq-generate shards its batches by the data-parallel world size and rank;
-        # batches of 8 sentences make the first shard about 1/N of the sentences
-        cmd += ["--batch-size", "8", "--distributed-world-size", str(a.test_shards), "--distributed-rank", "0"]
+    cmd += shard_args(a)
     if a.cpu:
         cmd.append("--cpu")
     return score(runner.run(name, cmd), metric)
+
+
+def shard_args(a) -> List[str]:
+    """fairseq-generate shards its batches by the data-parallel world size and rank;
+    batches of 8 sentences make the first shard about 1/N of the sentences."""
+    if a.test_shards <= 1:
+        return []
+    return ["--batch-size", "8", "--distributed-world-size", str(a.test_shards), "--distributed-rank", "0"]
 
 
 METRIC = {"ast": "bleu", "asr": "wer", "mt": "bleu"}
@@ -210,14 +215,17 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
         subsets = lambda split: ",".join(Path(c["splits"][split]).stem for c in cfg["corpora"] if split in c["splits"])  # noqa: E731
         save = work / task
         best = ["--best-checkpoint-metric", "loss"]
-        cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--task", "speech_to_text",
+        # --user-dir: fairseq loads its own checkpoints with torch's weights-only loader, which
+        # refuses them (argparse.Namespace) unless the plugin's allow-list is installed: without
+        # it an interrupted run could not resume, and generation could not read the model
+        cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(a.user_dir), "--task", "speech_to_text",
                "--config-yaml", str(config.resolve()), "--train-subset", subsets("train"),
                "--valid-subset", subsets("valid").split(",")[0], "--arch", "s2t_conformer",
                "--conv-version", "convtransformer", *TINY_S2T, "--criterion", "label_smoothed_cross_entropy",
                "--label-smoothing", "0.1", "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01",
                "--lr", str(a.lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup),
                "--warmup-init-lr", "1e-7", "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens * 4),
-               "--max-update", str(a.stage1_updates + a.stage2_updates), "--save-dir", str(save),
+               "--max-update", str(a.s2t_updates), "--save-dir", str(save),
                "--no-epoch-checkpoints", "--log-format", "simple", "--log-interval", "50", "--seed", str(a.seed),
                "--validate-interval-updates", str(max(1, a.stage2_updates // 4)), "--validate-interval", "1000000",
                "--save-interval", "1000000", "--save-interval-updates", str(max(1, a.stage2_updates // 4)),
@@ -226,12 +234,11 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
             cmd.append("--cpu")
         runner.run(f"s2t_conformer_{task}", cmd, save / "checkpoint_best.pt")
         for corpus, subset in test_subsets(a.configs / f"{task}.yaml").items():
-            # --user-dir: the plugin's checkpoint allow-list lets torch's weights-only loading read it
             gen = [sys.executable, "-m", "fairseq_cli.generate", str(data), "--user-dir", str(a.user_dir),
                    "--task", "speech_to_text",
                    "--config-yaml", str(config.resolve()), "--gen-subset", subset, "--path", str(save / "checkpoint_best.pt"),
                    "--beam", str(a.beam), "--max-len-a", "0.1", "--max-len-b", "10", "--max-tokens", "50000",
-                   "--scoring", "sacrebleu" if metric == "bleu" else "wer", *ALL_EXAMPLES]
+                   "--scoring", "sacrebleu" if metric == "bleu" else "wer", *ALL_EXAMPLES, *shard_args(a)]
             if a.cpu:
                 gen.append("--cpu")
             results.setdefault("s2t_conformer", {})[f"{corpus} {metric}"] = score(
@@ -241,7 +248,7 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
 def table(results: Dict, a) -> str:
     columns = sorted({k for r in results.values() for k in r}, key=lambda k: (k.endswith("wer"), k))
     lines = [f"Fine-tuning budget: stage 1 {a.stage1_updates} + stage 2 {a.stage2_updates} updates "
-             f"(s2t_conformer: {a.stage1_updates + a.stage2_updates}), arch {a.arch}, beam {a.beam}.", "",
+             f"(s2t_conformer: {a.s2t_updates}), arch {a.arch}, beam {a.beam}.", "",
              "| model | " + " | ".join(c.replace(" bleu", " BLEU").replace(" wer", " WER") for c in columns) + " |",
              "|---" * (len(columns) + 1) + "|"]
     for name, r in results.items():
@@ -259,6 +266,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--arch", default="mu2slam_tiny", help="mu2slam architecture of the pre-trained checkpoint")
     p.add_argument("--stage1-updates", type=int, default=3000)
     p.add_argument("--stage2-updates", type=int, default=1500)
+    p.add_argument("--s2t-updates", type=int,
+                   help="updates of each s2t_conformer run (default: stage-1 + stage-2 updates)")
     p.add_argument("--max-tokens", type=int, default=12000, help="mu2slam budget in 40 ms steps and tokens")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=500)
@@ -290,6 +299,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     a = p.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see examples/demo.py
     a.user_dir = Path(__file__).resolve().parents[2] / "mu2slam_fairseq"
+    a.s2t_updates = a.s2t_updates or a.stage1_updates + a.stage2_updates
     a.suffix = "" if a.clean else "_noisy"
     a.synonym_noise = 0.0 if a.clean else a.synonym_noise
     a.stage2 = [t for t in a.stage2.split(",") if t]
