@@ -29,16 +29,30 @@ def table(results: Dict[str, Dict[str, Optional[float]]]) -> str:
 
 
 def _validation_panels(finetune: Path) -> Dict[str, Dict[str, List]]:
-    """Validation BLEU / WER over updates of every fine-tuning run, one chart per run and metric."""
+    """Validation loss / BLEU / WER over updates, one curve per initialisation.
+
+    Gradual fine-tuning restarts fairseq's update count at stage 2, so stage 2's points are
+    shifted by stage 1's last update: each curve then reads as one continuous run.
+    """
     panels: Dict[str, Dict[str, List]] = {}
-    for log in sorted(finetune.glob("*/*/train.log")):
-        run = f"{log.parent.parent.name} {log.parent.name}"
-        for phase, series in read_log_file(log).items():
-            if not phase.startswith("valid"):
+    for run in sorted(p for p in finetune.iterdir() if (p / "stage1" / "train.log").exists()):
+        offset = 0
+        for stage in [run / "stage1"] + sorted(run.glob("stage2_*")):
+            log = stage / "train.log"
+            if not log.exists():
                 continue
-            for metric in ("bleu", "wer"):  # pooled over the run's validation sets
-                if metric in series:
-                    panels.setdefault(f"validation {metric.upper()}", {})[run] = series[metric]
+            phases = read_log_file(log)
+            label = run.name if stage.name == "stage1" else f"{run.name} {stage.name}"
+            for phase, series in phases.items():
+                if not phase.startswith("valid"):
+                    continue
+                for metric, title in (("loss", "validation loss"), ("bleu", "validation BLEU (AST)"),
+                                      ("wer", "validation WER % (ASR)")):
+                    if metric in series:
+                        points = [(u + offset, v) for u, v in series[metric]]
+                        panels.setdefault(title, {})[label] = points
+            if stage.name == "stage1":
+                offset = max((u for s in phases.get("train", {}).values() for u, _ in s), default=0)
     return panels
 
 

@@ -34,8 +34,11 @@ def _number(text: str) -> Optional[float]:
 
 
 def read_log(lines: Iterable[str]) -> Dict[str, Series]:
-    """{"train": {key: [(update, value)]}, "valid:<subset>": {...}} of a fairseq simple log."""
-    out: Dict[str, Series] = {}
+    """{"train": {key: [(update, value)]}, "valid:<subset>": {...}} of a fairseq simple log.
+
+    A resumed run logs some updates again; the last value logged for an update wins.
+    """
+    found: Dict[str, Dict[str, Dict[int, float]]] = {}
     for line in lines:
         m = _INNER.search(line)
         if m:
@@ -57,8 +60,8 @@ def read_log(lines: Iterable[str]) -> Dict[str, Series]:
             continue
         for key, value in values.items():
             if key not in _SKIP and not key.endswith("nsentences"):
-                out.setdefault(phase, {}).setdefault(key, []).append((int(update), value))
-    return out
+                found.setdefault(phase, {}).setdefault(key, {})[int(update)] = value
+    return {phase: {key: sorted(points.items()) for key, points in series.items()} for phase, series in found.items()}
 
 
 def read_log_file(path: Path) -> Dict[str, Series]:
@@ -67,8 +70,8 @@ def read_log_file(path: Path) -> Dict[str, Series]:
 
 
 def loss_terms(series: Series) -> Series:
-    """The loss curves (``loss`` and every ``*_loss`` term) of one phase."""
-    return {k: v for k, v in series.items() if k == "loss" or k.endswith("_loss")}
+    """The loss curves (``loss`` and every ``*_loss`` term) of one phase; not fairseq's ``best_loss``."""
+    return {k: v for k, v in series.items() if k == "loss" or (k.endswith("_loss") and not k.startswith("best_"))}
 
 
 def falls(points: Sequence[Tuple[int, float]], window: int = 5) -> Tuple[float, float, bool]:
@@ -99,7 +102,8 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
     n = len(panels)
     cols = min(4, max(1, n))
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False,
+                             layout="constrained")  # leaves room for the title
     for ax, (name, curves) in zip(axes.flat, panels.items()):
         for label, points in curves.items():
             ax.plot([u for u, _ in points], [v for _, v in points], label=label, marker="." if len(points) < 30 else None)
@@ -112,7 +116,6 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
         ax.axis("off")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
@@ -147,8 +150,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         panels = {k: {"train": v} for k, v in sorted(train.items())}
         for phase, series in phases.items():
             for key, points in loss_terms(series).items():
-                panels.setdefault(key, {})[phase] = points
-        plot(panels, a.out, title=str(a.log.name))
+                # the total is summed over the views a batch holds, so it is comparable across
+                # phases only when their data is: validation's total gets its own chart
+                panels.setdefault(key if key != "loss" or phase == "train" else f"loss ({phase})", {})[phase] = points
+        plot(panels, a.out, title=f"{a.log.parent.name or a.log.name}: loss terms over updates (bits per token)")
         print(f"wrote {a.out}")
     if a.check_falls:
         print(f"{len(train) - len(failed)} of {len(train)} terms fell" + (f"; not: {', '.join(failed)}" if failed else ""))

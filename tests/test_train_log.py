@@ -25,6 +25,13 @@ def test_read_log_gives_training_and_validation_curves_by_update():
     assert set(loss_terms(train)) == {"loss", "asr_s2t/ctc_loss", "asr_s2t/dec_loss"}
 
 
+def test_a_resumed_run_logging_an_update_again_keeps_one_point_the_last():
+    again = LOG.splitlines()[2].replace("bleu 1.23", "bleu 2.5") + " | best_loss 7.512"
+    valid = read_log(LOG.splitlines() + [again])["valid:valid"]
+    assert valid["bleu"] == [(20, 2.5)]
+    assert valid["best_loss"] == [(20, 7.512)] and set(loss_terms(valid)) == {"loss", "nll_loss"}
+
+
 def test_falls_compares_window_means():
     points = list(enumerate([5.0, 4.0, 6.0, 3.0, 2.0, 2.5]))
     assert falls(points, window=2) == (4.5, 2.25, True)
