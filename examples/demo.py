@@ -10,8 +10,8 @@ the demo skips stages whose marker matches and whose outputs exist, and redoes t
 """
 import argparse
 import hashlib
-import os
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from demo_report import report
+from mu2slam_fairseq.data.manifest import atomic_write_text
 
 EXAMPLES = Path(__file__).resolve().parent
 PLUGIN = EXAMPLES.parent / "mu2slam_fairseq"
@@ -49,9 +50,11 @@ class Stage:
             return
         print(f"[demo] {self.name}: {shlex.join(self.command)}", flush=True)
         start = time.time()
-        subprocess.run(self.command, check=True)
-        self.marker(work).parent.mkdir(parents=True, exist_ok=True)
-        self.marker(work).write_text(self.fingerprint() + "\n")
+        code = subprocess.run(self.command).returncode
+        if code != 0:
+            raise SystemExit(f"[demo] {self.name}: failed with exit status {code} (its output is above); "
+                             "fix the cause and re-run the same command: finished stages are skipped")
+        atomic_write_text(self.marker(work), self.fingerprint() + "\n")
         print(f"[demo] {self.name}: finished in {time.time() - start:.0f} s", flush=True)
 
 
@@ -181,8 +184,12 @@ def main(argv=None) -> None:
     work = a.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    for stage in stages(work, a.quick, a.noise_study, a.reference):
-        stage.run(work)
+    try:
+        for stage in stages(work, a.quick, a.noise_study, a.reference):
+            stage.run(work)
+    except KeyboardInterrupt:
+        print("[demo] interrupted; re-run the same command to resume where it stopped", file=sys.stderr)
+        raise SystemExit(130)
     print(report(work, Budget.of(a.quick), time.time() - start))
     print(f"[demo] all stages done; outputs in {a.work}")
 

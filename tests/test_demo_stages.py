@@ -1,0 +1,34 @@
+"""The main job's stages: skipped only when finished with the same command, clear on failure."""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+from demo import Stage  # noqa: E402
+
+
+def _writes(out: Path, text: str) -> list:
+    return [sys.executable, "-c", f"open({str(out)!r}, 'w').write({text!r})"]
+
+
+def test_a_finished_stage_is_skipped_until_its_command_or_outputs_change(tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    stage = Stage("write", _writes(out, "a"), [out])
+    assert not stage.is_done(tmp_path)
+    stage.run(tmp_path)
+    assert out.read_text() == "a" and stage.is_done(tmp_path)
+    assert "[demo] write: " in capsys.readouterr().out  # the command, printed before it runs
+    stage.run(tmp_path)
+    assert "write: done already, skipping" in capsys.readouterr().out
+    assert not Stage("write", _writes(out, "b"), [out]).is_done(tmp_path)  # another command
+    out.unlink()
+    assert not stage.is_done(tmp_path)  # an output went missing
+
+
+def test_a_failing_stage_names_itself_and_leaves_no_marker(tmp_path):
+    stage = Stage("broken", [sys.executable, "-c", "raise SystemExit(3)"])
+    with pytest.raises(SystemExit, match="broken: failed with exit status 3") as e:
+        stage.run(tmp_path)
+    assert "re-run the same command" in str(e.value)
+    assert not stage.marker(tmp_path).exists() and not stage.is_done(tmp_path)
