@@ -2,8 +2,9 @@
 
 Every stage is one ordinary command (a console command of this package or fairseq's own
 ``fairseq-train`` / ``fairseq-generate``), printed before it runs so it can be re-run or
-changed by hand. A stage that finished writes a marker holding its command; re-running
-the demo skips stages whose marker matches and whose outputs exist, and redoes the rest
+changed by hand. A stage that finished writes a marker holding a hash of its command and
+of the config files it reads; re-running the demo skips stages whose marker matches and
+whose outputs exist, and redoes the rest
 (fairseq resumes an interrupted training from its last checkpoint by itself).
 
     python examples/demo.py --work work/demo [--quick]
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List
 
+import yaml
+
 from demo_report import report
 from mu2slam_fairseq.data.manifest import atomic_write_text
 
@@ -33,12 +36,15 @@ class Stage:
     name: str
     command: List[str]
     outputs: List[Path] = field(default_factory=list)
+    configs: Dict[Path, str] = field(default_factory=dict)  # files the command reads, written just before it
 
     def marker(self, work: Path) -> Path:
         return work / "stages" / f"{self.name}.done"
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.command).encode()).hexdigest()
+        """The command and the configs it reads: a stage is redone when either changes."""
+        key = [self.command, sorted((str(k), v) for k, v in self.configs.items())] if self.configs else self.command
+        return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
     def is_done(self, work: Path) -> bool:
         m = self.marker(work)
@@ -50,6 +56,8 @@ class Stage:
             return
         print(f"[demo] {self.name}: {shlex.join(self.command)}", flush=True)
         start = time.time()
+        for path, text in self.configs.items():
+            atomic_write_text(path, text)
         code = subprocess.run(self.command).returncode
         if code != 0:
             raise SystemExit(f"[demo] {self.name}: failed with exit status {code} (its output is above); "
@@ -103,23 +111,12 @@ def pretrain_config(work: Path) -> Dict:
     }
 
 
-def write_yaml(path: Path, content: Dict) -> Path:
-    import yaml
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(content, sort_keys=False))
-    os.replace(tmp, path)
-    return path
-
-
 def stages(work: Path, quick: bool, noise_study: bool = False, reference: bool = False) -> List[Stage]:
     corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
     budget = Budget.of(quick)
     bindir = Path(sys.executable).parent
     train_manifests = sorted(str(p) for p in [corpus / "train_st_nl_en.tsv", corpus / "train_st_cs_en.tsv",
                                                corpus / "train_mt.tsv", corpus / "train_text.tsv"])
-    write_yaml(pre / "data.yaml", pretrain_config(work))
     compare = [sys.executable, str(EXAMPLES / "finetune" / "compare.py"), "--configs", str(ft / "configs"),
                "--pretrained", str(pre / "checkpoints" / "checkpoint_last.pt"), "--out", str(ft),
                "--runs", "pretrained,scratch" + (",s2t_conformer" if reference else ""),
@@ -157,7 +154,8 @@ def stages(work: Path, quick: bool, noise_study: bool = False, reference: bool =
                            "--validate-interval-updates", str(budget.pretrain_updates),
                            "--log-format", "simple", "--log-interval", str(budget.log_interval),
                            "--log-file", str(pre / "train.log"), "--num-workers", "0", "--seed", "1"],
-              [pre / "checkpoints" / "checkpoint_last.pt"]),
+              [pre / "checkpoints" / "checkpoint_last.pt"],
+              {pre / "data.yaml": yaml.safe_dump(pretrain_config(work), sort_keys=False)}),
         Stage("pretrain-curves", [str(bindir / "mu2slam-train-curves"), str(pre / "train.log"),
                                   "--out", str(work / "plots" / "pretrain_losses.png")],
               [work / "plots" / "pretrain_losses.png"]),

@@ -32,3 +32,12 @@ def test_a_failing_stage_names_itself_and_leaves_no_marker(tmp_path):
         stage.run(tmp_path)
     assert "re-run the same command" in str(e.value)
     assert not stage.marker(tmp_path).exists() and not stage.is_done(tmp_path)
+
+
+def test_a_stage_writes_its_config_and_is_redone_when_the_config_changes(tmp_path):
+    config, out = tmp_path / "data.yaml", tmp_path / "out.txt"
+    copy = [sys.executable, "-c", f"open({str(out)!r}, 'w').write(open({str(config)!r}).read())"]
+    Stage("train", copy, [out], {config: "shares: 1\n"}).run(tmp_path)
+    assert out.read_text() == "shares: 1\n"
+    assert Stage("train", copy, [out], {config: "shares: 1\n"}).is_done(tmp_path)
+    assert not Stage("train", copy, [out], {config: "shares: 2\n"}).is_done(tmp_path)
