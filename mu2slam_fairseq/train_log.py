@@ -89,6 +89,12 @@ def falls(points: Sequence[Tuple[int, float]], window: int = 5) -> Tuple[float, 
     return first, last, last < first
 
 
+def curve_colours(panels: Dict[str, Series], cycle: Sequence[str]) -> Dict[str, str]:
+    """One colour per curve name across every chart, so a run keeps its colour from chart to chart."""
+    labels = dict.fromkeys(label for curves in panels.values() for label in curves)
+    return {label: cycle[i % len(cycle)] for i, label in enumerate(labels)}
+
+
 def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "updates") -> Path:
     """One small chart per curve, written atomically as PNG; ``panels`` groups curves by chart."""
     import io
@@ -104,9 +110,11 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
     rows = max(1, math.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False,
                              layout="constrained")  # leaves room for the title
+    color = curve_colours(panels, plt.rcParams["axes.prop_cycle"].by_key()["color"])
     for ax, (name, curves) in zip(axes.flat, panels.items()):
         for label, points in curves.items():
-            ax.plot([u for u, _ in points], [v for _, v in points], label=label, marker="." if len(points) < 30 else None)
+            ax.plot([u for u, _ in points], [v for _, v in points], label=label, color=color[label],
+                    marker="." if len(points) < 30 else None)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.tick_params(labelsize=7)

@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from mu2slam_fairseq.train_log import falls, loss_terms, read_log
+from mu2slam_fairseq.train_log import curve_colours, falls, loss_terms, read_log
 
 # lines as fairseq-train writes them to --log-file (pre-training, then fine-tuning validation)
 LOG = """\
@@ -53,3 +53,9 @@ def test_command_checks_falls_and_writes_png(tmp_path):
     log.write_text(LOG.replace("asr_s2t/ctc_loss=8.943", "asr_s2t/ctc_loss=14.5"), encoding="utf-8")
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1 and "not: asr_s2t/ctc_loss" in out.stdout
+
+
+def test_a_run_keeps_its_colour_in_every_chart():
+    panels = {"BLEU": {"pretrained": [(1, 0.1)], "scratch": [(1, 0.0)]}, "WER": {"scratch": [(1, 99.0)]},
+              "loss": {"s2t": [(1, 4.0)], "pretrained": [(1, 4.2)]}}
+    assert curve_colours(panels, ["a", "b"]) == {"pretrained": "a", "scratch": "b", "s2t": "a"}
