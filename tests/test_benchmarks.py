@@ -66,4 +66,7 @@ def test_packed_views_give_the_losses_of_separate_passes(default_corpus, tmp_pat
     for key, value in log_a.items():
         assert log_b[key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     for name, g in grad_a.items():
-        torch.testing.assert_close(grad_b[name], g, rtol=1e-3, atol=1e-5, msg=name)
+        # packing changes the order of float sums: the error scales with the tensor's gradients,
+        # while a wrong view (mask, target, loss term) would change them by their own size
+        scale = g.abs().max().item()
+        torch.testing.assert_close(grad_b[name], g, rtol=0, atol=1e-3 * scale + 1e-8, msg=lambda m: f"{name}: {m}")
