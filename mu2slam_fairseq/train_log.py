@@ -36,7 +36,8 @@ def _number(text: str) -> Optional[float]:
 def read_log(lines: Iterable[str]) -> Dict[str, Series]:
     """{"train": {key: [(update, value)]}, "valid:<subset>": {...}} of a fairseq simple log.
 
-    A resumed run logs some updates again; the last value logged for an update wins.
+    One update can be logged twice (fairseq repeats the last validation line at the end of
+    training, and a resumed run logs some updates again): the last value logged wins.
     """
     found: Dict[str, Dict[str, Dict[int, float]]] = {}
     for line in lines:
