@@ -214,15 +214,15 @@ def test_synonym_noise_on_decoder_inputs_of_training_batches(corpus):
 
 def test_validation_bleu_and_wer_are_corpus_scores(corpus):
     args, task = setup(corpus, "--eval-bleu", "--eval-wer", "--eval-gen-args", '{"beam": 2, "max_len_b": 12}')
+    torch.manual_seed(0)
     model = task.build_model(args)
     criterion = task.build_criterion(args)
     task.load_dataset("valid")
-    torch.manual_seed(0)
     d = task.dictionary
-    with torch.no_grad():  # a random model that emits text pieces (never eos) up to max_len_b
-        weight = model.decoder.output_projection.weight
+    with torch.no_grad():  # a random model that emits visible text pieces (never eos, never
+        weight = model.decoder.output_projection.weight  # a bare word boundary) up to max_len_b
         weight.normal_(0, 1)
-        weight[torch.tensor([is_special(d, i) for i in range(len(d))])] = 0.0
+        weight[torch.tensor([is_special(d, i) or d[i] == "\u2581" for i in range(len(d))])] = 0.0
     logs, pairs = [], {"ast": [], "mt": [], "asr": []}
     for batch in task.get_batch_iterator(task.datasets["valid"], max_tokens=4000).next_epoch_itr(shuffle=False):
         logs.append(task.valid_step(batch, model, criterion)[2])
