@@ -49,6 +49,7 @@ setup(
             "mu2slam-prep-xnli=mu2slam_manifests.xnli:main",
             "mu2slam-prep-tydiqa=mu2slam_manifests.tydiqa:main",
             "mu2slam-finetune-configs=mu2slam_manifests.finetune_configs:main",
+            "mu2slam-prep-synthetic-check=mu2slam_manifests.synthetic_check:main",
             "mu2slam-score=mu2slam_fairseq.scoring.cli:main",
             "mu2slam-train-curves=mu2slam_fairseq.train_log:main",
         ]

@@ -6,13 +6,22 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.scoring.corpus_scores import format_score
 from mu2slam_fairseq.train_log import plot, read_log_file
 
-# result keys of compare.py, in table order, with their labels
-ROWS = [("st_nl_en bleu", "nl→en BLEU (real speech)"), ("st_cs_en bleu", "cs→en BLEU (real speech)"),
-        ("asr_nl wer", "nl WER % (real speech)"), ("asr_cs wer", "cs WER % (real speech)"),
-        ("test_mt_fillets bleu", "MT BLEU (13 languages→en, Fish Fillets test levels)")]
-COLUMNS = {"pretrained": "Mu2SLAM pre-trained", "scratch": "from scratch", "s2t_conformer": "fairseq s2t_conformer"}
+# the test sets of compare.py's result keys, in table order, and how the table names them
+TEST_SETS = [("st_nl_en", "nl→en", "AST"), ("st_cs_en", "cs→en", "AST"), ("asr_nl", "nl", "ASR"),
+             ("asr_cs", "cs", "ASR"), ("test_mt_fillets", "MT 13 languages→en (Fish Fillets test levels)", "MT")]
+METRICS = {"AST": ("bleu", "distinct", "bleu p"), "MT": ("bleu",),
+           "ASR": ("cer", "wer", "distinct", "cer p", "wer p")}
+NAMES = {"bleu": "BLEU", "cer": "CER %", "wer": "WER %", "distinct": "distinct hypotheses %",
+         "bleu p": "BLEU p (paired bootstrap, pre-trained vs scratch)", "cer p": "CER p (paired bootstrap)",
+         "wer p": "WER p (paired bootstrap)"}
+DECODING_LABELS = ("", " (attention beam)", " (CTC greedy)")
+COLUMNS = {"pretrained": "Mu2SLAM pre-trained", "scratch": "from scratch, equal time",
+           "s2t_conformer": "fairseq s2t_conformer"}
+# keys of the noise-ratio study and their labels
+ROWS = [("st_nl_en bleu", "nl→en BLEU (real speech)"), ("st_cs_en bleu", "cs→en BLEU (real speech)")]
 
 
 def _cell(value: Optional[float]) -> str:
@@ -20,11 +29,20 @@ def _cell(value: Optional[float]) -> str:
 
 
 def table(results: Dict[str, Dict[str, Optional[float]]]) -> str:
+    """Rows: test set, metric and decoding (ASR: joint CTC/attention first); columns: models."""
     runs = [r for r in COLUMNS if r in results]
-    lines = ["| test set | " + " | ".join(COLUMNS[r] for r in runs) + " |", "|---" * (len(runs) + 1) + "|"]
-    for key, label in ROWS:
-        if any(key in results[r] for r in runs):
-            lines.append(f"| {label} | " + " | ".join(_cell(results[r].get(key)) for r in runs) + " |")
+    lines = ["| test set | metric | " + " | ".join(COLUMNS[r] for r in runs) + " |", "|---" * (len(runs) + 2) + "|"]
+    for corpus, name, kind in TEST_SETS:
+        for label in DECODING_LABELS if kind == "ASR" else ("",):
+            for metric in METRICS[kind]:
+                key = f"{corpus} {metric}{label}"
+                if any(key in results[r] for r in runs):
+                    how = (" " + (label.strip() or "(joint CTC/attention)")) if kind == "ASR" else ""
+                    lines.append(f"| {name} | {NAMES[metric]}{how} | "
+                                 + " | ".join(format_score(results[r], key) for r in runs) + " |")
+    if any("training minutes" in results[r] for r in runs):
+        lines.append("| all | training minutes (pre-training included) | "
+                     + " | ".join(format_score(results[r], "training minutes") for r in runs) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -82,8 +100,10 @@ def report(work: Path, budget, seconds: float) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = (f"Run of {when} on {platform.machine()} ({platform.processor() or 'cpu'}), "
               f"{seconds / 60:.0f} min in this invocation. mu2slam_tiny; pre-training {budget.pretrain_updates} "
-              f"updates; gradual fine-tuning {budget.stage1_updates} multi-task + {budget.stage2_updates} AST updates "
-              "(WER and MT from the multi-task model); beam 5"
+              f"updates; gradual fine-tuning {budget.stage1_updates} multi-task + {budget.stage2_updates} AST and "
+              f"{budget.stage2_updates} ASR updates (MT from the multi-task model); scratch's multi-task stage as "
+              "long as pre-training and the pre-trained model's multi-task stage together; beam 5; whole test "
+              "sets unless said; CER and WER with bootstrap 95% intervals"
               + (f"; about 1/{budget.test_shards} of each test set scored" if budget.test_shards > 1 else "") + ".\n\n")
     md = header + table(results)
     if study:

@@ -22,12 +22,25 @@ def test_quick_main_job_runs_every_stage_and_reports(default_corpus, tmp_path):
     assert "fairseq-train" in out.stdout and "fairseq_cli.generate" in (work / "finetune" / "commands.sh").read_text()
 
     report = json.loads((work / "results.json").read_text())
+    asr = {f"{m}{d}" for m in ("wer", "cer", "distinct", "wer_ci", "cer_ci") for d in ("", " (CTC greedy)")}
     for run in ("pretrained", "scratch"):
         scores = report["results"][run]
-        assert set(scores) == {"st_nl_en bleu", "st_cs_en bleu", "asr_nl wer", "asr_cs wer", "test_mt_fillets bleu"}
-        assert all(isinstance(v, float) and v >= 0 for v in scores.values()), scores
+        expected = {f"{c} {m}" for c in ("st_nl_en", "st_cs_en", "test_mt_fillets") for m in ("bleu", "distinct")}
+        expected |= {f"{c} {m}" for c in ("asr_nl", "asr_cs") for m in asr} | {"training minutes"}
+        if run == "pretrained":  # paired bootstrap against scratch, on every test set and decoding
+            expected |= {f"{c} bleu p" for c in ("st_nl_en", "st_cs_en", "test_mt_fillets")}
+            expected |= {f"{c} {m} p{d}" for c in ("asr_nl", "asr_cs") for m in ("wer", "cer") for d in ("", " (CTC greedy)")}
+        assert set(scores) == expected
+        for key, v in scores.items():
+            if key.split()[1].endswith("_ci"):
+                assert len(v) == 2 and v[0] <= scores[key.replace("_ci", "")] <= v[1], (key, v)
+            else:
+                assert isinstance(v, float) and v >= 0, (key, v)
+    # scratch's multi-task stage trained as long as pre-training and the pre-trained stage 1 did
+    minutes = {run: report["results"][run]["training minutes"] for run in ("pretrained", "scratch")}
+    assert abs(minutes["scratch"] - minutes["pretrained"]) < 0.25 * minutes["pretrained"], minutes
     table = (work / "results.md").read_text()
-    assert "| nl→en BLEU (real speech) |" in table and "| from scratch |" in table.replace("| test set ", "")
+    assert "| nl | CER % (joint CTC/attention) |" in table and "| from scratch, equal time |" in table
     for png in report["plots"]:
         assert (work / png).read_bytes()[:4] == b"\x89PNG"
     assert "plots/finetune_validation.png" in report["plots"]
@@ -61,8 +74,9 @@ def test_quick_main_job_runs_every_stage_and_reports(default_corpus, tmp_path):
     assert ref.returncode == 0, ref.stdout[-3000:] + ref.stderr[-3000:]
     report = json.loads((work / "results.json").read_text())
     assert set(report["results"]) == {"pretrained", "scratch", "s2t_conformer"}
-    assert set(report["results"]["s2t_conformer"]) == {"st_nl_en bleu", "st_cs_en bleu", "asr_nl wer", "asr_cs wer"}
-    assert all(isinstance(v, float) for v in report["results"]["s2t_conformer"].values())
+    assert set(report["results"]["s2t_conformer"]) == (
+        {f"{c} {m}" for c in ("st_nl_en", "st_cs_en") for m in ("bleu", "distinct")}
+        | {f"{c} {m}" for c in ("asr_nl", "asr_cs") for m in ("wer", "cer", "distinct", "wer_ci", "cer_ci")})
     assert "| fairseq s2t_conformer |" in (work / "results.md").read_text().replace("| test set ", "")
     # an interrupted reference run resumes: its log never said "done training" and the
     # stage never finished; the re-run reloads fairseq's own checkpoint

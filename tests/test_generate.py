@@ -76,3 +76,23 @@ def test_generate_wer_equals_jiwer_on_its_lines(finetuned):
 
 def finetuned_data() -> Path:
     return finetune_corpus._CACHE["corpus"]
+
+
+@pytest.mark.parametrize("flags", [["--ctc-greedy"], ["--ctc-decoding-weight", "0.5"]])
+def test_generate_asr_with_the_ctc_head(finetuned, flags):
+    """CTC best path and joint CTC/attention beam search through fairseq-generate: hypotheses
+    for every utterance, and the printed WER is jiwer's on them."""
+    stdout = generate(finetuned_data(), finetuned, "test_asr_nl", "wer", *flags)
+    printed = float(re.search(r"^Generate test_asr_nl with beam=2: WER: ([\d.]+)$", stdout, re.M).group(1))
+    hyps, refs = lines(stdout)
+    assert printed == pytest.approx(round(100 * jiwer.wer(refs, hyps), 2), abs=1e-9)
+    assert not any("▁" in h or "<" in h for h in hyps)
+
+
+def test_ctc_flags_refuse_each_other(finetuned):
+    out = subprocess.run([
+        sys.executable, "-m", "fairseq_cli.generate", str(finetuned_data()), "--user-dir", "mu2slam_fairseq",
+        "--task", "mu2slam_finetune", "--data-config", "finetune.yaml", "--gen-subset", "test_asr_nl",
+        "--path", str(finetuned), "--ctc-greedy", "--ctc-decoding-weight", "0.3", "--cpu",
+    ], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "drop --ctc-decoding-weight, or --ctc-greedy" in out.stderr

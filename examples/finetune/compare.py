@@ -35,6 +35,8 @@ from typing import Dict, List, Optional, Sequence
 import yaml
 
 from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.scoring.corpus_scores import asr_scores, bleu_scores, compare, format_score
+from mu2slam_fairseq.scoring.generate_output import read_generate_output
 
 RUNS = ("pretrained", "scratch", "s2t_conformer")
 # fairseq's batch_by_size drops the examples that do not fill a multiple of
@@ -54,6 +56,7 @@ class Runner:
         self.out, self.dry_run = out, dry_run
         out.mkdir(parents=True, exist_ok=True)
         self.script = out / "commands.sh"
+        self.generated: Dict[tuple, Path] = {}  # (run, corpus, decoding label, metric) -> generation log
         self.script.write_text("#!/usr/bin/env bash\nset -euo pipefail\nexport OMP_WAIT_POLICY=PASSIVE\n")
 
     def run(self, name: str, cmd: List[str], done: Optional[Path] = None) -> Optional[str]:
@@ -87,19 +90,26 @@ def test_subsets(config: Path) -> Dict[str, str]:
 
 
 SCORE_LINE = re.compile(r"^Generate .* with beam=\d+: (BLEU|WER)", re.M)
+# ASR decodings: fairseq-generate flags, and the label that marks their result keys
+DECODINGS = {"beam": ([], "attention beam"), "joint": (None, "joint CTC/attention"), "ctc": (["--ctc-greedy"], "CTC greedy")}
 
 
-def score(stdout: Optional[str], metric: str) -> Optional[float]:
-    if stdout is None:
-        return None
-    pattern = r"^Generate .* with beam=\d+: BLEU = ([\d.]+)" if metric == "bleu" else r"^Generate .* with beam=\d+: WER: ([\d.]+)"
-    m = re.search(pattern, stdout, re.M)
-    return float(m.group(1)) if m else None
+def decoding_flags(a, decoding: str) -> List[str]:
+    flags = DECODINGS[decoding][0]
+    return ["--ctc-decoding-weight", str(a.decoding_ctc_weight)] if flags is None else list(flags)
+
+
+def scores(log: Path, metric: str) -> Dict[str, object]:
+    """Corpus scores of a generation log from its lines (see ``mu2slam_fairseq.scoring``)."""
+    examples = read_generate_output(log)
+    return asr_scores(examples) if metric == "wer" else bleu_scores(examples)
 
 
 def finetune_command(a, data_config: str, updates: int, save: Path, start: Optional[Path], noise: float,
-                     validations: int, metrics: Sequence[str], best: Optional[str]) -> List[str]:
-    """One mu2slam_finetune run: ``validations`` validations with ``metrics``, best by ``best``."""
+                     validations: int, metrics: Sequence[str], best: Optional[str],
+                     seconds: Optional[float] = None) -> List[str]:
+    """One mu2slam_finetune run: ``validations`` validations with ``metrics``, best by ``best``;
+    with ``seconds``, it trains for that long (fairseq's --stop-time-hours) instead of ``updates``."""
     save.mkdir(parents=True, exist_ok=True)  # fairseq opens --log-file before it makes --save-dir
     cmd = [sys.executable, "-m", "fairseq_cli.train", str(a.configs), "--user-dir", str(a.user_dir),
            "--task", "mu2slam_finetune", "--data-config", data_config, "--criterion", "mu2slam_seq2seq",
@@ -107,11 +117,15 @@ def finetune_command(a, data_config: str, updates: int, save: Path, start: Optio
            "--lr", str(a.lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup),
            "--warmup-init-lr", "1e-7", "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens),
            "--label-smoothing", "0.1", "--synonym-noise", str(noise), "--max-update", str(updates),
+           "--ctc-weight", str(a.ctc_weight),
            "--save-dir", str(save), "--log-format", "simple", "--log-interval", str(a.log_interval),
            "--log-file", str(save / "train.log"), "--no-epoch-checkpoints", "--seed", str(a.seed),
            "--save-interval", "1000000", "--validate-interval", "1000000", *a.extra]
     if start is not None:
         cmd += ["--finetune-from-model", str(start)]
+    if seconds is not None:
+        cmd[cmd.index("--max-update") + 1] = "1000000"
+        cmd += ["--stop-time-hours", f"{seconds / 3600:.6f}"]
     if validations > 0:
         every = str(max(1, updates // validations))
         cmd += ["--validate-interval-updates", every, "--save-interval-updates", every, "--keep-interval-updates", "1",
@@ -126,15 +140,24 @@ def finetune_command(a, data_config: str, updates: int, save: Path, start: Optio
     return cmd
 
 
-def generate(a, runner: Runner, name: str, data_config: str, subset: str, checkpoint: Path, metric: str) -> Optional[float]:
+def generate(a, runner: Runner, name: str, data_config: str, subset: str, checkpoint: Path, metric: str,
+             extra: Sequence[str] = ()) -> Dict[str, object]:
+    """fairseq-generate on one test set; its scores keyed as "bleu" / "wer", "cer", ..."""
     cmd = [sys.executable, "-m", "fairseq_cli.generate", str(a.configs), "--user-dir", str(a.user_dir),
            "--task", "mu2slam_finetune", "--data-config", data_config, "--gen-subset", subset,
            "--path", str(checkpoint), "--beam", str(a.beam), "--max-len-a", "0.5", "--max-len-b", "10",
-           "--max-tokens", "20000", "--scoring", "sacrebleu" if metric == "bleu" else "wer"]
+           "--max-tokens", "20000", "--scoring", "sacrebleu" if metric == "bleu" else "wer", *extra]
     cmd += shard_args(a)
     if a.cpu:
         cmd.append("--cpu")
-    return score(runner.run(name, cmd), metric)
+    if runner.run(name, cmd) is None:
+        return {}
+    return scores(runner.out / "logs" / f"{name}.log", metric)
+
+
+def keyed(corpus: str, result: Dict[str, object], label: str = "") -> Dict[str, object]:
+    """Result keys "CORPUS METRIC" (e.g. "asr_nl cer"), "+ (LABEL)" for a non-default decoding."""
+    return {f"{corpus} {k}" + (f" ({label})" if label else ""): v for k, v in result.items() if k != "n"}
 
 
 def shard_args(a) -> List[str]:
@@ -148,6 +171,15 @@ def shard_args(a) -> List[str]:
 METRIC = {"ast": "bleu", "asr": "wer", "mt": "bleu"}
 
 
+def training_seconds(log: Path) -> float:
+    """The wall time fairseq-train reports at its end ("done training in X seconds")."""
+    text = log.read_text(encoding="utf-8") if log.exists() else ""
+    m = re.findall(r"done training in ([\d.]+) seconds", text)
+    if not m:
+        raise SystemExit(f"[compare] {log} has no 'done training in ... seconds' line: is that training finished?")
+    return float(m[-1])
+
+
 def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
     """Gradual fine-tuning: multi-task stage 1, then one task per stage-2 run, then the test sets.
 
@@ -156,9 +188,14 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
     work = a.out / init
     stage1 = work / "stage1"
     start = a.pretrained if init == "pretrained" else None
+    seconds, updates = None, a.stage1_updates
+    if init == "scratch" and a.equal_time:  # stage 1 as long as pre-training and the pre-trained stage 1
+        stage1_seconds = training_seconds(a.out / "logs" / "pretrained_stage1.log")
+        seconds = training_seconds(a.pretrain_log) + stage1_seconds
+        updates = round(a.stage1_updates * seconds / stage1_seconds)  # about as many: spaces the validations
     runner.run(f"{init}_stage1", finetune_command(
-        a, f"multitask{a.suffix}.yaml", a.stage1_updates, stage1, start, a.synonym_noise, a.stage1_validations,
-        ("bleu", "wer"), None), stage1 / "checkpoint_last.pt")
+        a, f"multitask{a.suffix}.yaml", updates, stage1, start, a.synonym_noise, a.stage1_validations,
+        ("bleu", "wer"), None, seconds), stage1 / "checkpoint_last.pt")
     scored = results.setdefault(init, {})
     for task in ("ast", "asr", "mt"):
         metric = METRIC[task]
@@ -174,8 +211,18 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
         if task == "mt" and a.mt_test:
             subsets = {s.split(":")[-1]: s for s in a.mt_test.split(",")}
         for corpus, subset in subsets.items():
-            scored[f"{corpus} {metric}"] = generate(a, runner, f"{init}_generate_{subset.replace(':', '_')}",
-                                                    f"{task}.yaml", subset, checkpoint, metric)
+            for i, decoding in enumerate(a.asr_decodings if task == "asr" else ["beam"]):
+                name = f"{init}_generate_{subset.replace(':', '_')}" + ("" if decoding == "beam" else f"_{decoding}")
+                result = generate(a, runner, name, f"{task}.yaml", subset, checkpoint, metric, decoding_flags(a, decoding))
+                label = "" if i == 0 else DECODINGS[decoding][1]
+                scored.update(keyed(corpus, result, label))
+                if result:
+                    runner.generated[(init, corpus, label, metric)] = runner.out / "logs" / f"{name}.log"
+    if not runner.dry_run:  # wall clock of its training, pre-training included: the compute it had
+        logs = [a.out / "logs" / f"{init}_stage1.log"] + [a.out / "logs" / f"{init}_stage2_{t}.log" for t in a.stage2]
+        if init == "pretrained" and a.pretrain_log and a.pretrain_log.exists():
+            logs.append(a.pretrain_log)
+        scored["training minutes"] = sum(training_seconds(log) for log in logs) / 60
 
 
 def noise_study(a, runner: Runner) -> Dict[str, Dict[str, Optional[float]]]:
@@ -189,7 +236,8 @@ def noise_study(a, runner: Runner) -> Dict[str, Dict[str, Optional[float]]]:
             save / "checkpoint_best.pt")
         for corpus, subset in test_subsets(a.configs / "ast.yaml").items():
             out.setdefault(f"{ratio:g}", {})[f"{corpus} bleu"] = generate(
-                a, runner, f"noise_{ratio:g}_generate_{subset}", "ast.yaml", subset, save / "checkpoint_best.pt", "bleu")
+                a, runner, f"noise_{ratio:g}_generate_{subset}", "ast.yaml", subset, save / "checkpoint_best.pt",
+                "bleu").get("bleu")
     return out
 
 
@@ -241,20 +289,34 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
                    "--scoring", "sacrebleu" if metric == "bleu" else "wer", *ALL_EXAMPLES, *shard_args(a)]
             if a.cpu:
                 gen.append("--cpu")
-            results.setdefault("s2t_conformer", {})[f"{corpus} {metric}"] = score(
-                runner.run(f"s2t_conformer_generate_{subset}", gen), metric)
+            name = f"s2t_conformer_generate_{subset}"
+            if runner.run(name, gen) is not None:
+                results.setdefault("s2t_conformer", {}).update(keyed(corpus, scores(runner.out / "logs" / f"{name}.log", metric)))
 
 
 def table(results: Dict, a) -> str:
-    columns = sorted({k for r in results.values() for k in r}, key=lambda k: (k.endswith("wer"), k))
+    """One row per result key (test set, metric, decoding), one column per model."""
+    keys = sorted({k for r in results.values() for k in r if "_ci" not in k}, key=lambda k: (k.split()[0], k))
+    runs = list(results)
     lines = [f"Fine-tuning budget: stage 1 {a.stage1_updates} + stage 2 {a.stage2_updates} updates "
-             f"(s2t_conformer: {a.s2t_updates}), arch {a.arch}, beam {a.beam}.", "",
-             "| model | " + " | ".join(c.replace(" bleu", " BLEU").replace(" wer", " WER") for c in columns) + " |",
-             "|---" * (len(columns) + 1) + "|"]
-    for name, r in results.items():
-        cells = [("-" if r.get(c) is None else f"{r[c]:.2f}") for c in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+             f"(s2t_conformer: {a.s2t_updates}), arch {a.arch}, beam {a.beam}; WER and CER with bootstrap 95% "
+             "intervals, distinct = % of distinct hypotheses, p = paired bootstrap against scratch.", "",
+             "| test set, metric | " + " | ".join(runs) + " |", "|---" * (len(runs) + 1) + "|"]
+    for key in keys:
+        lines.append(f"| {key} | " + " | ".join(format_score(results[r], key) for r in runs) + " |")
     return "\n".join(lines) + "\n"
+
+
+def paired_tests(runner: Runner, results: Dict) -> None:
+    """p-values of pretrained against scratch on every test set and decoding both generated
+    (paired bootstrap; keys "CORPUS METRIC p", e.g. "st_nl_en bleu p")."""
+    for (init, corpus, label, metric), log in runner.generated.items():
+        baseline = runner.generated.get(("scratch", corpus, label, metric))
+        if init != "pretrained" or baseline is None:
+            continue
+        system, base = read_generate_output(log), read_generate_output(baseline)
+        for m in ("wer", "cer") if metric == "wer" else ("bleu",):
+            results["pretrained"].update(keyed(corpus, {f"{m} p": compare(system, base, m)["p_value"]}, label))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -272,6 +334,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--synonym-noise", type=float, default=0.06)
+    p.add_argument("--ctc-weight", type=float, default=0.3,
+                   help="weight of CTC on ASR speech in fine-tuning (mu2slam_seq2seq's --ctc-weight; default 0.3)")
+    p.add_argument("--asr-decodings", default="joint,beam,ctc",
+                   help="ASR test decodings, comma-separated of joint (joint CTC/attention beam search), beam "
+                   "(attention beam search), ctc (CTC greedy); the first gives the plain keys (e.g. 'asr_nl cer'), "
+                   "the others '... (LABEL)' keys (default joint,beam,ctc)")
+    p.add_argument("--decoding-ctc-weight", type=float, default=0.3,
+                   help="CTC weight of the joint decoding (fairseq-generate --ctc-decoding-weight; default 0.3)")
     p.add_argument("--clean", action="store_true",
                    help="no noisy fine-tuning: the clean data configs (no SpecAugment), no synonym noise; "
                    "by default the *_noisy.yaml configs and SpecAugment for s2t_conformer too")
@@ -289,6 +359,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--noise-ratios", type=lambda s: [float(x) for x in s.split(",") if x], default=[],
                    help="also run the noise-ratio study (stage-2 AST from the pre-trained stage 1 at each "
                    "synonym-noise ratio, e.g. 0,0.06,0.12,0.24,0.48): noise_study.json")
+    p.add_argument("--equal-time", action="store_true",
+                   help="scratch's stage 1 trains as long as pre-training (--pretrain-log) and the pretrained "
+                   "run's stage 1 together (wall clock), instead of --stage1-updates; run pretrained first")
+    p.add_argument("--pretrain-log", type=Path, default=None,
+                   help="pre-training's fairseq-train log, for --equal-time (default: train.log beside --pretrained's folder)")
     p.add_argument("--log-interval", type=int, default=50, help="fairseq --log-interval of every run")
     p.add_argument("--beam", type=int, default=5)
     p.add_argument("--seed", type=int, default=1)
@@ -303,6 +378,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     a.suffix = "" if a.clean else "_noisy"
     a.synonym_noise = 0.0 if a.clean else a.synonym_noise
     a.stage2 = [t for t in a.stage2.split(",") if t]
+    a.asr_decodings = [d for d in a.asr_decodings.split(",") if d]
+    if set(a.asr_decodings) - set(DECODINGS) or not a.asr_decodings:
+        p.error(f"--asr-decodings: choose among {', '.join(DECODINGS)}, got {a.asr_decodings}")
+    if a.ctc_weight <= 0 and set(a.asr_decodings) & {"joint", "ctc"}:
+        p.error("--asr-decodings joint and ctc need a trained CTC head: --ctc-weight > 0, or --asr-decodings beam")
     if set(a.stage2) - set(METRIC):
         p.error(f"--stage2: unknown task(s) {sorted(set(a.stage2) - set(METRIC))}; choose among ast, asr, mt")
     a.configs, a.out = a.configs.resolve(), a.out.resolve()
@@ -310,6 +390,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     if ("pretrained" in runs or a.noise_ratios) and a.pretrained is None:
         p.error("--pretrained is needed for the pretrained run and the noise-ratio study")
     a.pretrained = a.pretrained.resolve() if a.pretrained else None
+    if a.equal_time:
+        if a.pretrained is None or "pretrained" not in runs or (
+                "scratch" in runs and runs.index("pretrained") > runs.index("scratch")):
+            p.error("--equal-time needs --pretrained and the pretrained run before scratch in --runs")
+    if a.pretrained and not a.pretrain_log:
+        a.pretrain_log = a.pretrained.parent.parent / "train.log"
     runner = Runner(a.out, a.dry_run)
     # runs of earlier invocations into the same --out stay in the table (e.g. --runs s2t_conformer later)
     earlier = a.out / "results.json"
@@ -324,6 +410,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             mu2slam_runs(a, runner, "pretrained", {})
         study = noise_study(a, runner)
         atomic_write_text(a.out / "noise_study.json", json.dumps(study, indent=1))
+    if "pretrained" in results and "scratch" in results:
+        paired_tests(runner, results)
     atomic_write_text(a.out / "results.json", json.dumps(results, indent=1))
     atomic_write_text(a.out / "results.md", table(results, a))
     print(table(results, a))

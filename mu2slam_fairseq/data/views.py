@@ -225,6 +225,7 @@ def fairseq_sample(view: Dict) -> Dict:
     )
     return {
         "id": view["id"],
+        "type": view["type"],
         "net_input": net_input,
         "target": dec["target"],
         "nsentences": view["nsentences"],

@@ -1,9 +1,12 @@
-"""``mu2slam-score accuracy|qa GENERATE_OUTPUT``: scores of a ``fairseq-generate`` run.
+"""``mu2slam-score asr|bleu|accuracy|qa GENERATE_OUTPUT``: scores of a ``fairseq-generate`` run.
 
     fairseq-generate DATA --user-dir mu2slam_fairseq --task mu2slam_finetune \\
         --data-config xnli.yaml --gen-subset xnli:test_xnli_de --path checkpoint_best.pt > gen.out
     mu2slam-score accuracy gen.out          # accuracy: 71.20 (1784/2505)
     mu2slam-score qa gen.out --manifest DATA/dev_tydiqa.tsv   # F1: .. EM: ..
+
+    mu2slam-score asr gen.out               # WER 41.20 [38.9, 43.6] CER 19.83 [...] distinct 97.5% (n=118)
+    mu2slam-score bleu gen.out --baseline scratch.out   # BLEU, and the paired bootstrap against scratch
 
 References are the ``T-`` lines; hypotheses the first ``D-`` line of each sample id. For
 QA, ``--manifest`` (the manifest that was generated from, one example per row in row
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from ..data.manifest import read_manifest
+from .corpus_scores import asr_scores, bleu_scores, compare
 from .generate_output import Generated, read_generate_output
 from .metrics import accuracy, answers_list, normalize_answer, qa_scores
 
@@ -47,17 +51,40 @@ def manifest_answers(path: Path, examples: List[Generated]) -> List[List[str]]:
     return out
 
 
+def corpus_line(r: dict) -> str:
+    """One line of ``asr`` / ``bleu`` scores."""
+    parts = []
+    for key in ("wer", "cer", "bleu"):
+        if key in r:
+            ci = f" [{r[key + '_ci'][0]:.1f}, {r[key + '_ci'][1]:.1f}]" if key + "_ci" in r else ""
+            p = f" (p={r[key + '_p_value']:.4f} against the baseline)" if key + "_p_value" in r else ""
+            parts.append(f"{key.upper()} {r[key]:.2f}{ci}{p}")
+    return " ".join(parts) + f" distinct {r['distinct']:.1f}% (n={r['n']})"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("metric", choices=["accuracy", "qa"], help="accuracy (classification) or qa (F1/EM)")
+    p.add_argument("metric", choices=["asr", "bleu", "accuracy", "qa"],
+                   help="asr (WER and CER with bootstrap 95%% intervals), bleu (sacreBLEU), accuracy "
+                   "(classification) or qa (F1/EM); asr and bleu also give the share of distinct hypotheses")
     p.add_argument("output", type=Path, help="fairseq-generate output (stdout or --results-path file)")
     p.add_argument("--manifest", type=Path, default=None, help="qa: the generated manifest, for all answers")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="asr, bleu: another run's output on the same test set, for the paired bootstrap p-value "
+                   "that this run is not better")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     a = p.parse_args(argv)
     try:
         examples = read_generate_output(a.output)
         hyps = [e.hypothesis for e in examples]
-        if a.metric == "accuracy":
+        if a.metric in ("asr", "bleu"):
+            result = (asr_scores if a.metric == "asr" else bleu_scores)(examples)
+            if a.baseline:
+                base = read_generate_output(a.baseline)
+                for key in ("wer", "cer") if a.metric == "asr" else ("bleu",):
+                    result[f"{key}_p_value"] = compare(examples, base, key)["p_value"]
+            text = corpus_line(result)
+        elif a.metric == "accuracy":
             result = accuracy(hyps, [e.reference for e in examples])
             text = f"accuracy: {result['accuracy']:.2f} ({result['correct']}/{result['n']})"
         else:

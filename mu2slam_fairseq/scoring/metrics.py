@@ -94,3 +94,61 @@ def answers_list(values: List[str]) -> List[str]:
     """Non-empty answers, or one empty answer (which only an empty prediction matches)."""
     kept = [v for v in values if v.strip()]
     return kept or [""]
+
+
+def char_errors(hyp: str, ref: str) -> Tuple[int, int]:
+    """(character edit distance, reference characters) of the stripped strings, spaces
+    included, as jiwer's CER counts them."""
+    ref = ref.strip()
+    return int(editdistance.eval(ref, hyp.strip())), len(ref)
+
+
+def distinct_share(hyps: Sequence[str]) -> float:
+    """Percent of hypotheses that are distinct strings: an output that ignores its input
+    repeats a handful of lines, one that listens is nearly all distinct."""
+    return 100.0 * len({h.strip() for h in hyps}) / max(len(hyps), 1)
+
+
+def bootstrap_interval(
+    errors: Sequence[int], lengths: Sequence[int], samples: int = 1000, seed: int = 1, level: float = 0.95
+) -> Tuple[float, float]:
+    """Percentile bootstrap interval (percent) of the corpus error rate sum(errors)/sum(lengths),
+    resampling utterances with replacement."""
+    import numpy as np
+
+    e, n = np.asarray(errors, dtype=float), np.asarray(lengths, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(e), (samples, len(e)))
+    rates = 100.0 * e[idx].sum(1) / np.maximum(n[idx].sum(1), 1)
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(rates, tail)), float(np.percentile(rates, 100 - tail))
+
+
+def paired_bootstrap_error_rate(
+    errors: Sequence[int], baseline_errors: Sequence[int], lengths: Sequence[int], samples: int = 1000, seed: int = 1
+) -> float:
+    """p-value that a system's corpus error rate is not lower than a baseline's on the same
+    utterances: the share of paired resamples where it is not (Koehn 2004)."""
+    import numpy as np
+
+    a, b = np.asarray(errors, dtype=float), np.asarray(baseline_errors, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(a), (samples, len(a)))
+    not_better = (a[idx].sum(1) >= b[idx].sum(1)).sum()
+    return float((not_better + 1) / (samples + 1))
+
+
+def paired_bootstrap_bleu(
+    hyps: Sequence[str], baseline_hyps: Sequence[str], refs: Sequence[str], samples: int = 1000
+) -> Dict[str, float]:
+    """sacreBLEU's paired bootstrap resampling of a system against a baseline: both BLEUs,
+    the system's 95% interval half-width and the p-value that it is not better (1 when its
+    BLEU is not above the baseline's)."""
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.significance import PairedTest
+
+    test = PairedTest([("baseline", list(baseline_hyps)), ("system", list(hyps))], {"BLEU": BLEU()},
+                      [list(refs)], test_type="bs", n_samples=samples)
+    _, scores = test()
+    base, system = scores["BLEU"]
+    # sacreBLEU's p-value asks whether the two differ; a system that is not ahead is not better
+    p = float(system.p_value) if system.score > base.score else 1.0
+    return {"bleu": system.score, "baseline_bleu": base.score, "ci": float(system.ci), "p_value": p}

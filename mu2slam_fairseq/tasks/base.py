@@ -40,6 +40,7 @@ from ..data.batching import MultiTypeDataset, build_batch_sampler, build_dataset
 from ..data.data_config import DataConfig, load_data_config
 from ..data.datasets import DATA_TYPES
 from ..data.vocab import TextEncoder
+from ..hardware import cpu_has_native_bf16
 from .compat import DICTIONARY_KEY, CheckpointMismatchError, dictionary_difference
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class Mu2slamTaskBase(FairseqTask):
         self._nonfinite_batches = 0  # this rank's batches with a non-finite loss in the current update
         self.nonfinite_updates = 0  # updates skipped so far
         self._nonfinite_in_a_row = 0
+        self._warned_bf16 = False
 
     @classmethod
     def setup_task(cls, cfg: Mu2slamTaskConfig, **kwargs):
@@ -205,6 +207,10 @@ class Mu2slamTaskBase(FairseqTask):
         if not self.cfg.autocast_bf16:
             return contextlib.nullcontext()
         device = next(model.parameters()).device.type
+        if device == "cpu" and not self._warned_bf16 and not cpu_has_native_bf16():
+            self._warned_bf16 = True
+            logger.warning("--autocast-bf16: this CPU has no bf16 instructions (AVX-512 BF16 or AMX), so bf16 "
+                           "matrix products run on a slow fallback, several times slower than fp32; drop the flag")
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):

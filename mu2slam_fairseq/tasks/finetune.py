@@ -43,6 +43,8 @@ from fairseq.tasks import register_task
 from omegaconf import II
 
 from ..criterions.synonym_noise import SynonymNoise
+from ..generation.ctc_greedy import CtcGreedyGenerator
+from ..generation.joint_ctc import JointCtcEnsemble
 from ..data.batching import build_batch_sampler, epoch_batch_iterator
 from ..data.data_config import CorpusConfig, DataConfig
 from ..data.detok import PieceCodec
@@ -74,6 +76,14 @@ class Mu2slamFinetuneConfig(Mu2slamTaskConfig):
     eval_gen_args: str = field(
         default='{"beam": 1}',
         metadata={"help": 'generation settings of validation metrics as JSON, e.g. \'{"beam": 4, "max_len_b": 100}\''},
+    )
+    ctc_decoding_weight: float = field(
+        default=0.0,
+        metadata={"help": "ASR generation: weight λ of the CTC head's prefix score beside the decoder in beam search "
+                  "(joint CTC/attention decoding, e.g. 0.3); 0: the decoder alone"},
+    )
+    ctc_greedy: bool = field(
+        default=False, metadata={"help": "ASR generation: the CTC head's best path, without the decoder"}
     )
     eval_print_samples: bool = field(default=False, metadata={"help": "log a hypothesis and its reference per batch"})
     finetune_from_model: Optional[str] = II("checkpoint.finetune_from_model")
@@ -191,6 +201,21 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
             self.sequence_generator = self.build_generator([model], Namespace(**json.loads(self.cfg.eval_gen_args)))
         return model
 
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
+        """fairseq's generator; with ``--ctc-greedy`` or ``--ctc-decoding-weight`` it also
+        carries the one that ``inference_step`` uses on ASR batches (``asr_generator``): the
+        CTC head is trained on transcripts, so it only helps where the output is one."""
+        generator = super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
+        if self.cfg.ctc_greedy and self.cfg.ctc_decoding_weight > 0:
+            raise ValueError("--ctc-greedy decodes with the CTC head alone: drop --ctc-decoding-weight, or --ctc-greedy")
+        if self.cfg.ctc_greedy:
+            generator.asr_generator = CtcGreedyGenerator(self.target_dictionary)
+        elif self.cfg.ctc_decoding_weight > 0:
+            beam = getattr(args, "beam", 5)
+            ensemble = JointCtcEnsemble(models, self.cfg.ctc_decoding_weight, 2 * beam, self.target_dictionary.eos())
+            generator.asr_generator = super().build_generator(ensemble, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
+        return generator
+
     def build_bpe(self, args=None) -> Optional[PieceCodec]:
         """fairseq-generate's detokenizer: symbols -> SentencePiece pieces -> text."""
         return self.bpe
@@ -265,11 +290,14 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         return hyps, refs
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
-        """Generation where ``max_len_a`` counts the 40 ms speech steps as source length.
+        """Generation where ``max_len_a`` counts the 40 ms speech steps as source length,
+        with the ASR generator on ASR batches (``build_generator``).
 
         fairseq's generator measures the source by ``src_tokens``, which is empty for speech;
         for speech batches the length budget ``a * steps + b`` goes into ``max_len_b``.
         """
+        if sample.get("type") == "asr":
+            generator = getattr(generator, "asr_generator", generator)
         speech = sample["net_input"].get("src_speech")
         a = getattr(generator, "max_len_a", 0)
         if speech is None or not a:

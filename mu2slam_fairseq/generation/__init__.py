@@ -1,0 +1,1 @@
+"""Decoding beyond fairseq's beam search: joint CTC/attention and CTC best path (ASR)."""
