@@ -28,12 +28,12 @@ def finetuned(tmp_path_factory, fillets_root) -> Path:
     return finetune_corpus.finetuned(tmp_path_factory, fillets_root)
 
 
-def generate(data: Path, ckpt: Path, subset: str, scoring: str, *extra: str) -> str:
+def generate(data: Path, ckpt: Path, subset: str, scoring: str, *extra: str, prefix: int = 12) -> str:
     out = subprocess.run([
         sys.executable, "-m", "fairseq_cli.generate", str(data), "--user-dir", "mu2slam_fairseq",
         "--task", "mu2slam_finetune", "--data-config", "finetune.yaml", "--gen-subset", subset,
         "--path", str(ckpt), "--scoring", scoring, "--beam", "2", "--max-len-b", "40", "--batch-size", "3",
-        "--prefix-size", "12", "--cpu", *extra,
+        *(["--prefix-size", str(prefix)] if prefix else []), "--cpu", *extra,
     ], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
@@ -82,7 +82,7 @@ def finetuned_data() -> Path:
 def test_generate_asr_with_the_ctc_head(finetuned, flags):
     """CTC best path and joint CTC/attention beam search through fairseq-generate: hypotheses
     for every utterance, and the printed WER is jiwer's on them."""
-    stdout = generate(finetuned_data(), finetuned, "test_asr_nl", "wer", *flags)
+    stdout = generate(finetuned_data(), finetuned, "test_asr_nl", "wer", *flags, prefix=0)
     printed = float(re.search(r"^Generate test_asr_nl with beam=2: WER: ([\d.]+)$", stdout, re.M).group(1))
     hyps, refs = lines(stdout)
     assert printed == pytest.approx(round(100 * jiwer.wer(refs, hyps), 2), abs=1e-9)
@@ -96,3 +96,5 @@ def test_ctc_flags_refuse_each_other(finetuned):
         "--path", str(finetuned), "--ctc-greedy", "--ctc-decoding-weight", "0.3", "--cpu",
     ], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "drop --ctc-decoding-weight, or --ctc-greedy" in out.stderr
+    with pytest.raises(AssertionError, match="--prefix-size forces decoder tokens"):
+        generate(finetuned_data(), finetuned, "test_asr_nl", "wer", "--ctc-greedy")

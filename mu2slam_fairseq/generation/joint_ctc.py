@@ -3,8 +3,8 @@
 fairseq's beam search asks its ``EnsembleModel`` for the next-label log-probabilities of
 every hypothesis; this ensemble answers, for the decoder's best ``candidates`` labels of
 each hypothesis (and end-of-sentence), (1 − λ)·log p_att(c | g, x) + λ·(ψ(g + c) − ψ(g)),
-where ψ is the CTC head's prefix score (``ctc_prefix_score.py``), and −inf for every other
-label. The generator's own bookkeeping (beams, finished hypotheses, length penalty,
+where ψ is the CTC head's prefix score (``ctc_prefix_score.py``); every other label, and any
+the CTC head rules out, gets ``RULED_OUT`` (−10⁴) as its CTC score. The generator's own bookkeeping (beams, finished hypotheses, length penalty,
 shrinking batches) is unchanged: each step it tells the ensemble which rows survive
 (``reorder_incremental_state``), and the last token of each row says which candidate
 it took.
@@ -15,6 +15,8 @@ import torch
 from fairseq.sequence_generator import EnsembleModel
 
 from .ctc_prefix_score import CtcPrefixScorer
+
+RULED_OUT = -1e4  # the CTC score of a label the CTC head cannot emit here (e^-10000: never)
 
 
 def ctc_log_probs(model, encoder_out: Dict[str, List[torch.Tensor]]):
@@ -56,6 +58,7 @@ class JointCtcEnsemble(EnsembleModel):
         self.order = None
         k = min(self.candidates, lprobs.size(1))
         cand = torch.cat([lprobs.topk(k, dim=1).indices, torch.full_like(lprobs[:, :1], self.eos, dtype=torch.long)], 1)
-        ctc = self.scorer.score(cand)
-        joint = (1.0 - self.weight) * lprobs.gather(1, cand) + self.weight * ctc
-        return torch.full_like(lprobs, float("-inf")).scatter_(1, cand, joint), attn
+        # a label the CTC head rules out (or that is no candidate) costs RULED_OUT, not -inf:
+        # fairseq's forced end of sentence at the length limit and forced prefixes need finite scores
+        ctc = torch.full_like(lprobs, RULED_OUT).scatter_(1, cand, self.scorer.score(cand).clamp(min=RULED_OUT))
+        return (1.0 - self.weight) * lprobs + self.weight * ctc.nan_to_num(RULED_OUT), attn

@@ -296,8 +296,11 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         fairseq's generator measures the source by ``src_tokens``, which is empty for speech;
         for speech batches the length budget ``a * steps + b`` goes into ``max_len_b``.
         """
-        if sample.get("type") == "asr":
-            generator = getattr(generator, "asr_generator", generator)
+        if sample.get("type") == "asr" and hasattr(generator, "asr_generator"):
+            if prefix_tokens is not None:
+                raise ValueError("--prefix-size forces decoder tokens that the CTC head never scored: "
+                                 "drop it with --ctc-decoding-weight or --ctc-greedy")
+            generator = generator.asr_generator
         speech = sample["net_input"].get("src_speech")
         a = getattr(generator, "max_len_a", 0)
         if speech is None or not a:
