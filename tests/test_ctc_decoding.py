@@ -1,5 +1,5 @@
-"""CTC prefix scores against brute force over every alignment, joint CTC/attention beam
-search ranking, and CTC best-path output."""
+"""CTC prefix scores against brute force over every alignment: extensions, repeats, end of
+sentence, padding and reordered hypothesis rows."""
 import itertools
 import math
 

@@ -36,7 +36,7 @@ import yaml
 
 from mu2slam_fairseq.data.manifest import atomic_write_text
 from mu2slam_fairseq.scoring.corpus_scores import asr_scores, bleu_scores, compare, format_score
-from mu2slam_fairseq.scoring.generate_output import read_generate_output
+from mu2slam_fairseq.scoring.generate_output import Generated, read_generate_output
 
 RUNS = ("pretrained", "scratch", "s2t_conformer")
 # fairseq's batch_by_size drops the examples that do not fill a multiple of
@@ -56,7 +56,7 @@ class Runner:
         self.out, self.dry_run = out, dry_run
         out.mkdir(parents=True, exist_ok=True)
         self.script = out / "commands.sh"
-        self.generated: Dict[tuple, Path] = {}  # (run, corpus, decoding label, metric) -> generation log
+        self.generated: Dict[tuple, List[Generated]] = {}  # (run, corpus, decoding label, metric) -> examples
         self.script.write_text("#!/usr/bin/env bash\nset -euo pipefail\nexport OMP_WAIT_POLICY=PASSIVE\n")
 
     def run(self, name: str, cmd: List[str], done: Optional[Path] = None) -> Optional[str]:
@@ -90,18 +90,17 @@ def test_subsets(config: Path) -> Dict[str, str]:
 
 
 SCORE_LINE = re.compile(r"^Generate .* with beam=\d+: (BLEU|WER)", re.M)
-# ASR decodings: fairseq-generate flags, and the label that marks their result keys
-DECODINGS = {"beam": ([], "attention beam"), "joint": (None, "joint CTC/attention"), "ctc": (["--ctc-greedy"], "CTC greedy")}
+# ASR decodings and the labels that mark their result keys (their flags: ``decoding_flags``)
+DECODINGS = {"beam": "attention beam", "joint": "joint CTC/attention", "ctc": "CTC greedy"}
 
 
-def decoding_flags(a, decoding: str) -> List[str]:
-    flags = DECODINGS[decoding][0]
-    return ["--ctc-decoding-weight", str(a.decoding_ctc_weight)] if flags is None else list(flags)
+def decoding_flags(a) -> Dict[str, List[str]]:
+    """fairseq-generate flags of each ASR decoding."""
+    return {"beam": [], "joint": ["--ctc-decoding-weight", str(a.decoding_ctc_weight)], "ctc": ["--ctc-greedy"]}
 
 
-def scores(log: Path, metric: str) -> Dict[str, object]:
-    """Corpus scores of a generation log from its lines (see ``mu2slam_fairseq.scoring``)."""
-    examples = read_generate_output(log)
+def scores(examples: Sequence[Generated], metric: str) -> Dict[str, object]:
+    """Corpus scores of a generation run's lines (see ``mu2slam_fairseq.scoring``)."""
     return asr_scores(examples) if metric == "wer" else bleu_scores(examples)
 
 
@@ -141,8 +140,8 @@ def finetune_command(a, data_config: str, updates: int, save: Path, start: Optio
 
 
 def generate(a, runner: Runner, name: str, data_config: str, subset: str, checkpoint: Path, metric: str,
-             extra: Sequence[str] = ()) -> Dict[str, object]:
-    """fairseq-generate on one test set; its scores keyed as "bleu" / "wer", "cer", ..."""
+             extra: Sequence[str] = ()) -> List[Generated]:
+    """fairseq-generate on one test set: its examples (none in a dry run)."""
     cmd = [sys.executable, "-m", "fairseq_cli.generate", str(a.configs), "--user-dir", str(a.user_dir),
            "--task", "mu2slam_finetune", "--data-config", data_config, "--gen-subset", subset,
            "--path", str(checkpoint), "--beam", str(a.beam), "--max-len-a", "0.5", "--max-len-b", "10",
@@ -151,8 +150,8 @@ def generate(a, runner: Runner, name: str, data_config: str, subset: str, checkp
     if a.cpu:
         cmd.append("--cpu")
     if runner.run(name, cmd) is None:
-        return {}
-    return scores(runner.out / "logs" / f"{name}.log", metric)
+        return []
+    return read_generate_output(runner.out / "logs" / f"{name}.log")
 
 
 def keyed(corpus: str, result: Dict[str, object], label: str = "") -> Dict[str, object]:
@@ -213,11 +212,12 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
         for corpus, subset in subsets.items():
             for i, decoding in enumerate(a.asr_decodings if task == "asr" else ["beam"]):
                 name = f"{init}_generate_{subset.replace(':', '_')}" + ("" if decoding == "beam" else f"_{decoding}")
-                result = generate(a, runner, name, f"{task}.yaml", subset, checkpoint, metric, decoding_flags(a, decoding))
-                label = "" if i == 0 else DECODINGS[decoding][1]
-                scored.update(keyed(corpus, result, label))
-                if result:
-                    runner.generated[(init, corpus, label, metric)] = runner.out / "logs" / f"{name}.log"
+                examples = generate(a, runner, name, f"{task}.yaml", subset, checkpoint, metric,
+                                    decoding_flags(a)[decoding])
+                if examples:
+                    label = "" if i == 0 else DECODINGS[decoding]
+                    scored.update(keyed(corpus, scores(examples, metric), label))
+                    runner.generated[(init, corpus, label, metric)] = examples
     if not runner.dry_run:  # wall clock of its training, pre-training included: the compute it had
         logs = [a.out / "logs" / f"{init}_stage1.log"] + [a.out / "logs" / f"{init}_stage2_{t}.log" for t in a.stage2]
         if init == "pretrained" and a.pretrain_log and a.pretrain_log.exists():
@@ -235,9 +235,9 @@ def noise_study(a, runner: Runner) -> Dict[str, Dict[str, Optional[float]]]:
             a, f"ast{a.suffix}.yaml", a.stage2_updates, save, stage1, ratio, a.stage2_validations, ("bleu",), "bleu"),
             save / "checkpoint_best.pt")
         for corpus, subset in test_subsets(a.configs / "ast.yaml").items():
-            out.setdefault(f"{ratio:g}", {})[f"{corpus} bleu"] = generate(
-                a, runner, f"noise_{ratio:g}_generate_{subset}", "ast.yaml", subset, save / "checkpoint_best.pt",
-                "bleu").get("bleu")
+            examples = generate(a, runner, f"noise_{ratio:g}_generate_{subset}", "ast.yaml", subset,
+                                save / "checkpoint_best.pt", "bleu")
+            out.setdefault(f"{ratio:g}", {})[f"{corpus} bleu"] = scores(examples, "bleu")["bleu"] if examples else None
     return out
 
 
@@ -291,7 +291,8 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
                 gen.append("--cpu")
             name = f"s2t_conformer_generate_{subset}"
             if runner.run(name, gen) is not None:
-                results.setdefault("s2t_conformer", {}).update(keyed(corpus, scores(runner.out / "logs" / f"{name}.log", metric)))
+                examples = read_generate_output(runner.out / "logs" / f"{name}.log")
+                results.setdefault("s2t_conformer", {}).update(keyed(corpus, scores(examples, metric)))
 
 
 def table(results: Dict, a) -> str:
@@ -310,11 +311,10 @@ def table(results: Dict, a) -> str:
 def paired_tests(runner: Runner, results: Dict) -> None:
     """p-values of pretrained against scratch on every test set and decoding both generated
     (paired bootstrap; keys "CORPUS METRIC p", e.g. "st_nl_en bleu p")."""
-    for (init, corpus, label, metric), log in runner.generated.items():
-        baseline = runner.generated.get(("scratch", corpus, label, metric))
-        if init != "pretrained" or baseline is None:
+    for (init, corpus, label, metric), system in runner.generated.items():
+        base = runner.generated.get(("scratch", corpus, label, metric))
+        if init != "pretrained" or base is None:
             continue
-        system, base = read_generate_output(log), read_generate_output(baseline)
         for m in ("wer", "cer") if metric == "wer" else ("bleu",):
             results["pretrained"].update(keyed(corpus, {f"{m} p": compare(system, base, m)["p_value"]}, label))
 

@@ -104,7 +104,7 @@ class Mu2slamTaskBase(FairseqTask):
         self._nonfinite_batches = 0  # this rank's batches with a non-finite loss in the current update
         self.nonfinite_updates = 0  # updates skipped so far
         self._nonfinite_in_a_row = 0
-        self._warned_bf16 = False
+        self._bf16_checked = False  # the CPU's bf16 support, checked once on the first autocast
 
     @classmethod
     def setup_task(cls, cfg: Mu2slamTaskConfig, **kwargs):
@@ -207,10 +207,11 @@ class Mu2slamTaskBase(FairseqTask):
         if not self.cfg.autocast_bf16:
             return contextlib.nullcontext()
         device = next(model.parameters()).device.type
-        if device == "cpu" and not self._warned_bf16 and not cpu_has_native_bf16():
-            self._warned_bf16 = True
-            logger.warning("--autocast-bf16: this CPU has no bf16 instructions (AVX-512 BF16 or AMX), so bf16 "
-                           "matrix products run on a slow fallback, several times slower than fp32; drop the flag")
+        if device == "cpu" and not self._bf16_checked:
+            self._bf16_checked = True
+            if not cpu_has_native_bf16():
+                    logger.warning("--autocast-bf16: this CPU has no bf16 instructions (AVX-512 BF16 or AMX), so bf16 "
+                               "matrix products run on a slow fallback, several times slower than fp32; drop the flag")
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
