@@ -62,7 +62,7 @@ def test_quick_main_job_runs_every_stage_and_reports(default_corpus, tmp_path):
     assert study.stdout.count("done already, skipping") == 7
     assert "pretrained_stage1: done already" in study.stdout  # compare.py reuses the finished steps
     report = json.loads((work / "results.json").read_text())
-    assert sorted(report["noise_study"], key=float) == ["0", "0.03", "0.06", "0.12", "0.24", "0.48"]
+    assert sorted(report["noise_study"], key=float) == ["0", "0.06", "0.24"]  # the quick run's ratios
     for scores in report["noise_study"].values():
         assert set(scores) == {"st_nl_en bleu", "st_cs_en bleu"}
         assert all(isinstance(v, float) and v >= 0 for v in scores.values()), scores

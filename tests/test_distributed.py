@@ -183,8 +183,8 @@ def test_validation_where_one_rank_has_a_type_the_other_lacks(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("types,world_size", [
-    (["speech", "text", "asr", "ast"], 1), (["text", "mt"], 1), (["text", "mt"], 2),
-], ids=["no_mt", "text_and_mt_only", "text_and_mt_only_two_ranks"])
+    (["speech", "text", "asr", "ast"], 1), (["text", "mt"], 2),
+], ids=["no_mt", "text_and_mt_only_two_ranks"])
 def test_an_update_works_with_a_type_absent_from_the_config(corpus, tmp_path, types, world_size):
     """A config without some data types trains: every update holds exactly the present
     types, logs no term of the absent ones, and changes the parameters. Without any speech
