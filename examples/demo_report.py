@@ -47,7 +47,7 @@ def table(results: Dict[str, Dict[str, Optional[float]]]) -> str:
 
 
 def _validation_panels(finetune: Path) -> Dict[str, Dict[str, List]]:
-    """Validation loss / BLEU / WER over updates, one curve per initialisation.
+    """Validation loss / BLEU / WER / CER over updates, one curve per initialisation.
 
     Gradual fine-tuning restarts fairseq's update count at stage 2, so stage 2's points are
     shifted by stage 1's last update: each curve then reads as one continuous run.
@@ -65,7 +65,7 @@ def _validation_panels(finetune: Path) -> Dict[str, Dict[str, List]]:
                 if not phase.startswith("valid"):
                     continue
                 for metric, title in (("loss", "validation loss"), ("bleu", "validation BLEU (AST)"),
-                                      ("wer", "validation WER % (ASR)")):
+                                      ("wer", "validation WER % (ASR)"), ("cer", "validation CER % (ASR)")):
                     if metric in series:
                         points = [(u + offset, v) for u, v in series[metric]]
                         panels.setdefault(title, {})[label] = points
@@ -100,8 +100,9 @@ def report(work: Path, budget, seconds: float) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = (f"Run of {when} on {platform.machine()} ({platform.processor() or 'cpu'}), "
               f"{seconds / 60:.0f} min in this invocation. mu2slam_tiny; pre-training {budget.pretrain_updates} "
-              f"updates; gradual fine-tuning {budget.stage1_updates} multi-task + {budget.stage2_updates} AST and "
-              f"{budget.stage2_updates} ASR updates (MT from the multi-task model); scratch's multi-task stage as "
+              f"updates; gradual fine-tuning {budget.stage1_updates} multi-task updates of {budget.batch_size} "
+              f"examples + {budget.stage2_ast_updates} AST and {budget.stage2_asr_updates} ASR updates of "
+              f"{budget.stage2_batch_size} (MT from the multi-task model); scratch's multi-task stage as "
               "long as pre-training and the pre-trained model's multi-task stage together; beam 5; whole test "
               "sets unless said; CER and WER with bootstrap 95% intervals"
               + (f"; about 1/{budget.test_shards} of each test set scored" if budget.test_shards > 1 else "") + ".\n\n")

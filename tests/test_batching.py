@@ -84,6 +84,16 @@ def test_budgets_from_shares():
     assert type_budgets(BatchingConfig(), ["ast"])["ast"] == TypeBudget(None, 1)  # the paper's per-device counts
 
 
+def test_sentence_budget_splits_by_share():
+    """fairseq's --batch-size counts examples per update, split 4 : 2 : 2 like the tokens;
+    a type's own cap in the config still wins, and it overrides sentences_per_share."""
+    b = BatchingConfig(shares={"ast": 4, "asr": 2, "mt": 2}, sentences_per_share=1)
+    got = type_budgets(b, ["ast", "asr", "mt"], max_tokens=12000, max_sentences=32)
+    assert got == {"ast": TypeBudget(6000, 16), "asr": TypeBudget(3000, 8), "mt": TypeBudget(3000, 8)}
+    b.max_sentences_per_type = {"mt": 30}
+    assert type_budgets(b, ["ast", "mt"], max_sentences=18) == {"ast": TypeBudget(None, 12), "mt": TypeBudget(None, 30)}
+
+
 def test_every_update_holds_every_type_in_its_share(corpus):
     cfg, data = load(corpus, write_config(corpus, "shares"))
     sampler = build_batch_sampler(cfg, data, seed=1)

@@ -53,6 +53,15 @@ def write_config(corpus: Path, name: str, **changes) -> str:
     return name
 
 
+def test_batch_size_counts_examples_per_update_by_share(corpus):
+    """fairseq's --batch-size is the update's example budget, split AST 4 : ASR 2 : MT 2."""
+    args, task = setup(corpus)
+    task.load_dataset("train")
+    itr = task.get_batch_iterator(task.datasets["train"], max_tokens=100000, max_sentences=16, seed=3)
+    assert {tuple(sorted(b["types"].items())) for b in itr.next_epoch_itr(shuffle=True)} == {
+        (("asr", 4), ("ast", 8), ("mt", 4))}
+
+
 def test_training_batches_hold_forward_views_without_masks(corpus):
     args, task = setup(corpus)
     assert task.data_cfg.speech_tokenizer is None  # no units needed: no tokenizer in finetune.yaml
@@ -212,7 +221,7 @@ def test_synonym_noise_on_decoder_inputs_of_training_batches(corpus):
     assert not torch.equal(trained, clean) and torch.equal(validated, clean)
 
 
-def test_validation_bleu_and_wer_are_corpus_scores(corpus):
+def test_validation_bleu_wer_and_cer_are_corpus_scores(corpus):
     args, task = setup(corpus, "--eval-bleu", "--eval-wer", "--eval-gen-args", '{"beam": 2, "max_len_b": 12}')
     torch.manual_seed(0)
     model = task.build_model(args)
@@ -247,6 +256,7 @@ def test_validation_bleu_and_wer_are_corpus_scores(corpus):
     hyps, refs = joined("asr")
     assert any(h.strip() for h in hyps)
     assert values["wer"] == round(100 * jiwer.wer(refs, hyps), 2)
+    assert values["cer"] == round(100 * jiwer.cer([r.strip() for r in refs], [h.strip() for h in hyps]), 2)
 
 
 def fake_checkpoint(corpus: Path, path: Path) -> Path:

@@ -106,15 +106,17 @@ def scores(examples: Sequence[Generated], metric: str) -> Dict[str, object]:
 
 def finetune_command(a, data_config: str, updates: int, save: Path, start: Optional[Path], noise: float,
                      validations: int, metrics: Sequence[str], best: Optional[str],
-                     seconds: Optional[float] = None) -> List[str]:
+                     seconds: Optional[float] = None, batch_size: Optional[int] = None) -> List[str]:
     """One mu2slam_finetune run: ``validations`` validations with ``metrics``, best by ``best``;
-    with ``seconds``, it trains for that long (fairseq's --stop-time-hours) instead of ``updates``."""
+    with ``seconds``, it trains for that long (fairseq's --stop-time-hours) instead of ``updates``;
+    ``batch_size`` examples per update (split over the types by share)."""
     save.mkdir(parents=True, exist_ok=True)  # fairseq opens --log-file before it makes --save-dir
     cmd = [sys.executable, "-m", "fairseq_cli.train", str(a.configs), "--user-dir", str(a.user_dir),
            "--task", "mu2slam_finetune", "--data-config", data_config, "--criterion", "mu2slam_seq2seq",
            "--arch", a.arch, "--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01",
            "--lr", str(a.lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup),
            "--warmup-init-lr", "1e-7", "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens),
+           *(["--batch-size", str(batch_size), "--batch-size-valid", "64"] if batch_size else []),
            "--label-smoothing", "0.1", "--synonym-noise", str(noise), "--max-update", str(updates),
            "--ctc-weight", str(a.ctc_weight),
            "--save-dir", str(save), "--log-format", "simple", "--log-interval", str(a.log_interval),
@@ -170,6 +172,19 @@ def shard_args(a) -> List[str]:
 METRIC = {"ast": "bleu", "asr": "wer", "mt": "bleu"}
 
 
+def stage2_updates(spec: str) -> Dict[str, int]:
+    """{task: stage-2 updates} from "N" (every task) or "ast:400,asr:800" (unnamed tasks: the largest)."""
+    if ":" not in spec:
+        return dict.fromkeys(METRIC, int(spec))
+    given = {}
+    for part in spec.split(","):
+        task, _, n = part.partition(":")
+        if task not in METRIC or not n.isdigit():
+            raise ValueError(f"expected N or TASK:N,... with TASK among {', '.join(METRIC)}, got {part!r}")
+        given[task] = int(n)
+    return {t: given.get(t, max(given.values())) for t in METRIC}
+
+
 def training_seconds(log: Path) -> float:
     """The wall time fairseq-train reports at its end ("done training in X seconds")."""
     text = log.read_text(encoding="utf-8") if log.exists() else ""
@@ -194,15 +209,16 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
         updates = round(a.stage1_updates * seconds / stage1_seconds)  # about as many: spaces the validations
     runner.run(f"{init}_stage1", finetune_command(
         a, f"multitask{a.suffix}.yaml", updates, stage1, start, a.synonym_noise, a.stage1_validations,
-        ("bleu", "wer"), None, seconds), stage1 / "checkpoint_last.pt")
+        ("bleu", "wer"), None, seconds, a.batch_size), stage1 / "checkpoint_last.pt")
     scored = results.setdefault(init, {})
     for task in ("ast", "asr", "mt"):
         metric = METRIC[task]
         if task in a.stage2:
             save = work / f"stage2_{task}"
             runner.run(f"{init}_stage2_{task}", finetune_command(
-                a, f"{task}{a.suffix}.yaml", a.stage2_updates, save, stage1 / "checkpoint_last.pt", a.synonym_noise,
-                a.stage2_validations, (metric,), metric), save / "checkpoint_best.pt")
+                a, f"{task}{a.suffix}.yaml", a.stage2_updates_of[task], save, stage1 / "checkpoint_last.pt",
+                a.synonym_noise, a.stage2_validations, (metric,), metric, batch_size=a.stage2_batch_size),
+                save / "checkpoint_best.pt")
             checkpoint = save / "checkpoint_best.pt"
         else:
             checkpoint = stage1 / "checkpoint_last.pt"
@@ -232,8 +248,8 @@ def noise_study(a, runner: Runner) -> Dict[str, Dict[str, Optional[float]]]:
     for ratio in a.noise_ratios:
         save = a.out / "noise_study" / f"ratio_{ratio:g}"
         runner.run(f"noise_{ratio:g}_stage2_ast", finetune_command(
-            a, f"ast{a.suffix}.yaml", a.stage2_updates, save, stage1, ratio, a.stage2_validations, ("bleu",), "bleu"),
-            save / "checkpoint_best.pt")
+            a, f"ast{a.suffix}.yaml", a.stage2_updates_of["ast"], save, stage1, ratio, a.stage2_validations,
+            ("bleu",), "bleu", batch_size=a.stage2_batch_size), save / "checkpoint_best.pt")
         for corpus, subset in test_subsets(a.configs / "ast.yaml").items():
             examples = generate(a, runner, f"noise_{ratio:g}_generate_{subset}", "ast.yaml", subset,
                                 save / "checkpoint_best.pt", "bleu")
@@ -275,9 +291,11 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
                "--warmup-init-lr", "1e-7", "--clip-norm", "1.0", "--max-tokens", str(a.max_tokens * 4),
                "--max-update", str(a.s2t_updates), "--save-dir", str(save),
                "--no-epoch-checkpoints", "--log-format", "simple", "--log-interval", "50", "--seed", str(a.seed),
-               "--validate-interval-updates", str(max(1, a.stage2_updates // 4)), "--validate-interval", "1000000",
-               "--save-interval", "1000000", "--save-interval-updates", str(max(1, a.stage2_updates // 4)),
+               "--validate-interval-updates", str(max(1, a.s2t_updates // 4)), "--validate-interval", "1000000",
+               "--save-interval", "1000000", "--save-interval-updates", str(max(1, a.s2t_updates // 4)),
                "--keep-interval-updates", "1", *best, *ALL_EXAMPLES]
+        if a.stage2_batch_size:  # as many examples per update as the mu2slam runs of one task
+            cmd += ["--batch-size", str(a.stage2_batch_size), "--batch-size-valid", "64"]
         if a.cpu:
             cmd.append("--cpu")
         runner.run(f"s2t_conformer_{task}", cmd, save / "checkpoint_best.pt")
@@ -299,7 +317,8 @@ def table(results: Dict, a) -> str:
     """One row per result key (test set, metric, decoding), one column per model."""
     keys = sorted({k for r in results.values() for k in r if "_ci" not in k}, key=lambda k: (k.split()[0], k))
     runs = list(results)
-    lines = [f"Fine-tuning budget: stage 1 {a.stage1_updates} + stage 2 {a.stage2_updates} updates "
+    lines = [f"Fine-tuning budget: stage 1 {a.stage1_updates} + stage 2 {a.stage2_updates} updates"
+             + (f" of {a.batch_size} examples" if a.batch_size else "") + " "
              f"(s2t_conformer: {a.s2t_updates}), arch {a.arch}, beam {a.beam}; WER and CER with bootstrap 95% "
              "intervals, distinct = % of distinct hypotheses, p = paired bootstrap against scratch.", "",
              "| test set, metric | " + " | ".join(runs) + " |", "|---" * (len(runs) + 1) + "|"]
@@ -327,10 +346,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated subset of {','.join(RUNS)}")
     p.add_argument("--arch", default="mu2slam_tiny", help="mu2slam architecture of the pre-trained checkpoint")
     p.add_argument("--stage1-updates", type=int, default=3000)
-    p.add_argument("--stage2-updates", type=int, default=1500)
+    p.add_argument("--stage2-updates", default="1500",
+                   help="updates of each stage-2 run: N, or per task, e.g. ast:400,asr:800 (default 1500)")
     p.add_argument("--s2t-updates", type=int,
                    help="updates of each s2t_conformer run (default: stage-1 + stage-2 updates)")
     p.add_argument("--max-tokens", type=int, default=12000, help="mu2slam budget in 40 ms steps and tokens")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="examples per stage-1 update, split over the data types by share (AST 4 : ASR 2 : MT 2, "
+                   "so 32 gives 16 : 8 : 8); default: --max-tokens alone. Small updates learn far more per "
+                   "epoch of speech")
+    p.add_argument("--stage2-batch-size", type=int, default=None,
+                   help="examples per stage-2 (and noise-study) update (default: --batch-size)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--synonym-noise", type=float, default=0.06)
@@ -374,7 +400,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     a = p.parse_args(argv)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see examples/demo.py
     a.user_dir = Path(__file__).resolve().parents[2] / "mu2slam_fairseq"
-    a.s2t_updates = a.s2t_updates or a.stage1_updates + a.stage2_updates
+    a.stage2_batch_size = a.stage2_batch_size or a.batch_size
+    try:
+        a.stage2_updates_of = stage2_updates(a.stage2_updates)
+    except ValueError as e:
+        p.error(f"--stage2-updates: {e}")
+    a.s2t_updates = a.s2t_updates or a.stage1_updates + max(a.stage2_updates_of.values())
     a.suffix = "" if a.clean else "_noisy"
     a.synonym_noise = 0.0 if a.clean else a.synonym_noise
     a.stage2 = [t for t in a.stage2.split(",") if t]

@@ -174,14 +174,16 @@ class TypeBudget:
     max_sentences: Optional[int] = None
 
 
-def type_budgets(batching: BatchingConfig, types: Sequence[str], max_tokens: Optional[int] = None) -> Dict[str, TypeBudget]:
+def type_budgets(batching: BatchingConfig, types: Sequence[str], max_tokens: Optional[int] = None,
+                 max_sentences: Optional[int] = None) -> Dict[str, TypeBudget]:
     """Each present type's budget from the config.
 
     Tokens: ``max_tokens_per_type[t]``, else the shared budget (``max_tokens`` argument,
     e.g. fairseq's ``--max-tokens``, else ``batching.max_tokens``) times t's share of the
-    present types' shares. Sentences: ``max_sentences_per_type[t]``, else
-    ``shares[t] * sentences_per_share``; when a type would have no limit at all, its
-    sentence cap is its share (the paper's per-device batch sizes).
+    present types' shares. Sentences: ``max_sentences_per_type[t]``, else the shared
+    sentence budget ``max_sentences`` (fairseq's ``--batch-size``: examples per update)
+    times t's share, else ``shares[t] * sentences_per_share``; when a type would have no
+    limit at all, its sentence cap is its share (the paper's per-device batch sizes).
     """
     total_share = sum(batching.shares.get(t, 1.0) for t in types)
     shared = max_tokens if max_tokens is not None else batching.max_tokens
@@ -192,6 +194,8 @@ def type_budgets(batching: BatchingConfig, types: Sequence[str], max_tokens: Opt
         if tokens is None and shared is not None:
             tokens = max(1, int(shared * share / total_share))
         sentences = batching.max_sentences_per_type.get(t)
+        if sentences is None and max_sentences is not None:
+            sentences = max(1, int(round(max_sentences * share / total_share)))
         if sentences is None and batching.sentences_per_share is not None:
             sentences = max(1, int(round(share * batching.sentences_per_share)))
         if tokens is None and sentences is None:
@@ -344,16 +348,17 @@ def build_batch_sampler(
     one_type_per_batch: bool = False,
     max_sentences: Optional[int] = None,
 ) -> MultiTypeBatchSampler:
-    """The sampler of a split; ``max_tokens`` (fairseq's flag) overrides the config's shared budget.
+    """The sampler of a split; ``max_tokens`` and ``max_sentences`` (fairseq's ``--max-tokens``
+    and ``--batch-size``) are shared budgets that override the config's.
 
-    With ``one_type_per_batch`` (evaluation) a batch holds one type only, so each type may
-    use the whole of ``max_tokens``; ``max_sentences`` (fairseq's ``--batch-size``) then
-    caps every type's batches as well.
+    Training splits them over the types by share (``type_budgets``). With
+    ``one_type_per_batch`` (evaluation) a batch holds one type only, so each type may use
+    the whole of ``max_tokens`` and ``max_sentences``.
     """
     if one_type_per_batch and (max_tokens is not None or max_sentences is not None):
         budgets = {t: TypeBudget(max_tokens, max_sentences) for t in dataset.types}
     else:
-        budgets = type_budgets(cfg.batching, dataset.types, max_tokens)
+        budgets = type_budgets(cfg.batching, dataset.types, max_tokens, max_sentences)
     return MultiTypeBatchSampler(
         dataset, budgets, seed, train, cfg.batching.updates_per_epoch, num_shards, max_size, one_type_per_batch
     )

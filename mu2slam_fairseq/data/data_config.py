@@ -20,6 +20,8 @@ complete example (paths are relative to the YAML file's folder)::
       shares: {speech: 4, text: 8, ast: 1, asr: 1, mt: 1}
       sentences_per_share: 1        # sub-batch of type t holds at most shares[t] x this examples
       max_tokens: 24000             # optional: one budget, split over present types by share
+                                    #   (fairseq's --max-tokens overrides it; --batch-size is a
+                                    #   sentence budget split the same way)
       max_tokens_per_type: {}       # optional: a type's own budget (overrides the split)
       max_sentences_per_type: {}    # optional: a type's own sentence cap
       updates_per_epoch: null       # default: what the longest type needs to be seen once

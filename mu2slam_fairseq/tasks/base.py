@@ -190,12 +190,14 @@ class Mu2slamTaskBase(FairseqTask):
                            ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1, num_shards=1,
                            shard_id=0, num_workers=0, epoch=1, data_buffer_size=0, disable_iterator_cache=False,
                            skip_remainder_batch=False, grouped_shuffling=False, update_epoch_batch_itr=False):
-        """One update holds a sub-batch of every data type, each under its own budget."""
+        """One update holds a sub-batch of every data type, each under its own budget
+        (``--max-tokens`` and ``--batch-size`` split over the types by share)."""
         train = self.is_train_split(dataset)
         key = (id(dataset), num_shards, shard_id)
         if train and key in self.dataset_to_epoch_iter and not disable_iterator_cache:
             return self.dataset_to_epoch_iter[key]
-        sampler = build_batch_sampler(self.data_cfg, dataset, seed, train, max_tokens, num_shards, max_positions)
+        sampler = build_batch_sampler(self.data_cfg, dataset, seed, train, max_tokens, num_shards, max_positions,
+                                      max_sentences=max_sentences)
         itr = epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
         if train:
             self.dataset_to_epoch_iter[key] = itr
