@@ -145,7 +145,7 @@ def test_fairseq_train_lowers_every_loss_term(corpus, tmp_path):
         "--log-interval", "1", "--log-format", "simple", "--disable-validation", "--no-save", "--seed", "1",
     ], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    lines = [l for l in (out.stdout + out.stderr).splitlines() if "train_inner" in l]
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if "train_inner" in line]
     values = {}
     for line in lines:
         for name, value in re.findall(r"(\w+/\w+_loss)=([\d.]+)", line):
