@@ -30,7 +30,7 @@ setup(
     + ["mu2slam_manifests"],
     package_dir={"mu2slam_manifests": "manifests"},
     install_requires=REQUIREMENTS,
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "ruff>=0.4"]},
     entry_points={
         "console_scripts": [
             "mu2slam-validate=mu2slam_fairseq.data.validate:main",

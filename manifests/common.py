@@ -19,13 +19,13 @@ import argparse
 import gzip
 import os
 import sys
-import tempfile
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
+from mu2slam_fairseq.atomic import AtomicFile
 from mu2slam_fairseq.data.audio import AudioError, load_waveform, n_fbank_frames
 from mu2slam_fairseq.data.manifest import ManifestError, write_manifest
 from mu2slam_fairseq.data.validate import Problem, validate_manifests
@@ -436,13 +436,12 @@ class StreamingManifest:
     def __init__(self, path: Path, columns: Sequence[str], summary: Summary):
         self.path, self.columns, self.summary = Path(path), tuple(columns), summary
         self.stats = ManifestStats()
-        self._file = None
-        self._tmp = None
+        self._pending: Optional[AtomicFile] = None
+        self._file: Optional[IO[str]] = None
 
     def __enter__(self) -> "StreamingManifest":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self._file = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._pending = AtomicFile(self.path, "w", encoding="utf-8", newline="")
+        self._file = self._pending.file
         self._file.write("\t".join(self.columns) + "\n")
         return self
 
@@ -457,19 +456,11 @@ class StreamingManifest:
         self.stats.add(row)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
         if exc_type is None and self.stats.rows:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the manifest from others
-            os.replace(self._tmp, self.path)
+            self._pending.commit()
             self.summary.manifests[self.path.name] = self.stats
         else:
-            os.unlink(self._tmp)
+            self._pending.discard()
             if exc_type is None:
                 self.summary.note(f"{self.path.name}: no rows left, not written")
 

@@ -81,10 +81,10 @@ def locale_dirs(root: Path, langs: Optional[Sequence[str]]) -> List[Path]:
         return [root]
     found = sorted(p for p in root.iterdir() if (p / "clips").is_dir()) if root.is_dir() else []
     if langs:
-        missing = [l for l in langs if not (root / l / "clips").is_dir()]
+        missing = [lang for lang in langs if not (root / lang / "clips").is_dir()]
         if missing:
             raise PrepError(f"no locale folder with clips/ for {', '.join(missing)} under {root}")
-        return [root / l for l in langs]
+        return [root / lang for lang in langs]
     if not found:
         raise PrepError(f"{root} has no clips/ folder and no locale folders holding one")
     return found

@@ -59,7 +59,7 @@ def prepare(root: Path, langs: Optional[Sequence[str]], text: str, translate_to:
     summary = Summary(COMMAND, opts.out)
     column = TEXT_COLUMN[text]
     if langs:
-        missing = [l for l in langs if not (root / l).is_dir()]
+        missing = [lang for lang in langs if not (root / lang).is_dir()]
         if missing:
             raise PrepError(f"no folder {', '.join(missing)} under {root}")
     else:

@@ -34,7 +34,7 @@ TEXT_COLUMN = {"raw": "raw_text", "normalized": "normalized_text"}
 
 def _langs(folder: Path, langs: Optional[Sequence[str]]) -> List[str]:
     if langs:
-        missing = [l for l in langs if not (folder / l).is_dir()]
+        missing = [lang for lang in langs if not (folder / lang).is_dir()]
         if missing:
             raise PrepError(f"no folder {', '.join(missing)} under {folder}")
         return list(langs)

@@ -15,8 +15,9 @@ Three guards, installed once at plugin import (``install_checkpoint_safety``):
    copies it to the others (``checkpoint_last.pt``, ``checkpoint_best.pt``) with a plain
    ``shutil.copyfile``: a run killed during that copy leaves a half-written
    ``checkpoint_last.pt``, the very file the next run resumes from. Local copies therefore
-   go through ``DEST.tmp`` and a rename as well (a leftover ``DEST.tmp`` is overwritten by
-   the next save of DEST).
+   go through ``DEST.tmp``, fsync and a rename as well (``atomic.copy_file``; a copy that
+   raises removes ``DEST.tmp``, and one killed outright leaves it to be overwritten by the
+   next save of DEST).
 """
 import argparse
 import collections
@@ -24,12 +25,13 @@ import functools
 import os
 import pickle
 import re
-import shutil
 import zipfile
 from typing import Any, Callable, Dict, Optional, Union
 
 import numpy as np
 import torch
+
+from . import atomic
 
 ALLOWED_GLOBALS = [
     argparse.Namespace,
@@ -125,11 +127,7 @@ def _copy_atomically(copy: Callable) -> Callable:
     def copy_file(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
         if not (_is_local(src_path) and _is_local(dst_path)) or (not overwrite and os.path.exists(dst_path)):
             return copy(src_path, dst_path, overwrite)
-        tmp = f"{dst_path}.tmp"
-        shutil.copyfile(src_path, tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, dst_path)
+        atomic.copy_file(src_path, dst_path, temp_name=f"{os.path.basename(dst_path)}.tmp")
         return True
 
     copy_file.mu2slam_guarded = True

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .data.manifest import atomic_write_bytes
+from .atomic import write_bytes
 
 Series = Dict[str, List[Tuple[int, float]]]
 COMMAND = "mu2slam-train-curves"
@@ -128,7 +128,7 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
-    atomic_write_bytes(out, buffer.getvalue())
+    write_bytes(out, buffer.getvalue())
     return out
 
 

@@ -156,7 +156,7 @@ def test_a_rank_training_on_batches_that_lack_a_type(corpus, tmp_path):
 
     The sampler never builds such a training batch (a type that runs out draws another
     round, so every update holds every present type: ``data/batching.py``), so the worker
-    withholds MT from rank 1. This is the case DESIGN.md "Scale" guards against: rank 1
+    withholds MT from rank 1. This is the case mu2slam_fairseq/DESIGN.md "Scale" guards against: rank 1
     computes and logs no MT term, so its gradients and logging outputs cover less than rank
     0's, and the ranks must still reduce both together, without hanging or drifting apart.
     """

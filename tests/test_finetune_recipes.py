@@ -90,3 +90,22 @@ def test_default_corpus_data_configs(tmp_path):
     asr = load_data_config(tmp_path / "configs2" / "asr.yaml")
     assert [(c.name, sorted(c.splits)) for c in asr.corpora] == [("asr_cs", ["train"]), ("asr_nl", ["test", "train", "valid"])]
     assert yaml.safe_load((tmp_path / "configs" / "asr.yaml").read_text())["vocab"]["dict"] == str((vocab / "dict.txt").resolve())
+
+
+MAX_LEN_A = re.compile(r"""(?:--max-len-a\s+|["']?max_len_a["']?\s*[:=]\s*)([0-9.]+)""")
+EXAMPLE_TEXTS = sorted([*RECIPES.glob("*.yaml"), RECIPES / "README.md",
+                        *(REPO / "examples" / "paper").glob("*.yaml"), REPO / "examples" / "paper" / "README.md"])
+
+
+def test_suggested_decoding_lengths_leave_room_for_speech():
+    """For speech, ``max_len_a`` multiplies the count of 40 ms input steps: a 5 s utterance
+    has 125, so 0.1 allows int(0.1 * 125 + 10) = 22 tokens, fewer than a subword
+    transcript of 5 s of speech needs. The project uses 0.5 (subwords) or 1.0 (characters),
+    and each file decodes its validation and its test sets alike."""
+    found = {p.relative_to(REPO).as_posix(): [float(v) for v in MAX_LEN_A.findall(p.read_text(encoding="utf-8"))]
+             for p in EXAMPLE_TEXTS}
+    found = {name: values for name, values in found.items() if values}
+    assert {"examples/finetune/gradual_stage2_ast.yaml", "examples/finetune/README.md",
+            "examples/paper/voxpopuli_asr.yaml", "examples/paper/README.md"} <= set(found)
+    assert {name: values for name, values in found.items() if min(values) < 0.5} == {}
+    assert {name: values for name, values in found.items() if len(set(values)) > 1} == {}

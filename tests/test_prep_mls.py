@@ -33,7 +33,7 @@ def corpus(tmp_path_factory, fillets_root):
     for (folder, split), lines in transcripts.items():
         write_text(root / folder / split / "transcripts.txt", "".join(lines))
         write_text(root / folder / split / "segments.txt", "".join(
-            f"{l.split(chr(9))[0]}\thttp://www.archive.org/download/x/y.mp3\t1.0\t4.5\n" for l in lines))
+            f"{line.split(chr(9))[0]}\thttp://www.archive.org/download/x/y.mp3\t1.0\t4.5\n" for line in lines))
     write_text(root / "mls_lm_german" / "data.txt", "ein satz\n")  # the LM text release is not a speech folder
     return root, frames
 

@@ -307,7 +307,7 @@ def test_unknown_language_code(prepared, tmp_path):
 
 
 BROKEN = {  # fault: (edit of the manifest's lines, line of the error (None: the last), message)
-    "missing_column": (lambda lines: ["\t".join(f for i, f in enumerate(l.split("\t")) if i != 2) for l in lines],
+    "missing_column": (lambda lines: ["\t".join(f for i, f in enumerate(line.split("\t")) if i != 2) for line in lines],
                        1, "missing column(s) n_frames"),
     "duplicate_id": (lambda lines: lines[:5] + [lines[2]] + lines[6:], 6, "duplicate id (first on line 3)"),
     "stray_tab": (lambda lines: lines[:3] + [lines[3].replace(" ", "\t", 1)] + lines[4:], 4, "(a stray tab?)"),

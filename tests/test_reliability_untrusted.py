@@ -21,7 +21,7 @@ from fairseq.file_io import PathManager
 from fairseq.trainer import Trainer
 
 import mu2slam_fairseq  # noqa: F401  (registers the tasks; installs the checkpoint guards)
-from mu2slam_fairseq import checkpoint_safety
+from mu2slam_fairseq import atomic
 from mu2slam_fairseq.checkpoint_safety import CheckpointFileError
 from mu2slam_fairseq.speech_tokenizer import TokenizerFileError
 from pretrain_corpus import build
@@ -144,16 +144,17 @@ def test_checkpoint_copies_are_all_or_nothing(files, tmp_path, monkeypatch):
     last.write_bytes(files["good"].read_bytes())
     before = last.read_bytes()
 
-    def dies_half_way(src, dst):
-        data = Path(src).read_bytes()
-        Path(dst).write_bytes(data[: len(data) // 2])
+    def dies_half_way(source, target, length=0):
+        data = source.read()
+        target.write(data[: len(data) // 2])
+        target.flush()
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint_safety.shutil, "copyfile", dies_half_way)
+    monkeypatch.setattr(atomic.shutil, "copyfileobj", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         PathManager.copy(str(files["truncated"]), str(last), overwrite=True)
     assert last.read_bytes() == before
     monkeypatch.undo()
     assert PathManager.copy(str(files["good"]), str(tmp_path / "copy.pt"), overwrite=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_last.pt", "checkpoint_last.pt.tmp", "copy.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_last.pt", "copy.pt"]
     assert "model" in checkpoint_utils.load_checkpoint_to_cpu(str(tmp_path / "copy.pt"))

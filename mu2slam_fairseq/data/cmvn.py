@@ -4,7 +4,6 @@ Written as an ``.npz`` with ``mean`` and ``std`` (fairseq's ``global_cmvn`` form
 the same file works in a fairseq speech_to_text config.yaml.
 """
 import argparse
-import os
 import random
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -12,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from ..atomic import atomic_write
 from .features import load_features
 from .manifest import read_manifest
 
@@ -36,11 +36,8 @@ def global_cmvn(manifests: Sequence[Path], max_utterances: int = 5000, seed: int
 
 
 def save_cmvn(path: Path, mean: np.ndarray, std: np.ndarray) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, mean=mean, std=std)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        np.savez(f, mean=mean, std=std)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

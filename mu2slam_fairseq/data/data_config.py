@@ -1,6 +1,6 @@
 """The pre-training data config: which corpora, of which type, and how they are batched.
 
-The data type of a corpus is declared here, never guessed from its rows (DESIGN.md). A
+The data type of a corpus is declared here, never guessed from its rows (the package's DESIGN.md). A
 complete example (paths are relative to the YAML file's folder)::
 
     vocab:

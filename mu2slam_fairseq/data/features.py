@@ -13,6 +13,7 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .audio import AudioError, fbank, load_waveform
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -104,25 +105,24 @@ def write_feature_zip(zip_path: os.PathLike, items: Iterable[Tuple[str, np.ndarr
     manifests written next to the zip stay relocatable.
     """
     zip_path = Path(zip_path)
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = zip_path.with_name(f".{zip_path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        for key, feats in items:
-            buf = io.BytesIO()
-            np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
-            # A fixed timestamp and mode: the same features give a byte-identical zip.
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE_TIME)
-            info.compress_type = zipfile.ZIP_STORED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, buf.getvalue())
     refs = {}
-    with zipfile.ZipFile(tmp) as zf, open(tmp, "rb") as raw:
-        for info in zf.infolist():
-            raw.seek(info.header_offset)
-            header = raw.read(30)
-            name_len = int.from_bytes(header[26:28], "little")
-            extra_len = int.from_bytes(header[28:30], "little")
-            offset = info.header_offset + 30 + name_len + extra_len
-            refs[info.filename[: -len(".npy")]] = f"{zip_path.name}:{offset}:{info.file_size}"
-    os.replace(tmp, zip_path)
+    # a fixed temporary name: a killed run leaves at most one stale archive, overwritten by the rerun
+    with atomic_write(zip_path, "w+b", temp_name=f".{zip_path.name}.tmp") as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for key, feats in items:
+                buf = io.BytesIO()
+                np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+                # A fixed timestamp and mode: the same features give a byte-identical zip.
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE_TIME)
+                info.compress_type = zipfile.ZIP_STORED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
+        with zipfile.ZipFile(tmp) as zf:
+            for info in zf.infolist():
+                tmp.seek(info.header_offset)
+                header = tmp.read(30)
+                name_len = int.from_bytes(header[26:28], "little")
+                extra_len = int.from_bytes(header[28:30], "little")
+                offset = info.header_offset + 30 + name_len + extra_len
+                refs[info.filename[: -len(".npy")]] = f"{zip_path.name}:{offset}:{info.file_size}"
     return refs

@@ -8,9 +8,10 @@ error rather than a silently broken row.
 """
 import csv
 import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
+
+from ..atomic import write_text as atomic_write_text  # also imported from here by the corpus scripts
 
 COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang", "speaker", "units")
 SPEECH_REQUIRED = ("id", "audio", "n_frames")
@@ -86,35 +87,6 @@ def write_manifest(path: os.PathLike, rows: Iterable[Row], columns: Optional[Seq
         lines.append("\t".join(values))
     atomic_write_text(path, "\n".join(lines) + "\n")
     return len(rows)
-
-
-def atomic_write_text(path: os.PathLike, text: str) -> None:
-    """Write a whole text file or nothing: readers never see a half-written file."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: os.PathLike, data: bytes) -> None:
-    """Write a whole file or nothing (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide the file from other users
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def is_speech_row(row: Row) -> bool:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import yaml
 
-from .manifest import atomic_write_text
+from ..atomic import write_text
 
 
 def write_s2t_config(
@@ -39,5 +39,5 @@ def write_s2t_config(
                               "time_mask_p": 1.0, "time_wrap_W": 0}
         train_tf.append("specaugment")
     cfg["transforms"] = {"_train": train_tf, "*": eval_tf}
-    atomic_write_text(path, yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    write_text(path, yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return path

@@ -50,7 +50,7 @@ def groups_by_language(positions: np.ndarray, corpora: Sequence[str], langs: Seq
     keys: Dict[tuple, List[int]] = {}
     for pos, corpus, lang in zip(positions, corpora, langs):
         keys.setdefault((corpus, lang), []).append(int(pos))
-    return [Group(c, l, np.array(p, dtype=np.int64)) for (c, l), p in sorted(keys.items())]
+    return [Group(c, language, np.array(p, dtype=np.int64)) for (c, language), p in sorted(keys.items())]
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """How speech units, language tags and the mask appear in the joint fairseq Dictionary.
 
-One Dictionary serves encoder input, decoder and every output head (DESIGN.md), so the
-spelling of the non-text symbols is fixed here and used everywhere else.
+One Dictionary serves encoder input, decoder and every output head (the package's
+DESIGN.md), so the spelling of the non-text symbols is fixed here and used everywhere else.
 """
 from typing import List
 

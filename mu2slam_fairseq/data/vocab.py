@@ -14,7 +14,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import sentencepiece as spm
 from fairseq.data import Dictionary
 
-from .manifest import atomic_write_text, read_manifest
+from ..atomic import write_text
+from .manifest import read_manifest
 from .symbols import MASK, lang_symbol, unit_symbol
 
 SPM_SPECIALS = {"<unk>", "<s>", "</s>", "<pad>"}
@@ -95,7 +96,7 @@ def joint_dictionary(spm_model: Path, n_units: int, languages: Iterable[str]) ->
 def save_dictionary(d: Dictionary, path: Path) -> None:
     """fairseq's dict.txt format, written atomically."""
     lines = [f"{d[i]} {d.count[i]}" for i in range(d.nspecial, len(d))]
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 class TextEncoder:

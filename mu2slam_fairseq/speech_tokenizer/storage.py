@@ -10,12 +10,12 @@ corrupt, some other torch file, a newer format, inconsistent content) becomes a
 import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Union
 
 import torch
 
+from ..atomic import atomic_write
 from .errors import TokenizerError, TokenizerFileError
 from .tokenizer import FORMAT, VERSION, SpeechTokenizer
 
@@ -55,21 +55,8 @@ def content_digest(obj: Any) -> str:
 def save_state(state: Dict[str, Any], path: PathLike) -> None:
     path = Path(path)
     state = dict(state, checksum=content_digest(state))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        torch.save(state, f)
 
 
 def read_state(path: PathLike) -> Dict[str, Any]:
