@@ -57,11 +57,11 @@ import torch
 from fairseq.data import Dictionary, FairseqDataset
 
 from ..grid import grid_length
+from ..symbols import SPEECH, TEXT, lang_symbol, unit_ids
 from .features import load_features, reference_problem
 from .manifest import ManifestError, read_manifest
 from .masking import MaskConfig, contiguous_mask, item_rng, span_mask
-from .symbols import lang_symbol, unit_ids
-from .views import SPEECH, TEXT, Source, Target, ViewItem, collate_view
+from .views import Source, Target, ViewItem, collate_view
 
 logger = logging.getLogger(__name__)
 

@@ -47,10 +47,8 @@ from fairseq.data import Dictionary
 from fairseq.data.data_utils import collate_tokens
 
 from ..grid import grid_length
+from ..symbols import MASK
 from .masking import apply_complement, apply_mask
-from .symbols import MASK
-
-SPEECH, TEXT = 0, 1  # tgt_modality values
 
 # the loss-term kind of every view, which decides its weight in the criterion
 TERMS = {

@@ -49,9 +49,9 @@ from ..data.batching import build_batch_sampler, epoch_batch_iterator
 from ..data.data_config import CorpusConfig, DataConfig
 from ..data.detok import PieceCodec
 from ..data.masking import MaskConfig
-from ..data.symbols import is_special
 from ..data.views import fairseq_sample
 from ..grid import grid_length
+from ..symbols import is_special
 from .base import Mu2slamTaskBase, Mu2slamTaskConfig
 from .compat import check_checkpoint
 from .validation import METRIC_OF_TYPE, empty_stats, reduce_sequence_metrics, sequence_stats
