@@ -45,7 +45,8 @@ import numpy as np
 from fairseq.data import Dictionary, FairseqDataset, data_utils, iterators
 
 from .data_config import BatchingConfig, DataConfig
-from .datasets import DATA_TYPES, DATASET_CLASSES, Augment, ExampleDataset, GlobalCmvn, TextEncodeFn, UnitsFn, make_sample
+from .cmvn import GlobalCmvn
+from .datasets import DATA_TYPES, DATASET_CLASSES, Augment, ExampleDataset, TextEncodeFn, UnitsFn, make_sample
 from .sampling import Group, LanguageSampler, groups_by_language
 from .views import FULL_TARGET_TERMS, fairseq_sample
 

@@ -80,18 +80,6 @@ class UnusableExample(ManifestError):
     """An example whose audio or features turn out unusable when loaded; it is skipped."""
 
 
-class GlobalCmvn:
-    """(x - mean) / std with fairseq's global_cmvn ``.npz`` (keys mean, std); picklable."""
-
-    def __init__(self, stats_npz: os.PathLike):
-        stats = np.load(stats_npz)
-        self.mean = stats["mean"].astype(np.float32)
-        self.std = np.maximum(stats["std"].astype(np.float32), 1e-5)
-
-    def __call__(self, feats: np.ndarray) -> np.ndarray:
-        return (feats - self.mean) / self.std
-
-
 @dataclass
 class _Example:
     id: str
