@@ -1,33 +1,18 @@
-"""One FairseqDataset per data type (speech, text, asr, ast, mt) over a manifest.
+"""One FairseqDataset per data type (speech, text, asr, ast, mt, t2t) over a manifest.
 
 Each example yields, for every view of its type, the encoder input, the decoder passes
 and the mask positions of that loss term (see ``views.py`` for the schema); its masks are
 drawn from ``item_rng(seed, epoch, index)``. Texts are encoded once when the dataset is
 built (their lengths drive bucketing); features are loaded lazily, one example at a time.
 
-Views per type and the masks they use (ratios from ``MaskConfig``):
-
-======  ==================================================================================
-speech  speech_u: S^m -> z^¬m (speech_ratio, spans of speech_span)
-text    text_u: t^m -> t^¬m (text_ratio, one span)
-asr     asr_s2t: S^m -> t (+ CTC on t); asr_t2s: t^m -> z; asr_align: [S, t]^m -> z^¬m, t^¬m
-ast     ast_s2t, ast_t2s, ast_align as for asr with t the translation, no CTC
-mt      mt_fwd: v^m -> t; mt_bwd: t^m -> v; mt_align: [v, <lang_t>, t]^m -> v^¬m, t^¬m
-t2t     t2t_fwd: text understanding as text -> text (fine-tuning only; see TextToTextDataset)
-======  ==================================================================================
-
-Choices where the paper is silent: the mask of a concatenation [x, y] is the
-concatenation of one mask per part, each drawn with its own modality's sampler (speech
-spans over S, one text span per text), so "one mask over both" keeps each modality's
-masking statistics. In mt_align the two texts share one text stream, so the target
-language's tag ``<lang_t>`` separates them (never masked, never a target): it marks both
-the boundary and the language of the second text, which the per-item ``text_lang`` cannot.
-Speech units come from the manifest's ``units`` column or, when a row has none, from the
-``units_for_features`` callable (the speech tokenizer) applied to the raw features;
-``feature_transform`` (global CMVN) applies to the model's input only, so the same
-utterance always gets the same units. The language of an example for sampling is its source language (speech, text, asr) or its
-language pair (ast, mt, t2t). Every mask is drawn for every example in a fixed order, so
-selecting fewer views never changes the masks of the others.
+Which views a row yields, and how, is the objectives' business (``objectives/``): a
+dataset hands each example's sequences (``S`` speech, ``v`` source text, ``t`` text) to
+``objectives.build_views``. Speech units come from the manifest's ``units`` column or,
+when a row has none, from the ``units_for_features`` callable (the speech tokenizer)
+applied to the raw features; ``feature_transform`` (global CMVN) applies to the model's
+input only, so the same utterance always gets the same units. The language of an example
+for sampling is its source language (speech, text, asr) or its language pair (ast, mt,
+t2t).
 
 Units are only read when a selected view uses them: the forward speech -> text views
 under a zero speech mask ratio (fine-tuning) need neither a ``units`` column nor a speech
@@ -57,16 +42,15 @@ import torch
 from fairseq.data import Dictionary, FairseqDataset
 
 from ..grid import grid_length
-from ..symbols import SPEECH, TEXT, lang_symbol, unit_ids
+from ..objectives import Sequences, build_views, objectives_of, view_names
+from ..symbols import lang_symbol, unit_ids
 from .features import load_features, reference_problem
 from .manifest import ManifestError, read_manifest
-from .masking import MaskConfig, contiguous_mask, item_rng, span_mask
-from .views import Source, Target, ViewItem, collate_view
+from .masking import MaskConfig, item_rng
+from .views import ViewItem, collate_view
 
 logger = logging.getLogger(__name__)
 
-DATA_TYPES = ("speech", "text", "asr", "ast", "mt", "t2t")
-PRETRAINING_TYPES = DATA_TYPES[:5]
 TextEncodeFn = Callable[[str, str], List[int]]
 UnitsFn = Callable[[torch.Tensor], torch.Tensor]
 FeatureTransform = Callable[[np.ndarray], np.ndarray]
@@ -94,12 +78,11 @@ class _Example:
 
 
 class ExampleDataset(FairseqDataset):
-    """Common machinery; subclasses say which columns they read and which views they build."""
+    """Common machinery; subclasses say which columns they read and which hold what sequence."""
 
     data_type = ""
-    view_names: Sequence[str] = ()
-    unit_free_views: Sequence[str] = ()  # views that never read units when the speech mask ratio is 0
-    needs_speech = False
+    needs_speech = False  # rows carry speech, the sequence S (language: src_lang)
+    texts: Dict[str, Tuple[str, str]] = {}  # text sequence -> (example field, language field)
 
     def __init__(
         self,
@@ -127,15 +110,20 @@ class ExampleDataset(FairseqDataset):
         self.feature_transform = feature_transform
         self.audio_root = Path(audio_root) if audio_root is not None else self.manifest.parent
         self.default_langs = (src_lang, tgt_lang)
-        if views is None:
-            views = self.view_names
-        unknown = [v for v in views if v not in self.view_names]
+        self.objectives = objectives_of(self.data_type)
+        known = view_names(self.data_type)
+        views = known if views is None else views
+        unknown = [v for v in views if v not in known]
         if unknown:
-            raise ValueError(f"{self.data_type} data has no view(s) {unknown}; choose from {list(self.view_names)}")
-        self.views = [v for v in self.view_names if v in views]
+            raise ValueError(f"{self.data_type} data has no view(s) {unknown}; choose from {list(known)}")
+        self.views = [v for v in known if v in views]
+        sequences = set(self.texts) | ({"S"} if self.needs_speech else set())
+        for o in self.objectives:
+            if not set(o.encoder) | {d.sequence for d in o.decoders} <= sequences:
+                raise ValueError(f"objective {o.name} reads sequences that {self.data_type} rows lack")
         self.augment = augment
-        self.needs_units = self.needs_speech and (
-            self.masking.speech_ratio > 0 or any(v not in self.unit_free_views for v in self.views)
+        self.needs_units = self.needs_speech and any(
+            o.reads_units(self.masking.speech_ratio) for o in self.objectives if o.name in self.views
         )
         self.unit_table = torch.tensor(unit_ids(dictionary), dtype=torch.long)
         if self.needs_units and len(self.unit_table) == 0:
@@ -144,10 +132,10 @@ class ExampleDataset(FairseqDataset):
         if not self.examples:
             raise ManifestError(self.manifest, None, f"no usable {self.data_type} examples")
         self._check_audio_references()
-        self.sizes = np.array([self._size(e) for e in self.examples], dtype=np.int64)
-        self.target_sizes = np.array(
-            [max(self._decoder_lengths(e)[v] for v in self.views) for e in self.examples], dtype=np.int64
-        )
+        lengths = [self._lengths(e) for e in self.examples]
+        self.sizes = np.array([max(o.encoder_length(n) for o in self.objectives) for n in lengths], dtype=np.int64)
+        selected = [o for o in self.objectives if o.name in self.views]
+        self.target_sizes = np.array([max(o.decoder_length(n) for o in selected) for n in lengths], dtype=np.int64)
         self.unusable: Dict[int, str] = {}  # row -> why it could not be loaded
         self.lang_keys = [self._lang_key(e) for e in self.examples]
 
@@ -245,13 +233,6 @@ class ExampleDataset(FairseqDataset):
     def _parse(self, row: Dict[str, str], line: int, encode: Optional[TextEncodeFn]) -> Optional[_Example]:
         raise NotImplementedError
 
-    def _size(self, ex: _Example) -> int:
-        raise NotImplementedError
-
-    def _decoder_lengths(self, ex: _Example) -> Dict[str, int]:
-        """Length of each view's longest decoder sequence (a full target has an eos more)."""
-        raise NotImplementedError
-
     def _lang_key(self, ex: _Example) -> str:
         return ex.src_lang
 
@@ -295,16 +276,16 @@ class ExampleDataset(FairseqDataset):
         ex = self.examples[row]
         rng = item_rng(self.seed, self.epoch, key)
         try:
-            views = self._views(ex, rng)
+            sequences = self._sequences(ex)
         except UnusableExample as e:
             self._skip(row, e)
             return None
+        views = build_views(self.data_type, sequences, self.masking, rng, self.views)
         for view in views.values():
             view.index = key
-        selected = {k: views[k] for k in self.views}
         if self.augment is not None:
-            self._augment_speech(selected.values(), key)
-        return {"index": key, "type": self.data_type, "views": selected}
+            self._augment_speech(views.values(), key)
+        return {"index": key, "type": self.data_type, "views": views}
 
     def _skip(self, row: int, error: UnusableExample) -> None:
         self.unusable[row] = error.problem
@@ -328,7 +309,7 @@ class ExampleDataset(FairseqDataset):
                 view.source.speech = done[id(speech)]
 
     def collate_views(self, samples: List[Dict]) -> List[Dict]:
-        """The batched views of items of this type, in ``view_names`` order (see ``views.py``)."""
+        """The batched views of items of this type, in declaration order (see ``views.py``)."""
         samples = [s for s in samples if s is not None]
         return [collate_view(name, self.data_type, [s["views"][name] for s in samples], self.dictionary) for name in self.views]
 
@@ -370,16 +351,21 @@ class ExampleDataset(FairseqDataset):
     def _lang_id(self, lang: str) -> int:
         return self.dictionary.index(lang_symbol(lang))
 
-    def _speech_mask(self, steps: int, rng: np.random.Generator) -> torch.Tensor:
-        m = self.masking
-        return torch.from_numpy(span_mask(steps, m.speech_ratio, m.speech_span, rng))
+    def _lengths(self, ex: _Example) -> Dict[str, int]:
+        """Lengths of the example's sequences (speech in 40 ms steps), without loading it."""
+        lengths = {name: len(getattr(ex, column)) for name, (column, _) in self.texts.items()}
+        return {"S": int(grid_length(ex.n_frames)), **lengths} if self.needs_speech else lengths
 
-    @staticmethod
-    def _text_mask(n: int, ratio: float, rng: np.random.Generator) -> torch.Tensor:
-        return torch.from_numpy(contiguous_mask(n, ratio, rng))
-
-    def _views(self, ex: _Example, rng: np.random.Generator) -> Dict[str, ViewItem]:
-        raise NotImplementedError
+    def _sequences(self, ex: _Example) -> Sequences:
+        """The example's sequences, as the objectives name them (speech loaded here)."""
+        seqs = Sequences(
+            {name: torch.from_numpy(getattr(ex, column)) for name, (column, _) in self.texts.items()},
+            {name: self._lang_id(getattr(ex, lang)) for name, (_, lang) in self.texts.items()},
+        )
+        if self.needs_speech:
+            seqs.features, seqs.tokens["S"] = self._load_speech(ex)
+            seqs.langs["S"] = self._lang_id(ex.src_lang)
+        return seqs
 
 
 def make_sample(views: List[Dict], types: Dict[str, int]) -> Dict:
@@ -397,10 +383,9 @@ def make_sample(views: List[Dict], types: Dict[str, int]) -> Dict:
 
 
 class SpeechDataset(ExampleDataset):
-    """Unlabeled speech: ℓ_u on S^m with unit targets z^¬m."""
+    """Unlabeled speech S."""
 
     data_type = "speech"
-    view_names = ("speech_u",)
     needs_speech = True
 
     def _parse(self, row, line, encode):
@@ -409,53 +394,28 @@ class SpeechDataset(ExampleDataset):
             ex.src_lang = self._lang(row, "src_lang", line)
         return ex
 
-    def _size(self, ex):
-        return int(grid_length(ex.n_frames))
-
-    def _decoder_lengths(self, ex):
-        return {"speech_u": int(grid_length(ex.n_frames))}
-
-    def _views(self, ex, rng):
-        feats, units = self._load_speech(ex)
-        m = self._speech_mask(len(units), rng)
-        lang = self._lang_id(ex.src_lang)
-        src = Source(lang, lang, speech=feats, speech_units=units, speech_mask=m)
-        return {"speech_u": ViewItem(0, src, [Target("speech_u", units, lang, SPEECH, m)])}
-
 
 class TextDataset(ExampleDataset):
-    """Unlabeled text: ℓ_u on t^m with targets t^¬m."""
+    """Unlabeled text t (``src_text``)."""
 
     data_type = "text"
-    view_names = ("text_u",)
+    texts = {"t": ("src", "src_lang")}
 
     def _parse(self, row, line, encode):
         lang = self._lang(row, "src_lang", line)
         ids = self._encode(encode, row["src_text"], lang, line, row["id"])
         return None if ids is None else _Example(id=row["id"], line=line, src=ids, src_lang=lang)
 
-    def _size(self, ex):
-        return len(ex.src)
-
-    def _decoder_lengths(self, ex):
-        return {"text_u": len(ex.src)}
-
-    def _views(self, ex, rng):
-        t = torch.from_numpy(ex.src)
-        m = self._text_mask(len(t), self.masking.text_ratio, rng)
-        lang = self._lang_id(ex.src_lang)
-        src = Source(lang, lang, text=t, text_mask=m)
-        return {"text_u": ViewItem(0, src, [Target("text_u", t, lang, TEXT, m)])}
-
 
 class PairedSpeechDataset(ExampleDataset):
-    """Speech with a text (ASR: its transcript; AST: its translation): ℓ_p both ways and ℓ_a.
+    """Speech S with a text t (ASR: its transcript; AST: its translation).
 
     The transcript of an ASR row is ``src_text``, or ``tgt_text`` when ``src_text`` is
     empty (fairseq's own ASR manifests keep the transcript there).
     """
 
     needs_speech = True
+    texts = {"t": ("tgt", "tgt_lang")}
 
     def _parse(self, row, line, encode):
         ex = self._speech(row, line)
@@ -473,56 +433,23 @@ class PairedSpeechDataset(ExampleDataset):
         ex.tgt = self._encode(encode, text, ex.tgt_lang, line, row["id"])
         return None if ex.tgt is None else ex
 
-    def _size(self, ex):
-        return int(grid_length(ex.n_frames)) + len(ex.tgt)
-
-    def _decoder_lengths(self, ex):
-        k, steps, n = self.data_type, int(grid_length(ex.n_frames)), len(ex.tgt)
-        return {f"{k}_s2t": n + 1, f"{k}_t2s": steps + 1, f"{k}_align": max(steps, n)}
-
     def _lang_key(self, ex):
         return ex.src_lang if self.data_type == "asr" else f"{ex.src_lang}-{ex.tgt_lang}"
-
-    def _views(self, ex, rng):
-        k = self.data_type
-        feats, units = self._load_speech(ex)
-        t = torch.from_numpy(ex.tgt)
-        ls, lt = self._lang_id(ex.src_lang), self._lang_id(ex.tgt_lang)
-        ratio = self.masking.text_ratio
-        m_s2t = self._speech_mask(len(units), rng)
-        m_t2s = self._text_mask(len(t), ratio, rng)
-        m_align_s = self._speech_mask(len(units), rng)
-        m_align_t = self._text_mask(len(t), ratio, rng)
-        return {
-            f"{k}_s2t": ViewItem(
-                0, Source(ls, ls, speech=feats, speech_units=units, speech_mask=m_s2t),
-                [Target(f"{k}_s2t", t, lt, TEXT)], ctc=t if k == "asr" else None,
-            ),
-            f"{k}_t2s": ViewItem(0, Source(lt, lt, text=t, text_mask=m_t2s), [Target(f"{k}_t2s", units, ls, SPEECH)]),
-            f"{k}_align": ViewItem(
-                0, Source(ls, lt, speech=feats, speech_units=units, speech_mask=m_align_s, text=t, text_mask=m_align_t),
-                [Target(f"{k}_align_units", units, ls, SPEECH, m_align_s), Target(f"{k}_align_text", t, lt, TEXT, m_align_t)],
-            ),
-        }
 
 
 class AsrDataset(PairedSpeechDataset):
     data_type = "asr"
-    view_names = ("asr_s2t", "asr_t2s", "asr_align")
-    unit_free_views = ("asr_s2t",)
 
 
 class AstDataset(PairedSpeechDataset):
     data_type = "ast"
-    view_names = ("ast_s2t", "ast_t2s", "ast_align")
-    unit_free_views = ("ast_s2t",)
 
 
 class MtDataset(ExampleDataset):
-    """Parallel text (v, t): ℓ_p forward and backward and ℓ_a, all masked at mt_ratio."""
+    """Parallel text: source v (``src_text``) and target t (``tgt_text``)."""
 
     data_type = "mt"
-    view_names = ("mt_fwd", "mt_bwd", "mt_align")
+    texts = {"v": ("src", "src_lang"), "t": ("tgt", "tgt_lang")}
 
     def _required_columns(self):
         return ("id", "src_text", "tgt_text")
@@ -535,35 +462,8 @@ class MtDataset(ExampleDataset):
             return None
         return _Example(id=row["id"], line=line, src=v, tgt=t, src_lang=ls, tgt_lang=lt)
 
-    def _size(self, ex):
-        return len(ex.src) + 1 + len(ex.tgt)
-
-    def _decoder_lengths(self, ex):
-        v, t = len(ex.src), len(ex.tgt)
-        return {"mt_fwd": t + 1, "mt_bwd": v + 1, "mt_align": max(v, t)}
-
     def _lang_key(self, ex):
         return f"{ex.src_lang}-{ex.tgt_lang}"
-
-    def _views(self, ex, rng):
-        v, t = torch.from_numpy(ex.src), torch.from_numpy(ex.tgt)
-        lv, lt = self._lang_id(ex.src_lang), self._lang_id(ex.tgt_lang)
-        ratio = self.masking.mt_ratio
-        m_fwd = self._text_mask(len(v), ratio, rng)
-        m_bwd = self._text_mask(len(t), ratio, rng)
-        m_av = self._text_mask(len(v), ratio, rng)
-        m_at = self._text_mask(len(t), ratio, rng)
-        sep = torch.tensor([lt], dtype=torch.long)
-        joined = torch.cat([v, sep, t])
-        joined_mask = torch.cat([m_av, torch.zeros(1, dtype=torch.bool), m_at])
-        return {
-            "mt_fwd": ViewItem(0, Source(lv, lv, text=v, text_mask=m_fwd), [Target("mt_fwd", t, lt, TEXT)]),
-            "mt_bwd": ViewItem(0, Source(lt, lt, text=t, text_mask=m_bwd), [Target("mt_bwd", v, lv, TEXT)]),
-            "mt_align": ViewItem(
-                0, Source(lv, lv, text=joined, text_mask=joined_mask),
-                [Target("mt_align_src", v, lv, TEXT, m_av), Target("mt_align_tgt", t, lt, TEXT, m_at)],
-            ),
-        }
 
 
 class TextToTextDataset(MtDataset):
@@ -572,12 +472,10 @@ class TextToTextDataset(MtDataset):
     ``src_text`` holds the input segments separated by ``</s>`` (``premise </s>
     hypothesis``, ``question </s> context``); each segment is encoded on its own and the
     encoder sees them joined by the end-of-sequence symbol, which no text piece can spell.
-    ``tgt_text`` is the output (a label word, the answer span). One view, ``t2t_fwd``:
-    input -> output over the whole target, without masks.
+    ``tgt_text`` is the output (a label word, the answer span).
     """
 
     data_type = "t2t"
-    view_names = ("t2t_fwd",)
 
     def _parse(self, row, line, encode):
         ls, lt = self._lang(row, "src_lang", line), self._lang(row, "tgt_lang", line)
@@ -588,17 +486,6 @@ class TextToTextDataset(MtDataset):
         sep = np.array([self.dictionary.eos()], dtype=np.int64)
         v = np.concatenate([part for s in segments for part in (sep, s)][1:])
         return _Example(id=row["id"], line=line, src=v, tgt=t, src_lang=ls, tgt_lang=lt)
-
-    def _size(self, ex):
-        return len(ex.src)
-
-    def _decoder_lengths(self, ex):
-        return {"t2t_fwd": len(ex.tgt) + 1}
-
-    def _views(self, ex, rng):
-        v, t = torch.from_numpy(ex.src), torch.from_numpy(ex.tgt)
-        lv, lt = self._lang_id(ex.src_lang), self._lang_id(ex.tgt_lang)
-        return {"t2t_fwd": ViewItem(0, Source(lv, lv, text=v), [Target("t2t_fwd", t, lt, TEXT)])}
 
 
 DATASET_CLASSES = {
