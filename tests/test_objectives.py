@@ -1,11 +1,12 @@
 """The objectives table: an objective declared there, and nowhere else, is built into
 batches, logged and weighted by the criterion, and leaves every other term as it was."""
 import math
-from dataclasses import make_dataclass
+from dataclasses import make_dataclass, replace
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from fairseq import options, tasks
 
 import mu2slam_fairseq  # noqa: F401  (registers the task, model and criterion)
@@ -130,3 +131,18 @@ def test_a_declared_objective_is_built_logged_and_weighted(corpus, text_copy):
     text_u_mean = sum(log[f"text_u/{p}/loss"] / log[f"text_u/{p}/n"] for p in ("mlm", "dec"))
     assert math.isclose(full.item() - text_zero.item(), text_u_mean, rel_tol=1e-4)  # weight_text is text_u's only
     assert log0 == log | {"loss": log0["loss"]}
+
+
+def test_an_opt_in_objective_is_built_only_where_a_corpus_names_it(corpus):
+    objectives.register(replace(TEXT_COPY, weight="weight_text", opt_in=True))
+    try:
+        _, _, sample = first_batch(corpus)
+        config = yaml.safe_load((corpus / "data.yaml").read_text())
+        text = next(c for c in config["corpora"] if c["type"] == "text")
+        text["views"] = ["text_u", "text_copy"]
+        (corpus / "opt_in.yaml").write_text(yaml.safe_dump(config))
+        _, _, named = first_batch(corpus, "--data-config", str(corpus / "opt_in.yaml"))
+    finally:
+        del objectives.OBJECTIVES["text_copy"]
+    assert "text_copy" not in [v["name"] for v in sample["views"]]
+    assert [v["name"] for v in named["views"] if v["type"] == "text"] == ["text_u", "text_copy"]

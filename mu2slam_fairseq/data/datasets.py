@@ -112,7 +112,7 @@ class ExampleDataset(FairseqDataset):
         self.default_langs = (src_lang, tgt_lang)
         self.objectives = objectives_of(self.data_type)
         known = view_names(self.data_type)
-        views = known if views is None else views
+        views = [o.name for o in self.objectives if not o.opt_in] if views is None else views
         unknown = [v for v in views if v not in known]
         if unknown:
             raise ValueError(f"{self.data_type} data has no view(s) {unknown}; choose from {list(known)}")

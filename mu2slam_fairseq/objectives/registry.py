@@ -64,7 +64,9 @@ class Objective:
     and its CTC (``ctc_weight``); ``ctc`` is the sequence that CTC over the speech
     encoder output predicts; a fine-tuning-only data type has no coefficient (None), the
     fine-tuning criterion weighing by type. ``finetune_metric``: fine-tuning on this data type trains
-    this view alone (unmasked) and validates it with this metric.
+    this view alone (unmasked) and validates it with this metric. ``opt_in``: built only
+    for corpora whose ``views`` (data config) name it, so that declaring it changes no
+    existing recipe.
     """
 
     name: str
@@ -78,6 +80,7 @@ class Objective:
     ctc: Optional[str] = None
     ctc_weight: str = "weight_ctc"
     finetune_metric: Optional[str] = None
+    opt_in: bool = False
 
     def parts(self, finetune: bool = False) -> Tuple[str, ...]:
         """The parts it logs, ``<view>/<part>``: the encoder MLM (when it masks, and not in
@@ -147,6 +150,8 @@ def register(objective: Objective) -> Objective:
         problems.append(f"finetune_metric must be one of {METRICS}")
     if o.finetune_metric is not None and finetune_view(o.data_type, missing_ok=True):
         problems.append(f"{o.data_type} data already has a fine-tuning view")
+    if o.finetune_metric is not None and o.opt_in:
+        problems.append("the fine-tuning view of a type cannot be opt-in")
     if (o.weight is None) != (o.data_type not in PRETRAINING_TYPES):
         problems.append("pre-trained objectives, and they only, have a coefficient")
     elif o.weight is not None and {o.weight_flag(p) for p in o.parts()} - set(COEFFICIENTS):
