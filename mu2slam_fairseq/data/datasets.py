@@ -1,41 +1,32 @@
 """One FairseqDataset per data type (speech, text, asr, ast, mt, t2t) over a manifest.
 
-Each example yields, for every view of its type, the encoder input, the decoder passes
-and the mask positions of that loss term (see ``views.py`` for the schema); its masks are
-drawn from ``item_rng(seed, epoch, index)``. Texts are encoded once when the dataset is
-built (their lengths drive bucketing); features are loaded lazily, one example at a time.
+A dataset reads its rows with its type's reader (``rows.py``: texts encoded once, bad
+rows refused or skipped there) and loads features lazily, one example at a time. Which
+views an example yields, and how, is the objectives' business (``objectives/``): the
+dataset hands the example's sequences (``S`` speech, ``v`` source text, ``t`` text) to
+``objectives.build_views``, with masks drawn from ``item_rng(seed, epoch, index)``.
 
-Which views a row yields, and how, is the objectives' business (``objectives/``): a
-dataset hands each example's sequences (``S`` speech, ``v`` source text, ``t`` text) to
-``objectives.build_views``. Speech units come from the manifest's ``units`` column or,
-when a row has none, from the ``units_for_features`` callable (the speech tokenizer)
-applied to the raw features; ``feature_transform`` (global CMVN) applies to the model's
-input only, so the same utterance always gets the same units. The language of an example
-for sampling is its source language (speech, text, asr) or its language pair (ast, mt,
-t2t).
+Speech units come from the manifest's ``units`` column or, when a row has none, from the
+``units_for_features`` callable (the speech tokenizer) applied to the raw features;
+``feature_transform`` (global CMVN) applies to the model's input only, so the same
+utterance always gets the same units. Units are only read when a selected view uses
+them: the forward speech -> text views under a zero speech mask ratio (fine-tuning) need
+neither a ``units`` column nor a speech tokenizer. ``augment`` (SpecAugment on training
+splits) changes the model's speech input of every selected view, after the units were
+taken from the clean features, with NumPy seeded from (seed, epoch, index) so that a
+resumed run sees the same augmentation.
 
-Units are only read when a selected view uses them: the forward speech -> text views
-under a zero speech mask ratio (fine-tuning) need neither a ``units`` column nor a speech
-tokenizer. ``augment`` (SpecAugment on training splits) changes the model's speech input
-of every selected view, after the units were taken from the clean features, with NumPy
-seeded from (seed, epoch, index) so that a resumed run sees the same augmentation.
-
-Bad rows, so that none stops training hours in: a manifest with duplicate ids, or rows
-whose audio is missing, empty or beyond the end of its feature zip, is refused when the
-dataset is built (the error names the manifest, the line and the id, and counts the rows
-like it); rows with empty text or audio are skipped with a counted warning. Problems
-that only loading shows (undecodable audio, NaN or infinite features, units that do not
-fit the features) skip the example with a warning naming manifest, line and id, counted
-per corpus; more than 1% of a corpus (at least 10 examples) is an error, since the data
-itself is then at fault. ``target_sizes`` holds each example's longest decoder sequence,
-so that batching can skip examples beyond the model's decoder positions, as it does for
-the encoder with ``sizes``.
+Problems that only loading shows (undecodable audio, NaN or infinite features, units
+that do not fit the features) skip the example with a warning naming manifest, line and
+id, counted per corpus; more than 1% of a corpus (at least 10 examples) is an error,
+since the data itself is then at fault. ``sizes`` holds each example's longest encoder
+input over its type's objectives, ``target_sizes`` its longest decoder sequence over the
+selected views, so that batching can skip examples beyond the model's positions.
 """
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 import torch
@@ -44,19 +35,19 @@ from fairseq.data import Dictionary, FairseqDataset
 from ..grid import grid_length
 from ..objectives import Sequences, build_views, objectives_of, view_names
 from ..symbols import lang_symbol, unit_ids
-from .features import load_features, reference_problem
-from .manifest import ManifestError, read_manifest
+from .features import load_features
+from .manifest import ManifestError
 from .masking import MaskConfig, item_rng
+from .rows import AsrRows, AstRows, Example, MtRows, RowReader, SpeechRows, TextEncodeFn, TextRows, TextToTextRows
+from .rows import SEGMENT_SEPARATOR  # noqa: F401  (the t2t row format, for manifests/)
 from .views import ViewItem, collate_view
 
 logger = logging.getLogger(__name__)
 
-TextEncodeFn = Callable[[str, str], List[int]]
 UnitsFn = Callable[[torch.Tensor], torch.Tensor]
 FeatureTransform = Callable[[np.ndarray], np.ndarray]
 # (features (frames, 80), (seed, epoch, index)) -> features of the same shape
 Augment = Callable[[torch.Tensor, Tuple[int, int, int]], torch.Tensor]
-SEGMENT_SEPARATOR = "</s>"  # between the input segments of a t2t row's src_text
 UNUSABLE_SHARE, UNUSABLE_MIN = 0.01, 10  # how many examples may fail to load before it is an error
 
 
@@ -64,25 +55,11 @@ class UnusableExample(ManifestError):
     """An example whose audio or features turn out unusable when loaded; it is skipped."""
 
 
-@dataclass
-class _Example:
-    id: str
-    line: int
-    audio: str = ""
-    n_frames: int = 0
-    units: Optional[np.ndarray] = None  # unit ids (not dictionary indices)
-    src: Optional[np.ndarray] = None  # encoded text ids
-    tgt: Optional[np.ndarray] = None
-    src_lang: str = ""
-    tgt_lang: str = ""
-
-
 class ExampleDataset(FairseqDataset):
-    """Common machinery; subclasses say which columns they read and which hold what sequence."""
+    """The examples of one manifest, as the objectives of its data type see them;
+    subclasses name the reader of their type's rows (``rows.py``)."""
 
-    data_type = ""
-    needs_speech = False  # rows carry speech, the sequence S (language: src_lang)
-    texts: Dict[str, Tuple[str, str]] = {}  # text sequence -> (example field, language field)
+    reader: Type[RowReader] = RowReader
 
     def __init__(
         self,
@@ -109,7 +86,6 @@ class ExampleDataset(FairseqDataset):
         self.units_for_features = units_for_features
         self.feature_transform = feature_transform
         self.audio_root = Path(audio_root) if audio_root is not None else self.manifest.parent
-        self.default_langs = (src_lang, tgt_lang)
         self.objectives = objectives_of(self.data_type)
         known = view_names(self.data_type)
         views = [o.name for o in self.objectives if not o.opt_in] if views is None else views
@@ -117,124 +93,26 @@ class ExampleDataset(FairseqDataset):
         if unknown:
             raise ValueError(f"{self.data_type} data has no view(s) {unknown}; choose from {list(known)}")
         self.views = [v for v in known if v in views]
-        sequences = set(self.texts) | ({"S"} if self.needs_speech else set())
+        sequences = set(self.reader.texts) | ({"S"} if self.reader.needs_speech else set())
         for o in self.objectives:
             if not set(o.encoder) | {d.sequence for d in o.decoders} <= sequences:
                 raise ValueError(f"objective {o.name} reads sequences that {self.data_type} rows lack")
         self.augment = augment
-        self.needs_units = self.needs_speech and any(
+        self.needs_units = self.reader.needs_speech and any(
             o.reads_units(self.masking.speech_ratio) for o in self.objectives if o.name in self.views
         )
         self.unit_table = torch.tensor(unit_ids(dictionary), dtype=torch.long)
         if self.needs_units and len(self.unit_table) == 0:
             raise ValueError(f"{self.manifest}: the dictionary has no speech-unit symbols")
-        self.examples = self._read(encode)
-        if not self.examples:
-            raise ManifestError(self.manifest, None, f"no usable {self.data_type} examples")
-        self._check_audio_references()
+        self.rows = self.reader(self.manifest, dictionary, (src_lang, tgt_lang), self.audio_root, self.needs_units,
+                                units_for_features is not None, len(self.unit_table))
+        self.examples = self.rows.read(encode)
         lengths = [self._lengths(e) for e in self.examples]
         self.sizes = np.array([max(o.encoder_length(n) for o in self.objectives) for n in lengths], dtype=np.int64)
         selected = [o for o in self.objectives if o.name in self.views]
         self.target_sizes = np.array([max(o.decoder_length(n) for o in selected) for n in lengths], dtype=np.int64)
         self.unusable: Dict[int, str] = {}  # row -> why it could not be loaded
-        self.lang_keys = [self._lang_key(e) for e in self.examples]
-
-    # ---- reading -------------------------------------------------------------------
-    def _read(self, encode: Optional[TextEncodeFn]) -> List[_Example]:
-        rows = read_manifest(self.manifest, required=self._required_columns())
-        if self.needs_units and self.units_for_features is None:
-            missing = [r["id"] for r in rows if not r["units"]]
-            if missing:
-                raise ManifestError(
-                    self.manifest, None,
-                    f"{len(missing)} row(s) (first: {missing[0]}) have no units and no speech tokenizer was given",
-                )
-        first_line: Dict[str, int] = {}
-        for i, row in enumerate(rows):
-            if row["id"] in first_line:
-                raise self._error(i + 2, row["id"], f"duplicate id (first on line {first_line[row['id']]})")
-            first_line[row["id"]] = i + 2
-        examples, skipped = [], []
-        for i, row in enumerate(rows):
-            ex = self._parse(row, i + 2, encode)
-            if ex is None:
-                skipped.append((i + 2, row["id"]))
-            else:
-                examples.append(ex)
-        if skipped:
-            logger.warning(
-                "%s: skipped %d of %d rows with empty text or audio (first: line %d, id %r)",
-                self.manifest, len(skipped), len(rows), *skipped[0],
-            )
-        return examples
-
-    def _check_audio_references(self) -> None:
-        """Refuse rows whose audio file is missing, empty or shorter than their zip reference."""
-        sizes: Dict[Path, int] = {}
-        bad = []
-        for ex in self.examples:
-            problem = reference_problem(ex.audio, self.audio_root, sizes) if ex.audio else None
-            if problem:
-                bad.append((ex, problem))
-        if bad:
-            ex, problem = bad[0]
-            more = f"; {len(bad) - 1} more row(s) with unusable audio" if len(bad) > 1 else ""
-            raise self._error(ex.line, ex.id, f"{problem}{more} (mu2slam-validate lists every problem)")
-
-    def _required_columns(self) -> Sequence[str]:
-        return ("id", "audio", "n_frames") if self.needs_speech else ("id", "src_text")
-
-    def _error(self, line: int, row_id: str, problem: str) -> ManifestError:
-        return ManifestError(self.manifest, line, f"id {row_id!r}: {problem}")
-
-    def _lang(self, row: Dict[str, str], column: str, line: int) -> str:
-        lang = row[column] or self.default_langs[0 if column == "src_lang" else 1]
-        if not lang:
-            raise self._error(line, row["id"], f"empty {column} and the corpus sets no default {column}")
-        if lang_symbol(lang) not in self.dictionary.indices:
-            raise self._error(line, row["id"], f"language {lang!r} has no tag {lang_symbol(lang)} in the dictionary")
-        return lang
-
-    def _encode(self, encode: Optional[TextEncodeFn], text: str, lang: str, line: int, row_id: str) -> Optional[np.ndarray]:
-        if encode is None:
-            raise ValueError(f"{self.manifest}: {self.data_type} data needs a text encoder")
-        text = text.strip()
-        if not text:
-            return None
-        ids = np.asarray(encode(text, lang), dtype=np.int64)
-        if len(ids) and (ids.min() < 0 or ids.max() >= len(self.dictionary)):
-            raise self._error(line, row_id, "the text encoder returned ids outside the dictionary")
-        return ids if len(ids) else None
-
-    def _speech(self, row: Dict[str, str], line: int) -> Optional[_Example]:
-        if not row["audio"]:
-            return None
-        try:
-            n_frames = int(row["n_frames"])
-        except ValueError:
-            raise self._error(line, row["id"], f"n_frames {row['n_frames']!r} is not an integer") from None
-        if n_frames <= 0:
-            return None
-        units = None
-        if row["units"] and self.needs_units:
-            try:
-                units = np.array([int(u) for u in row["units"].split()], dtype=np.int64)
-            except ValueError:
-                raise self._error(line, row["id"], "units must be space-separated integers") from None
-            if len(units) != grid_length(n_frames):
-                raise self._error(
-                    line, row["id"],
-                    f"{len(units)} units for {n_frames} frames; the 40 ms grid needs {grid_length(n_frames)}",
-                )
-            if units.min() < 0 or units.max() >= len(self.unit_table):
-                raise self._error(line, row["id"], f"unit ids must be in [0, {len(self.unit_table)})")
-        return _Example(id=row["id"], line=line, audio=row["audio"], n_frames=n_frames, units=units)
-
-    def _parse(self, row: Dict[str, str], line: int, encode: Optional[TextEncodeFn]) -> Optional[_Example]:
-        raise NotImplementedError
-
-    def _lang_key(self, ex: _Example) -> str:
-        return ex.src_lang
+        self.lang_keys = [self.rows.lang_key(e) for e in self.examples]
 
     # ---- FairseqDataset ------------------------------------------------------------
     def __len__(self) -> int:
@@ -308,6 +186,10 @@ class ExampleDataset(FairseqDataset):
                     done[id(speech)] = self.augment(speech, (self.seed, self.epoch, key))
                 view.source.speech = done[id(speech)]
 
+    @property
+    def data_type(self) -> str:
+        return self.reader.data_type
+
     def collate_views(self, samples: List[Dict]) -> List[Dict]:
         """The batched views of items of this type, in declaration order (see ``views.py``)."""
         samples = [s for s in samples if s is not None]
@@ -320,7 +202,7 @@ class ExampleDataset(FairseqDataset):
         return make_sample(self.collate_views(samples), {self.data_type: len(samples)})
 
     # ---- building blocks for subclasses -------------------------------------------
-    def _load_speech(self, ex: _Example) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _load_speech(self, ex: Example) -> Tuple[torch.Tensor, torch.Tensor]:
         """(features (frames, 80), unit symbols as dictionary indices) on the same grid;
         pad symbols instead of units when no selected view reads them (``needs_units``)."""
         try:
@@ -336,7 +218,7 @@ class ExampleDataset(FairseqDataset):
             else:
                 units = torch.as_tensor(self.units_for_features(torch.from_numpy(feats))).long().view(-1)
                 if len(units) and (units.min() < 0 or units.max() >= len(self.unit_table)):
-                    raise self._error(ex.line, ex.id, f"the speech tokenizer returned unit ids outside [0, {len(self.unit_table)})")
+                    raise self.rows.error(ex.line, ex.id, f"the speech tokenizer returned unit ids outside [0, {len(self.unit_table)})")
             if len(units) != steps:
                 raise UnusableExample(
                     self.manifest, ex.line,
@@ -351,18 +233,18 @@ class ExampleDataset(FairseqDataset):
     def _lang_id(self, lang: str) -> int:
         return self.dictionary.index(lang_symbol(lang))
 
-    def _lengths(self, ex: _Example) -> Dict[str, int]:
+    def _lengths(self, ex: Example) -> Dict[str, int]:
         """Lengths of the example's sequences (speech in 40 ms steps), without loading it."""
-        lengths = {name: len(getattr(ex, column)) for name, (column, _) in self.texts.items()}
-        return {"S": int(grid_length(ex.n_frames)), **lengths} if self.needs_speech else lengths
+        lengths = {name: len(getattr(ex, column)) for name, (column, _) in self.reader.texts.items()}
+        return {"S": int(grid_length(ex.n_frames)), **lengths} if self.reader.needs_speech else lengths
 
-    def _sequences(self, ex: _Example) -> Sequences:
+    def _sequences(self, ex: Example) -> Sequences:
         """The example's sequences, as the objectives name them (speech loaded here)."""
         seqs = Sequences(
-            {name: torch.from_numpy(getattr(ex, column)) for name, (column, _) in self.texts.items()},
-            {name: self._lang_id(getattr(ex, lang)) for name, (_, lang) in self.texts.items()},
+            {name: torch.from_numpy(getattr(ex, column)) for name, (column, _) in self.reader.texts.items()},
+            {name: self._lang_id(getattr(ex, lang)) for name, (_, lang) in self.reader.texts.items()},
         )
-        if self.needs_speech:
+        if self.reader.needs_speech:
             seqs.features, seqs.tokens["S"] = self._load_speech(ex)
             seqs.langs["S"] = self._lang_id(ex.src_lang)
         return seqs
@@ -383,109 +265,27 @@ def make_sample(views: List[Dict], types: Dict[str, int]) -> Dict:
 
 
 class SpeechDataset(ExampleDataset):
-    """Unlabeled speech S."""
-
-    data_type = "speech"
-    needs_speech = True
-
-    def _parse(self, row, line, encode):
-        ex = self._speech(row, line)
-        if ex is not None:
-            ex.src_lang = self._lang(row, "src_lang", line)
-        return ex
+    reader = SpeechRows
 
 
 class TextDataset(ExampleDataset):
-    """Unlabeled text t (``src_text``)."""
-
-    data_type = "text"
-    texts = {"t": ("src", "src_lang")}
-
-    def _parse(self, row, line, encode):
-        lang = self._lang(row, "src_lang", line)
-        ids = self._encode(encode, row["src_text"], lang, line, row["id"])
-        return None if ids is None else _Example(id=row["id"], line=line, src=ids, src_lang=lang)
+    reader = TextRows
 
 
-class PairedSpeechDataset(ExampleDataset):
-    """Speech S with a text t (ASR: its transcript; AST: its translation).
-
-    The transcript of an ASR row is ``src_text``, or ``tgt_text`` when ``src_text`` is
-    empty (fairseq's own ASR manifests keep the transcript there).
-    """
-
-    needs_speech = True
-    texts = {"t": ("tgt", "tgt_lang")}
-
-    def _parse(self, row, line, encode):
-        ex = self._speech(row, line)
-        if ex is None:
-            return None
-        if self.data_type == "asr":
-            # one language for speech and transcript, from whichever column has it
-            column = "src_lang" if row["src_lang"] or not row["tgt_lang"] else "tgt_lang"
-            ex.src_lang = ex.tgt_lang = self._lang(row, column, line)
-            text = row["src_text"] or row["tgt_text"]
-        else:
-            ex.src_lang = self._lang(row, "src_lang", line)
-            ex.tgt_lang = self._lang(row, "tgt_lang", line)
-            text = row["tgt_text"]
-        ex.tgt = self._encode(encode, text, ex.tgt_lang, line, row["id"])
-        return None if ex.tgt is None else ex
-
-    def _lang_key(self, ex):
-        return ex.src_lang if self.data_type == "asr" else f"{ex.src_lang}-{ex.tgt_lang}"
+class AsrDataset(ExampleDataset):
+    reader = AsrRows
 
 
-class AsrDataset(PairedSpeechDataset):
-    data_type = "asr"
-
-
-class AstDataset(PairedSpeechDataset):
-    data_type = "ast"
+class AstDataset(ExampleDataset):
+    reader = AstRows
 
 
 class MtDataset(ExampleDataset):
-    """Parallel text: source v (``src_text``) and target t (``tgt_text``)."""
-
-    data_type = "mt"
-    texts = {"v": ("src", "src_lang"), "t": ("tgt", "tgt_lang")}
-
-    def _required_columns(self):
-        return ("id", "src_text", "tgt_text")
-
-    def _parse(self, row, line, encode):
-        ls, lt = self._lang(row, "src_lang", line), self._lang(row, "tgt_lang", line)
-        v = self._encode(encode, row["src_text"], ls, line, row["id"])
-        t = self._encode(encode, row["tgt_text"], lt, line, row["id"])
-        if v is None or t is None:
-            return None
-        return _Example(id=row["id"], line=line, src=v, tgt=t, src_lang=ls, tgt_lang=lt)
-
-    def _lang_key(self, ex):
-        return f"{ex.src_lang}-{ex.tgt_lang}"
+    reader = MtRows
 
 
-class TextToTextDataset(MtDataset):
-    """Text understanding as text -> text (paper §3.5): classification, extractive QA.
-
-    ``src_text`` holds the input segments separated by ``</s>`` (``premise </s>
-    hypothesis``, ``question </s> context``); each segment is encoded on its own and the
-    encoder sees them joined by the end-of-sequence symbol, which no text piece can spell.
-    ``tgt_text`` is the output (a label word, the answer span).
-    """
-
-    data_type = "t2t"
-
-    def _parse(self, row, line, encode):
-        ls, lt = self._lang(row, "src_lang", line), self._lang(row, "tgt_lang", line)
-        segments = [self._encode(encode, s, ls, line, row["id"]) for s in row["src_text"].split(SEGMENT_SEPARATOR)]
-        t = self._encode(encode, row["tgt_text"], lt, line, row["id"])
-        if t is None or any(s is None for s in segments):
-            return None
-        sep = np.array([self.dictionary.eos()], dtype=np.int64)
-        v = np.concatenate([part for s in segments for part in (sep, s)][1:])
-        return _Example(id=row["id"], line=line, src=v, tgt=t, src_lang=ls, tgt_lang=lt)
+class TextToTextDataset(ExampleDataset):
+    reader = TextToTextRows
 
 
 DATASET_CLASSES = {
