@@ -13,7 +13,7 @@ from fairseq.data import Dictionary
 from mu2slam_fairseq.data.audio import load_waveform, n_fbank_frames
 from mu2slam_fairseq.data.datasets import AsrDataset, AstDataset, MtDataset, SpeechDataset, TextDataset
 from mu2slam_fairseq.data.manifest import read_manifest
-from mu2slam_fairseq.data.symbols import MASK, lang_symbol, unit_symbol
+from mu2slam_fairseq.symbols import MASK, lang_symbol, unit_symbol
 from mu2slam_fairseq.data.validate import validate_manifest
 from mu2slam_fairseq.grid import grid_length
 

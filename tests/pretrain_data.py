@@ -14,7 +14,7 @@ import torch
 from fairseq.data import Dictionary
 
 from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
-from mu2slam_fairseq.data.symbols import MASK, lang_symbol, unit_symbol
+from mu2slam_fairseq.symbols import MASK, lang_symbol, unit_symbol
 from mu2slam_fairseq.grid import grid_length
 from real_clips import st_manifest
 

@@ -204,7 +204,7 @@ def test_corpus_views_and_language_defaults_reach_the_datasets(corpus):
     raw["corpora"][0].update(views=["asr_s2t"], src_lang="nl")
     path.write_text(yaml.safe_dump(raw))
     cfg, data = load(corpus, path)
-    assert cfg.corpora[0].views == ["asr_s2t"] and data.datasets[0].default_langs == ("nl", None)
+    assert cfg.corpora[0].views == ["asr_s2t"] and data.datasets[0].rows.default_langs == ("nl", None)
     batch = build_batch_sampler(cfg, data)(data, 1)[0]
     sample = data.collater([data[i] for i in batch])
     assert [v["name"] for v in sample["views"]] == ["asr_s2t", "mt_fwd", "mt_bwd", "mt_align"]

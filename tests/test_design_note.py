@@ -24,11 +24,14 @@ def resolve(path: str) -> Path:
 
 
 def definitions(path: Path) -> Set[str]:
-    """Top-level functions and classes of a module, and ``Class.method`` for their methods."""
+    """Top-level functions, classes and assigned names of a module, and ``Class.method``
+    for the methods of its classes."""
     names = set()
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.add(node.name)
+        if isinstance(node, ast.Assign):
+            names.update(n.id for target in node.targets for n in ast.walk(target) if isinstance(n, ast.Name))
         if isinstance(node, ast.ClassDef):
             names.update(f"{node.name}.{m.name}" for m in node.body if isinstance(m, ast.FunctionDef))
     return names

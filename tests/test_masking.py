@@ -7,7 +7,7 @@ from mu2slam_fairseq.data.datasets import DATASET_CLASSES
 from mu2slam_fairseq.data.masking import (
     MaskConfig, apply_complement, apply_mask, contiguous_mask, item_rng, mask_count, measured_ratio, span_mask,
 )
-from mu2slam_fairseq.data.symbols import MASK
+from mu2slam_fairseq.symbols import MASK
 from pretrain_data import build_corpus
 
 

@@ -11,6 +11,7 @@ from fairseq import options, tasks
 
 import mu2slam_fairseq  # noqa: F401  (registers the task, model and criterion)
 from mu2slam_fairseq.criterions.mu2slam_loss import Mu2slamCriterionConfig
+from mu2slam_fairseq.objectives.paper import PAPER_COEFFICIENTS
 from pretrain_corpus import build
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,8 +110,8 @@ def test_zero_weight_removes_exactly_its_terms(corpus, flag, zeroed_terms):
 
 
 def test_default_coefficients_are_the_papers():
-    defaults = {name: f.default for name, f in Mu2slamCriterionConfig.__dataclass_fields__.items()
-                if name.startswith("weight_")}
+    fields = Mu2slamCriterionConfig.__dataclass_fields__
+    defaults = {c.flag: fields[c.flag].default for c in PAPER_COEFFICIENTS}
     # Paper §3.2: "The loss coefficients related to speech-only and text-only data are set to 1."
     assert defaults.pop("weight_speech") == 1.0
     assert defaults.pop("weight_text") == 1.0

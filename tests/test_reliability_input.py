@@ -33,6 +33,7 @@ from pretrain_corpus import build
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET_LOG = "mu2slam_fairseq.data.datasets"
+ROWS_LOG = "mu2slam_fairseq.data.rows"
 BATCHING_LOG = "mu2slam_fairseq.data.batching"
 
 
@@ -245,10 +246,10 @@ def test_empty_or_whitespace_only_text(prepared, task, corpus, caplog):
     rows[7]["src_text"] = "\u3000\u00a0"  # ideographic and no-break spaces
     path = corpus / "blank_text.tsv"
     write_manifest(path, rows)
-    with caplog.at_level(logging.WARNING, logger=DATASET_LOG):
+    with caplog.at_level(logging.WARNING, logger=ROWS_LOG):
         ds = dataset(task, path, "text")
     assert len(ds) == len(rows) - 2
-    assert [r.getMessage() for r in caplog.records if r.name == DATASET_LOG] == [
+    assert [r.getMessage() for r in caplog.records if r.name == ROWS_LOG] == [
         f"{path}: skipped 2 of {len(rows)} rows with empty text or audio (first: line 6, id {rows[4]['id']!r})"
     ]
 

@@ -4,7 +4,7 @@ import torch
 from fairseq.data import Dictionary
 
 from mu2slam_fairseq.criterions.synonym_noise import SynonymNoise
-from mu2slam_fairseq.data.symbols import MASK, is_special, lang_symbol, unit_symbol
+from mu2slam_fairseq.symbols import MASK, is_special, lang_symbol, unit_symbol
 
 
 def _dictionary():

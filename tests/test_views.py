@@ -8,8 +8,8 @@ from mu2slam_fairseq.data.datasets import DATASET_CLASSES
 from mu2slam_fairseq.data.features import load_features
 from mu2slam_fairseq.data.manifest import read_manifest
 from mu2slam_fairseq.data.masking import mask_count
-from mu2slam_fairseq.data.symbols import MASK, lang_symbol, unit_ids
-from mu2slam_fairseq.data.views import SPEECH, TEXT, Source, Target, ViewItem, collate_view
+from mu2slam_fairseq.symbols import MASK, SPEECH, TEXT, lang_symbol, unit_ids
+from mu2slam_fairseq.data.views import Source, Target, ViewItem, collate_view
 from mu2slam_fairseq.grid import grid_length
 from pretrain_data import build_corpus
 

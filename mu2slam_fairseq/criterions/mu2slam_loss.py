@@ -3,7 +3,8 @@
 The data layer builds every loss term's inputs as a *view* (see ``data/views.py``): an
 encoder input with its MLM targets, one or more decoder passes with their targets, and
 for ASR a CTC target. This criterion only runs the views through the model and weighs
-the terms, so what a term means is pinned in one place (the views) and tested there.
+the terms; what a term means, which terms a batch logs and which coefficient weighs each
+are declared once, with the objective (``objectives/``).
 
 Reduction: each term is the mean over its own loss positions, then weighted and summed.
 A per-term mean keeps a 1,000-frame speech MLM term from drowning a 20-token MT term,
@@ -22,35 +23,20 @@ import torch
 import torch.nn.functional as F
 from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
-from fairseq.dataclass import FairseqDataclass
 
+from ..objectives import coefficients_config, log_terms, objective
 from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_encoder_out, view_shape
 
-# Every view is named "<data type>_<kind>"; a term is "<view>/<part>" with part "mlm",
-# "ctc", "dec" (the view's one decoder pass) or "dec_<x>" (e.g. "asr_align/dec_units").
-TERMS = {
-    "speech_u": ("mlm", "dec"),
-    "text_u": ("mlm", "dec"),
-    "asr_s2t": ("mlm", "dec", "ctc"),
-    "asr_t2s": ("mlm", "dec"),
-    "asr_align": ("mlm", "dec_units", "dec_text"),
-    "ast_s2t": ("mlm", "dec"),
-    "ast_t2s": ("mlm", "dec"),
-    "ast_align": ("mlm", "dec_units", "dec_text"),
-    "mt_fwd": ("mlm", "dec"),
-    "mt_bwd": ("mlm", "dec"),
-    "mt_align": ("mlm", "dec_src", "dec_tgt"),
-}
 
-
-def empty_log(terms: Dict[str, Tuple[str, ...]] = TERMS) -> Dict[str, float]:
-    """Every key a batch can log, set to 0, always in the same order.
+def empty_log(terms: Optional[Dict[str, Tuple[str, ...]]] = None) -> Dict[str, float]:
+    """Every key a batch can log, set to 0, always in the same order: those of ``terms``
+    ({view: parts}), by default of every pre-training objective.
 
     fairseq sums data-parallel ranks' logging outputs position by position, so every rank
     must log the same keys in the same order even when its batch lacks a data type.
     """
     log: Dict[str, float] = {"loss": 0.0, "nsentences": 0, "ntokens": 0, "sample_size": 0}
-    for view, parts in terms.items():
+    for view, parts in (log_terms() if terms is None else terms).items():
         log[f"{view}/nsentences"] = 0
         for part in parts:
             log.update({f"{view}/{part}/loss": 0.0, f"{view}/{part}/n": 0, f"{view}/{part}/correct": 0})
@@ -59,22 +45,14 @@ def empty_log(terms: Dict[str, Tuple[str, ...]] = TERMS) -> Dict[str, float]:
 
 def fill_log(log: Dict[str, float], key: str, value: float) -> None:
     if key not in log:
-        raise KeyError(f"{key!r} is not a known loss term; add it to the criterion's TERMS")
+        raise KeyError(f"{key!r} is not a term of a declared objective (objectives/paper.py)")
     log[key] = value
 
 
 @dataclass
-class Mu2slamCriterionConfig(FairseqDataclass):
-    weight_speech: float = field(default=1.0, metadata={"help": "ℓ_u on unlabeled speech (paper: 1)"})
-    weight_text: float = field(default=1.0, metadata={"help": "ℓ_u on unlabeled text (paper: 1)"})
-    weight_s2t_decoder: float = field(
-        default=0.3, metadata={"help": "decoder loss of speech→text (ASR/AST forward) (paper: 0.3)"}
-    )
-    weight_s2t_mlm: float = field(default=1.0, metadata={"help": "encoder MLM of speech→text views"})
-    weight_t2s: float = field(default=0.1, metadata={"help": "text→speech-units views, ASR/AST backward (paper: 0.1)"})
-    weight_alignment: float = field(default=0.1, metadata={"help": "ℓ_a on concatenated pairs (paper: 0.1)"})
-    weight_mt: float = field(default=1.0, metadata={"help": "MT forward and backward ℓ_p"})
-    weight_ctc: float = field(default=1.0, metadata={"help": "CTC on ASR speech (paper: not given)"})
+class Mu2slamCriterionConfig(coefficients_config()):
+    """The coefficients of ``objectives/`` (``--weight-*``), then the criterion's own settings."""
+
     label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing of decoder losses"})
     pack_overhead: int = field(
         default=256,
@@ -84,19 +62,8 @@ class Mu2slamCriterionConfig(FairseqDataclass):
 
 
 def term_weight(cfg: Mu2slamCriterionConfig, view: str, part: str) -> float:
-    """The paper's loss coefficients, looked up by view and part."""
-    dtype, _, kind = view.partition("_")
-    if kind == "u":
-        return cfg.weight_speech if dtype == "speech" else cfg.weight_text
-    if kind == "align":
-        return cfg.weight_alignment
-    if dtype == "mt":
-        return cfg.weight_mt
-    if kind == "t2s":
-        return cfg.weight_t2s
-    if kind == "s2t":
-        return {"mlm": cfg.weight_s2t_mlm, "ctc": cfg.weight_ctc}.get(part, cfg.weight_s2t_decoder)
-    raise ValueError(f"no loss weight for view {view!r} part {part!r}")
+    """The coefficient of one part of a view ("mlm", "dec", "dec_units", "ctc", ...)."""
+    return getattr(cfg, objective(view).weight_flag(part))
 
 
 Term = Tuple[str, torch.Tensor, int, int]  # (name, summed loss, count, correct argmaxes)

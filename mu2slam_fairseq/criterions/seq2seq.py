@@ -9,7 +9,7 @@ each task weighs, as in the paper's multi-task fine-tuning. ``--weight-<type>`` 
 type further. The encoder and decoder passes and the CTC term are the pre-training
 criterion's own (``Mu2slamCriterion.decode`` / ``ctc_loss``); per-view terms are logged
 under the same names (e.g. ``ast_s2t/dec_loss``), next to ``nll_loss`` and ``ppl``, and,
-as there, every batch logs the same keys in the same order (``FINETUNE_TERMS``), whatever
+as there, every batch logs the same keys in the same order (``objectives.log_terms``), whatever
 types it holds, because fairseq sums data-parallel logging outputs position by position.
 """
 import math
@@ -23,10 +23,8 @@ from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 
+from ..objectives import log_terms
 from .mu2slam_loss import Mu2slamCriterion, empty_log, fill_log, unused_parameters
-
-# the fine-tuning views (data/views.py) and the parts each can log
-FINETUNE_TERMS = {"asr_s2t": ("dec", "ctc"), "ast_s2t": ("dec",), "mt_fwd": ("dec",), "t2t_fwd": ("dec",)}
 
 
 @dataclass
@@ -52,7 +50,7 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
     def forward(self, model, sample, reduce=True):
         total = 0.0
         ntokens, nll_total = 0, 0.0
-        log: Dict[str, float] = {**empty_log(FINETUNE_TERMS), "nll_loss": 0.0}
+        log: Dict[str, float] = {**empty_log(log_terms(finetune=True)), "nll_loss": 0.0}
         log["nsentences"] = sample["nsentences"]
         for view in sample["views"]:
             if view.get("mlm_target") is not None and view["mlm_target"].ne(self.pad).any():

@@ -45,9 +45,11 @@ import numpy as np
 from fairseq.data import Dictionary, FairseqDataset, data_utils, iterators
 
 from .data_config import BatchingConfig, DataConfig
-from .datasets import DATA_TYPES, DATASET_CLASSES, Augment, ExampleDataset, GlobalCmvn, TextEncodeFn, UnitsFn, make_sample
+from ..objectives import DATA_TYPES
+from .cmvn import GlobalCmvn
+from .datasets import DATASET_CLASSES, Augment, ExampleDataset, TextEncodeFn, UnitsFn, make_sample
 from .sampling import Group, LanguageSampler, groups_by_language
-from .views import FULL_TARGET_TERMS, fairseq_sample
+from .views import fairseq_sample
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +142,7 @@ class MultiTypeDataset(FairseqDataset):
                 views.extend(d.collate_views(by_type[t]))
                 counts[t] = len(by_type[t])
         batch = make_sample(views, counts)
-        if len(views) == 1 and len(views[0]["decoders"]) == 1 and views[0]["term"] in FULL_TARGET_TERMS:
+        if len(views) == 1 and views[0]["seq2seq"]:
             batch.update(fairseq_sample(views[0]))
         return batch
 

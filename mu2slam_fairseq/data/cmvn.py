@@ -1,9 +1,11 @@
 """Global CMVN statistics over a manifest's features.
 
 Written as an ``.npz`` with ``mean`` and ``std`` (fairseq's ``global_cmvn`` format), so
-the same file works in a fairseq speech_to_text config.yaml.
+the same file works in a fairseq speech_to_text config.yaml; ``GlobalCmvn`` applies it
+to the model's input.
 """
 import argparse
+import os
 import random
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -33,6 +35,19 @@ def global_cmvn(manifests: Sequence[Path], max_utterances: int = 5000, seed: int
     mean = total / n
     std = np.sqrt(np.maximum(sq / n - mean**2, 1e-10))
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+class GlobalCmvn:
+    """(x - mean) / std with the statistics of a ``.npz`` that ``save_cmvn`` or fairseq wrote;
+    picklable, so data-loading workers can apply it."""
+
+    def __init__(self, stats_npz: os.PathLike):
+        stats = np.load(stats_npz)
+        self.mean = stats["mean"].astype(np.float32)
+        self.std = np.maximum(stats["std"].astype(np.float32), 1e-5)
+
+    def __call__(self, feats: np.ndarray) -> np.ndarray:
+        return (feats - self.mean) / self.std
 
 
 def save_cmvn(path: Path, mean: np.ndarray, std: np.ndarray) -> None:

@@ -43,8 +43,8 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from ..objectives import DATA_TYPES, view_names
 from .augment import specaugment_config
-from .datasets import DATA_TYPES, DATASET_CLASSES
 from .masking import MaskConfig
 
 PAPER_SHARES = {"speech": 4, "text": 8, "ast": 1, "asr": 1, "mt": 1}
@@ -229,7 +229,7 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
         splits = {str(s): r.file(p, f"{key}.splits.{s}") for s, p in splits_raw.items()}
         views = c.get("views")
         if views is not None:
-            known = DATASET_CLASSES[ctype].view_names
+            known = view_names(ctype)
             if not isinstance(views, list) or not views or not all(v in known for v in views):
                 raise r.fail(f"{key}.views", f"must be a non-empty list of {ctype} views ({', '.join(known)}), got {views!r}")
         corpora.append(CorpusConfig(

@@ -4,7 +4,7 @@ The data layer decides, for every example, what the encoder sees, what each deco
 is fed and predicts, and which positions carry loss; the criterion only runs the model on
 a view and sums cross-entropies. One view is one loss-term kind over one sub-batch::
 
-    {"name": "asr_align", "type": "asr", "term": "align",
+    {"name": "asr_align", "type": "asr", "seq2seq": one full decoder pass and nothing else (bool),
      "net_input": {src_tokens (B,L), src_lengths (B,), src_speech (B,T,80) | None,
                    src_speech_lengths (B,), speech_lang (B,), text_lang (B,),
                    speech_mask (B,T_grid) bool | None},
@@ -17,7 +17,7 @@ a view and sums cross-entropies. One view is one loss-term kind over one sub-bat
 ``id`` holds the indices the sampler drew: ``id % len(dataset)`` is the example, the
 quotient the draw (see ``sampling.py``). A batch is ``{"views": [view, ...], "types":
 {data type: examples}, "nsentences": examples, "ntokens": decoder loss positions}``, the
-views in a fixed order (data types as in ``datasets.DATA_TYPES``, then each type's views).
+views in a fixed order (data types as in ``objectives.DATA_TYPES``, then each type's views).
 
 Encoder layout: item i's encoder sequence is its grid_length(frames_i) speech steps and
 then its L_i text tokens, packed left, so text token j sits at position
@@ -47,21 +47,8 @@ from fairseq.data import Dictionary
 from fairseq.data.data_utils import collate_tokens
 
 from ..grid import grid_length
+from ..symbols import MASK
 from .masking import apply_complement, apply_mask
-from .symbols import MASK
-
-SPEECH, TEXT = 0, 1  # tgt_modality values
-
-# the loss-term kind of every view, which decides its weight in the criterion
-TERMS = {
-    "speech_u": "unlabeled", "text_u": "unlabeled",
-    "asr_s2t": "s2t", "asr_t2s": "t2s", "asr_align": "align",
-    "ast_s2t": "s2t", "ast_t2s": "t2s", "ast_align": "align",
-    "mt_fwd": "t2t", "mt_bwd": "t2t", "mt_align": "align",
-    "t2t_fwd": "t2t",
-}
-# terms whose one decoder pass predicts a whole sequence (teacher forcing on y, eos at the end)
-FULL_TARGET_TERMS = ("s2t", "t2s", "t2t")
 
 
 @dataclass
@@ -202,7 +189,7 @@ def collate_view(name: str, data_type: str, items: List[ViewItem], d: Dictionary
     return {
         "name": name,
         "type": data_type,
-        "term": TERMS.get(name, name),
+        "seq2seq": len(items[0].targets) == 1 and items[0].targets[0].mask is None,
         "id": torch.tensor([it.index for it in items], dtype=torch.long),
         "net_input": net_input,
         "mlm_target": mlm_target,
@@ -216,7 +203,7 @@ def collate_view(name: str, data_type: str, items: List[ViewItem], d: Dictionary
 
 def fairseq_sample(view: Dict) -> Dict:
     """The standard fairseq sample of a view with one full decoder pass (see the module doc)."""
-    if len(view["decoders"]) != 1 or view["term"] not in FULL_TARGET_TERMS:
+    if not view["seq2seq"]:
         raise ValueError(f"view {view['name']} is not a one-pass sequence-to-sequence view")
     dec = view["decoders"][0]
     net_input = dict(view["net_input"])

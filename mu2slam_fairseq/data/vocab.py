@@ -15,8 +15,8 @@ import sentencepiece as spm
 from fairseq.data import Dictionary
 
 from ..atomic import write_text
+from ..symbols import MASK, lang_symbol, unit_symbol
 from .manifest import read_manifest
-from .symbols import MASK, lang_symbol, unit_symbol
 
 SPM_SPECIALS = {"<unk>", "<s>", "</s>", "<pad>"}
 

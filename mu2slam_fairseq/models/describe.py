@@ -16,7 +16,7 @@ import torch
 from fairseq.data import Dictionary
 from fairseq.models import ARCH_MODEL_INV_REGISTRY
 
-from ..data.symbols import MASK, lang_symbol, unit_symbol
+from ..symbols import MASK, lang_symbol, unit_symbol
 from . import architectures  # noqa: F401  (registers the architectures)
 from .mu2slam import Mu2SlamModel, build_for_dictionary
 
@@ -37,7 +37,7 @@ EMBEDDINGS = ["token embedding", "decoder token embedding", "language + modality
 
 
 def synthetic_dictionary(text_pieces: int, units: int, languages: int) -> Dictionary:
-    """A joint dictionary of the given composition (symbol spellings from data/symbols.py)."""
+    """A joint dictionary of the given composition (symbol spellings from symbols.py)."""
     d = Dictionary()
     for i in range(text_pieces):
         d.add_symbol(f"t{i}")

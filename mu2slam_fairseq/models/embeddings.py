@@ -13,9 +13,7 @@ import torch
 from fairseq.data import Dictionary
 from torch import nn
 
-from ..data.symbols import lang_symbol, languages
-
-SPEECH, TEXT = 0, 1  # modality ids, as in the batch's tgt_modality
+from ..symbols import lang_symbol, languages
 
 
 def token_embedding(num_embeddings: int, embed_dim: int, padding_idx: Optional[int]) -> nn.Embedding:

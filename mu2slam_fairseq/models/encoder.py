@@ -18,9 +18,10 @@ from fairseq.modules.checkpoint_activations import checkpoint_wrapper
 from torch import nn
 
 from ..grid import grid_length
+from ..symbols import SPEECH, TEXT
 from .config import Mu2SlamConfig
 from .conformer import Mu2SlamConformerLayer
-from .embeddings import SPEECH, TEXT, InputEmbeddings, embed_scale
+from .embeddings import InputEmbeddings, embed_scale
 from .frontend import SpeechFrontEnd
 
 EncoderOut = Dict[str, List[torch.Tensor]]

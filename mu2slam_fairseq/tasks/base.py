@@ -38,9 +38,9 @@ from ..checkpoint_safety import install_checkpoint_safety
 from ..data.augment import SpecAugment
 from ..data.batching import MultiTypeDataset, build_batch_sampler, build_dataset, epoch_batch_iterator
 from ..data.data_config import DataConfig, load_data_config
-from ..data.datasets import DATA_TYPES
 from ..data.vocab import TextEncoder
 from ..hardware import cpu_has_native_bf16
+from ..objectives import DATA_TYPES
 from .compat import DICTIONARY_KEY, CheckpointMismatchError, dictionary_difference
 
 logger = logging.getLogger(__name__)

@@ -49,17 +49,15 @@ from ..data.batching import build_batch_sampler, epoch_batch_iterator
 from ..data.data_config import CorpusConfig, DataConfig
 from ..data.detok import PieceCodec
 from ..data.masking import MaskConfig
-from ..data.symbols import is_special
 from ..data.views import fairseq_sample
 from ..grid import grid_length
+from ..objectives import finetune_types, finetune_view, objective
+from ..symbols import is_special
 from .base import Mu2slamTaskBase, Mu2slamTaskConfig
 from .compat import check_checkpoint
-from .validation import METRIC_OF_TYPE, empty_stats, reduce_sequence_metrics, sequence_stats
+from .validation import empty_stats, reduce_sequence_metrics, sequence_stats
 
 logger = logging.getLogger(__name__)
-
-FORWARD_VIEWS = {"asr": "asr_s2t", "ast": "ast_s2t", "mt": "mt_fwd", "t2t": "t2t_fwd"}
-
 
 @dataclass
 class Mu2slamFinetuneConfig(Mu2slamTaskConfig):
@@ -92,7 +90,7 @@ class Mu2slamFinetuneConfig(Mu2slamTaskConfig):
 @register_task("mu2slam_finetune", dataclass=Mu2slamFinetuneConfig)
 class Mu2slamFinetuneTask(Mu2slamTaskBase):
     cfg: Mu2slamFinetuneConfig
-    data_types = tuple(FORWARD_VIEWS)
+    data_types = finetune_types()
 
     def __init__(self, cfg: Mu2slamFinetuneConfig, data_cfg: DataConfig, dictionary):
         super().__init__(cfg, data_cfg, dictionary)
@@ -111,7 +109,7 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         data_cfg = super().prepare_data_config(data_cfg)
         corpora = []
         for c in data_cfg.corpora:
-            forward = FORWARD_VIEWS[c.type]
+            forward = finetune_view(c.type).name
             if c.views is not None and c.views != [forward]:
                 raise ValueError(
                     f"{data_cfg.path}: corpus {c.name}: fine-tuning trains the forward view {forward} only, "
@@ -250,7 +248,7 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         types = {c.type for c in self.data_cfg.corpora if any(not self.is_train_name(s) for s in c.splits)}
         names = []
         for metric, on in enabled.items():
-            sharing = sorted(t for t in types if METRIC_OF_TYPE[t] == metric)
+            sharing = sorted(t for t in types if finetune_view(t).finetune_metric == metric)
             if on:
                 names.append(metric)
                 if len(sharing) > 1:
@@ -262,7 +260,7 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         if self.sequence_generator is not None and sample and "views" in sample:
             log.update(empty_stats(self.metric_names))
             for view in sample["views"]:
-                metric = METRIC_OF_TYPE[view["type"]]
+                metric = objective(view["name"]).finetune_metric
                 if metric not in self.metric_names:
                     continue
                 hyps, refs = self.generate_view(model, view)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fairseq.tasks import register_task
 
-from ..data.datasets import PRETRAINING_TYPES
+from ..objectives import PRETRAINING_TYPES
 from .base import Mu2slamTaskBase, Mu2slamTaskConfig
 
 

@@ -2,7 +2,8 @@
 translation task ``--eval-bleu``).
 
 Each validation batch holds one data type; its hypotheses are generated and scored by
-the type's metric (AST and MT: BLEU; ASR: WER, with CER beside it; t2t: accuracy). Batches log additive
+the metric that its view declares (``finetune_metric`` in ``objectives/paper.py``; AST
+and MT: BLEU; ASR: WER, with CER beside it; t2t: accuracy). Batches log additive
 statistics (hidden ``_``-prefixed keys, summed across batches and workers); the scores
 are derived from the sums over the whole validation set, so ``--best-checkpoint-metric
 bleu --maximize-best-checkpoint-metric`` or ``--best-checkpoint-metric wer`` select on
@@ -16,7 +17,6 @@ from fairseq import metrics
 
 from ..scoring.metrics import BLEU_ORDER, accuracy, bleu_from_stats, bleu_stats, char_errors, word_errors
 
-METRIC_OF_TYPE = {"ast": "bleu", "mt": "bleu", "asr": "wer", "t2t": "accuracy"}
 _BLEU_STATS = ["sys_len", "ref_len"] + [f"{k}_{i}" for i in range(BLEU_ORDER) for k in ("counts", "totals")]
 _WER_STATS = ["errors", "words", "char_errors", "chars"]
 

@@ -1,7 +1,9 @@
-"""How speech units, language tags and the mask appear in the joint fairseq Dictionary.
+"""How speech units, language tags and the mask appear in the joint fairseq Dictionary,
+and the modality ids of decoder targets.
 
 One Dictionary serves encoder input, decoder and every output head (the package's
-DESIGN.md), so the spelling of the non-text symbols is fixed here and used everywhere else.
+DESIGN.md), so the spelling of the non-text symbols is fixed here and used everywhere
+else; the data layer and the model both read it, and neither imports the other.
 """
 from typing import List
 
@@ -10,6 +12,7 @@ from fairseq.data import Dictionary
 MASK = "<mask>"
 UNIT_PREFIX = "<unit_"
 LANG_PREFIX = "<lang_"
+SPEECH, TEXT = 0, 1  # modality ids of a decoder target (the batch's tgt_modality)
 
 
 def unit_symbol(i: int) -> str:
