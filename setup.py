@@ -1,4 +1,5 @@
 """mu2slam-fairseq: Mu2SLAM speech-and-text pre-training as a fairseq plugin."""
+
 from setuptools import find_packages, setup
 
 # The verified stack: fairseq-fixed is fairseq 0.12 patched for Python 3.11; torchaudio

@@ -9,6 +9,7 @@ whose outputs exist, and redoes the rest
 
     python examples/demo.py --work work/demo [--quick]
 """
+
 import argparse
 import hashlib
 import json
@@ -30,7 +31,11 @@ from mu2slam_fairseq.hardware import cpu_has_native_bf16
 EXAMPLES = Path(__file__).resolve().parent
 PLUGIN = EXAMPLES.parent / "mu2slam_fairseq"
 NOISE_RATIOS = (0.0, 0.03, 0.06, 0.12, 0.24, 0.48)
-QUICK_NOISE_RATIOS = (0.0, 0.06, 0.24)  # --quick: three points of the curve, the default's among them
+QUICK_NOISE_RATIOS = (
+    0.0,
+    0.06,
+    0.24,
+)  # --quick: three points of the curve, the default's among them
 
 
 @dataclass
@@ -38,19 +43,29 @@ class Stage:
     name: str
     command: List[str]
     outputs: List[Path] = field(default_factory=list)
-    configs: Dict[Path, str] = field(default_factory=dict)  # files the command reads, written just before it
+    configs: Dict[Path, str] = field(
+        default_factory=dict
+    )  # files the command reads, written just before it
 
     def marker(self, work: Path) -> Path:
         return work / "stages" / f"{self.name}.done"
 
     def fingerprint(self) -> str:
         """The command and the configs it reads: a stage is redone when either changes."""
-        key = [self.command, sorted((str(k), v) for k, v in self.configs.items())] if self.configs else self.command
+        key = (
+            [self.command, sorted((str(k), v) for k, v in self.configs.items())]
+            if self.configs
+            else self.command
+        )
         return hashlib.sha256(json.dumps(key).encode()).hexdigest()
 
     def is_done(self, work: Path) -> bool:
         m = self.marker(work)
-        return m.exists() and m.read_text().strip() == self.fingerprint() and all(p.exists() for p in self.outputs)
+        return (
+            m.exists()
+            and m.read_text().strip() == self.fingerprint()
+            and all(p.exists() for p in self.outputs)
+        )
 
     def run(self, work: Path) -> None:
         if self.is_done(work):
@@ -62,8 +77,10 @@ class Stage:
             atomic_write_text(path, text)
         code = subprocess.run(self.command).returncode
         if code != 0:
-            raise SystemExit(f"[demo] {self.name}: failed with exit status {code} (its output is above); "
-                             "fix the cause and re-run the same command: finished stages are skipped")
+            raise SystemExit(
+                f"[demo] {self.name}: failed with exit status {code} (its output is above); "
+                "fix the cause and re-run the same command: finished stages are skipped"
+            )
         atomic_write_text(self.marker(work), self.fingerprint() + "\n")
         print(f"[demo] {self.name}: finished in {time.time() - start:.0f} s", flush=True)
 
@@ -75,6 +92,7 @@ class Budget:
     Fine-tuning updates count examples, not tokens: 15-30 utterances per update learned
     several times more per epoch of this corpus's speech than 85 (README, "Does it listen?").
     """
+
     units: int
     pretrain_updates: int
     pretrain_warmup: int
@@ -93,26 +111,57 @@ class Budget:
     @classmethod
     def of(cls, quick: bool) -> "Budget":
         if quick:
-            return cls(units=128, pretrain_updates=40, pretrain_warmup=6, max_tokens=3000, stage1_updates=8,
-                       stage2_ast_updates=4, stage2_asr_updates=4, batch_size=16, stage2_batch_size=8, stage1_validations=2,
-                       stage2_validations=1, test_shards=8, log_interval=2, noise_ratios=QUICK_NOISE_RATIOS)
-        return cls(units=512, pretrain_updates=400, pretrain_warmup=100, max_tokens=12000, stage1_updates=400,
-                   stage2_ast_updates=300, stage2_asr_updates=700, batch_size=32, stage2_batch_size=16, stage1_validations=2,
-                   stage2_validations=2, test_shards=1, log_interval=10)
+            return cls(
+                units=128,
+                pretrain_updates=40,
+                pretrain_warmup=6,
+                max_tokens=3000,
+                stage1_updates=8,
+                stage2_ast_updates=4,
+                stage2_asr_updates=4,
+                batch_size=16,
+                stage2_batch_size=8,
+                stage1_validations=2,
+                stage2_validations=1,
+                test_shards=8,
+                log_interval=2,
+                noise_ratios=QUICK_NOISE_RATIOS,
+            )
+        return cls(
+            units=512,
+            pretrain_updates=400,
+            pretrain_warmup=100,
+            max_tokens=12000,
+            stage1_updates=400,
+            stage2_ast_updates=300,
+            stage2_asr_updates=700,
+            batch_size=32,
+            stage2_batch_size=16,
+            stage1_validations=2,
+            stage2_validations=2,
+            test_shards=1,
+            log_interval=10,
+        )
 
 
 def pretrain_config() -> Dict:
     """The data config of pre-training on every type of the default corpus (paths relative to it)."""
     c = "../corpus/"
     corpus = lambda name, kind, train, valid=None: {  # noqa: E731
-        "name": name, "type": kind, "splits": {"train": c + train, **({"valid": c + valid} if valid else {})}}
+        "name": name,
+        "type": kind,
+        "splits": {"train": c + train, **({"valid": c + valid} if valid else {})},
+    }
     return {
         "vocab": {"dict": "../vocab/dict.txt", "spm": "../vocab/spm.model"},
         "speech_tokenizer": "../vocab/tokenizer.pt",
         "features": {"global_cmvn": "../vocab/cmvn.npz"},
         # more paired speech than the paper's 4 : 8 : 1 : 1 : 1, which gives a CPU-sized run one
         # ASR and one AST utterance per update (the paper's batches are thousands of examples)
-        "batching": {"shares": {"speech": 2, "text": 4, "ast": 4, "asr": 4, "mt": 2}, "sentences_per_share": 1},
+        "batching": {
+            "shares": {"speech": 2, "text": 4, "ast": 4, "asr": 4, "mt": 2},
+            "sentences_per_share": 1,
+        },
         "corpora": [
             corpus("speech", "speech", "train_speech.tsv"),
             corpus("text", "text", "train_text.tsv"),
@@ -125,80 +174,236 @@ def pretrain_config() -> Dict:
     }
 
 
-def stages(work: Path, quick: bool, noise_study: bool = False, reference: bool = False) -> List[Stage]:
+def stages(
+    work: Path, quick: bool, noise_study: bool = False, reference: bool = False
+) -> List[Stage]:
     corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
     budget = Budget.of(quick)
     bindir = Path(sys.executable).parent
     # bf16 autocast where the CPU has bf16 instructions; elsewhere it is several times slower
     bf16 = ["--autocast-bf16"] if cpu_has_native_bf16() else []
-    train_manifests = sorted(str(p) for p in [corpus / "train_st_nl_en.tsv", corpus / "train_st_cs_en.tsv",
-                                               corpus / "train_mt.tsv", corpus / "train_text.tsv"])
-    compare = [sys.executable, str(EXAMPLES / "finetune" / "compare.py"), "--configs", str(ft / "configs"),
-               "--pretrained", str(pre / "checkpoints" / "checkpoint_last.pt"), "--out", str(ft),
-               "--runs", "pretrained,scratch" + (",s2t_conformer" if reference else ""),
-               "--stage1-updates", str(budget.stage1_updates),
-               "--stage2-updates", f"ast:{budget.stage2_ast_updates},asr:{budget.stage2_asr_updates}",
-               "--batch-size", str(budget.batch_size), "--stage2-batch-size", str(budget.stage2_batch_size),
-               # CTC beside the decoder at full weight on ASR speech, as in the recipe that learned
-               # from this corpus's real speech (README, "Does it listen?")
-               "--ctc-weight", "1.0",
-               "--stage2", "ast,asr", "--equal-time", "--stage1-validations", str(budget.stage1_validations),
-               "--stage2-validations", str(budget.stage2_validations), "--test-shards", str(budget.test_shards),
-               "--mt-test", "mt:test_mt_fillets",
-               "--warmup", str(max(1, budget.stage1_updates // 6)), "--max-tokens", str(2 * budget.max_tokens),
-               "--log-interval", str(budget.log_interval), "--cpu"]
+    train_manifests = sorted(
+        str(p)
+        for p in [
+            corpus / "train_st_nl_en.tsv",
+            corpus / "train_st_cs_en.tsv",
+            corpus / "train_mt.tsv",
+            corpus / "train_text.tsv",
+        ]
+    )
+    compare = [
+        sys.executable,
+        str(EXAMPLES / "finetune" / "compare.py"),
+        "--configs",
+        str(ft / "configs"),
+        "--pretrained",
+        str(pre / "checkpoints" / "checkpoint_last.pt"),
+        "--out",
+        str(ft),
+        "--runs",
+        "pretrained,scratch" + (",s2t_conformer" if reference else ""),
+        "--stage1-updates",
+        str(budget.stage1_updates),
+        "--stage2-updates",
+        f"ast:{budget.stage2_ast_updates},asr:{budget.stage2_asr_updates}",
+        "--batch-size",
+        str(budget.batch_size),
+        "--stage2-batch-size",
+        str(budget.stage2_batch_size),
+        # CTC beside the decoder at full weight on ASR speech, as in the recipe that learned
+        # from this corpus's real speech (README, "Does it listen?")
+        "--ctc-weight",
+        "1.0",
+        "--stage2",
+        "ast,asr",
+        "--equal-time",
+        "--stage1-validations",
+        str(budget.stage1_validations),
+        "--stage2-validations",
+        str(budget.stage2_validations),
+        "--test-shards",
+        str(budget.test_shards),
+        "--mt-test",
+        "mt:test_mt_fillets",
+        "--warmup",
+        str(max(1, budget.stage1_updates // 6)),
+        "--max-tokens",
+        str(2 * budget.max_tokens),
+        "--log-interval",
+        str(budget.log_interval),
+        "--cpu",
+    ]
     if quick:  # the attention beam's ASR scores only in full runs (minutes of decoding)
         compare += ["--asr-decodings", "joint,ctc"]
     if noise_study:
         compare += ["--noise-ratios", ",".join(f"{r:g}" for r in budget.noise_ratios)]
     compare += ["--extra", *bf16, "--num-workers", "0"]
     return [
-        Stage("corpus", [str(bindir / "mu2slam-prep-default-corpus"), "--out", str(corpus)],
-              [corpus / "train_speech.tsv", corpus / "test_st_nl_en.tsv"]),
-        Stage("vocab", [str(bindir / "mu2slam-build-vocab"), *train_manifests, "--out", str(vocab),
-                        "--kind", "char", "--units", str(budget.units)],
-              [vocab / "dict.txt", vocab / "spm.model"]),
-        Stage("cmvn", [str(bindir / "mu2slam-cmvn"), str(corpus / "train_speech.tsv"), "--out", str(vocab / "cmvn.npz")],
-              [vocab / "cmvn.npz"]),
-        Stage("tokenizer", [str(bindir / "mu2slam-speech-tokenizer"), "fit", "--kind", "kmeans",
-                            "--manifest", str(corpus / "train_speech.tsv"), "--out", str(vocab / "tokenizer.pt"),
-                            "--codebook-size", str(budget.units), "--normalization", "utterance",
-                            "--iterations", "5" if quick else "15", "--max-samples", "20000" if quick else "100000",
-                            "--max-utterances", "300" if quick else "3000"],
-              [vocab / "tokenizer.pt"]),
-        Stage("pretrain", [str(bindir / "fairseq-train"), str(pre), "--user-dir", str(PLUGIN),
-                           "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
-                           "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "2e-3",
-                           "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(budget.pretrain_warmup),
-                           "--clip-norm", "5", "--max-update", str(budget.pretrain_updates),
-                           "--max-tokens", str(budget.max_tokens), "--cpu", *bf16,
-                           "--save-dir", str(pre / "checkpoints"), "--no-epoch-checkpoints",
-                           "--save-interval-updates", "100", "--keep-interval-updates", "1",
-                           "--validate-interval-updates", str(budget.pretrain_updates),
-                           "--log-format", "simple", "--log-interval", str(budget.log_interval),
-                           "--log-file", str(pre / "train.log"), "--num-workers", "0", "--seed", "1"],
-              [pre / "checkpoints" / "checkpoint_last.pt"],
-              {pre / "data.yaml": yaml.safe_dump(pretrain_config(), sort_keys=False)}),
-        Stage("pretrain-curves", [str(bindir / "mu2slam-train-curves"), str(pre / "train.log"),
-                                  "--out", str(work / "plots" / "pretrain_losses.png")],
-              [work / "plots" / "pretrain_losses.png"]),
-        Stage("finetune-configs", [str(bindir / "mu2slam-finetune-configs"), "--corpus", str(corpus),
-                                   "--vocab", str(vocab), "--out", str(ft / "configs"), "--no-valid", "mt"],
-              [ft / "configs" / "multitask_noisy.yaml"]),
-        Stage("finetune", compare, [ft / "results.json"] + ([ft / "noise_study.json"] if noise_study else [])),
+        Stage(
+            "corpus",
+            [str(bindir / "mu2slam-prep-default-corpus"), "--out", str(corpus)],
+            [corpus / "train_speech.tsv", corpus / "test_st_nl_en.tsv"],
+        ),
+        Stage(
+            "vocab",
+            [
+                str(bindir / "mu2slam-build-vocab"),
+                *train_manifests,
+                "--out",
+                str(vocab),
+                "--kind",
+                "char",
+                "--units",
+                str(budget.units),
+            ],
+            [vocab / "dict.txt", vocab / "spm.model"],
+        ),
+        Stage(
+            "cmvn",
+            [
+                str(bindir / "mu2slam-cmvn"),
+                str(corpus / "train_speech.tsv"),
+                "--out",
+                str(vocab / "cmvn.npz"),
+            ],
+            [vocab / "cmvn.npz"],
+        ),
+        Stage(
+            "tokenizer",
+            [
+                str(bindir / "mu2slam-speech-tokenizer"),
+                "fit",
+                "--kind",
+                "kmeans",
+                "--manifest",
+                str(corpus / "train_speech.tsv"),
+                "--out",
+                str(vocab / "tokenizer.pt"),
+                "--codebook-size",
+                str(budget.units),
+                "--normalization",
+                "utterance",
+                "--iterations",
+                "5" if quick else "15",
+                "--max-samples",
+                "20000" if quick else "100000",
+                "--max-utterances",
+                "300" if quick else "3000",
+            ],
+            [vocab / "tokenizer.pt"],
+        ),
+        Stage(
+            "pretrain",
+            [
+                str(bindir / "fairseq-train"),
+                str(pre),
+                "--user-dir",
+                str(PLUGIN),
+                "--task",
+                "mu2slam_pretrain",
+                "--criterion",
+                "mu2slam",
+                "--arch",
+                "mu2slam_tiny",
+                "--optimizer",
+                "adam",
+                "--adam-betas",
+                "(0.9, 0.98)",
+                "--lr",
+                "2e-3",
+                "--lr-scheduler",
+                "inverse_sqrt",
+                "--warmup-updates",
+                str(budget.pretrain_warmup),
+                "--clip-norm",
+                "5",
+                "--max-update",
+                str(budget.pretrain_updates),
+                "--max-tokens",
+                str(budget.max_tokens),
+                "--cpu",
+                *bf16,
+                "--save-dir",
+                str(pre / "checkpoints"),
+                "--no-epoch-checkpoints",
+                "--save-interval-updates",
+                "100",
+                "--keep-interval-updates",
+                "1",
+                "--validate-interval-updates",
+                str(budget.pretrain_updates),
+                "--log-format",
+                "simple",
+                "--log-interval",
+                str(budget.log_interval),
+                "--log-file",
+                str(pre / "train.log"),
+                "--num-workers",
+                "0",
+                "--seed",
+                "1",
+            ],
+            [pre / "checkpoints" / "checkpoint_last.pt"],
+            {pre / "data.yaml": yaml.safe_dump(pretrain_config(), sort_keys=False)},
+        ),
+        Stage(
+            "pretrain-curves",
+            [
+                str(bindir / "mu2slam-train-curves"),
+                str(pre / "train.log"),
+                "--out",
+                str(work / "plots" / "pretrain_losses.png"),
+            ],
+            [work / "plots" / "pretrain_losses.png"],
+        ),
+        Stage(
+            "finetune-configs",
+            [
+                str(bindir / "mu2slam-finetune-configs"),
+                "--corpus",
+                str(corpus),
+                "--vocab",
+                str(vocab),
+                "--out",
+                str(ft / "configs"),
+                "--no-valid",
+                "mt",
+            ],
+            [ft / "configs" / "multitask_noisy.yaml"],
+        ),
+        Stage(
+            "finetune",
+            compare,
+            [ft / "results.json"] + ([ft / "noise_study.json"] if noise_study else []),
+        ),
     ]
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", type=Path, default=Path("work/demo"), help="folder for every output (default: work/demo)")
-    p.add_argument("--quick", action="store_true", help="a small run of every stage (minutes, for testing)")
-    p.add_argument("--noise-study", action="store_true",
-                   help="also the paper's noise-ratio study (Figure 2): AST fine-tuning at synonym-noise ratios "
-                   f"{', '.join(f'{r:g}' for r in NOISE_RATIOS)} ({', '.join(f'{r:g}' for r in QUICK_NOISE_RATIOS)} with "
-                   "--quick), plotted in plots/noise_study.png")
-    p.add_argument("--reference", action="store_true",
-                   help="also fairseq's own s2t_conformer of the same size from scratch, as a reference column")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=Path("work/demo"),
+        help="folder for every output (default: work/demo)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="a small run of every stage (minutes, for testing)"
+    )
+    p.add_argument(
+        "--noise-study",
+        action="store_true",
+        help="also the paper's noise-ratio study (Figure 2): AST fine-tuning at synonym-noise ratios "
+        f"{', '.join(f'{r:g}' for r in NOISE_RATIOS)} ({', '.join(f'{r:g}' for r in QUICK_NOISE_RATIOS)} with "
+        "--quick), plotted in plots/noise_study.png",
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also fairseq's own s2t_conformer of the same size from scratch, as a reference column",
+    )
     a = p.parse_args(argv)
     # idle OpenMP threads sleep instead of spinning: on a busy CPU, spinning threads of
     # several processes made small operations (decoding steps) up to 20x slower
@@ -210,7 +415,10 @@ def main(argv=None) -> None:
         for stage in stages(work, a.quick, a.noise_study, a.reference):
             stage.run(work)
     except KeyboardInterrupt:
-        print("[demo] interrupted; re-run the same command to resume where it stopped", file=sys.stderr)
+        print(
+            "[demo] interrupted; re-run the same command to resume where it stopped",
+            file=sys.stderr,
+        )
         raise SystemExit(130)
     print(report(work, Budget.of(a.quick), time.time() - start))
     print(f"[demo] all stages done; outputs in {a.work}")

@@ -15,6 +15,7 @@ against the manifest's folder, or against ``--audio-root``/``audio_root`` when g
 With ``--features`` the clips' 80-dim log-Mel features go into one uncompressed zip beside
 the manifests, and ``audio`` holds ``ZIP:OFFSET:LENGTH`` references.
 """
+
 import argparse
 import gzip
 import os
@@ -35,7 +36,16 @@ from .featurize import Source, build_feature_zip, file_signature, index_path
 SPLIT_PREFIXES = ("train", "dev", "test")
 FRAMES_PER_HOUR = 100 * 3600
 
-SPEECH_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang", "speaker")
+SPEECH_COLUMNS = (
+    "id",
+    "audio",
+    "n_frames",
+    "src_text",
+    "tgt_text",
+    "src_lang",
+    "tgt_lang",
+    "speaker",
+)
 UNLABELED_COLUMNS = ("id", "audio", "n_frames", "src_lang", "speaker")
 TEXT_COLUMNS = ("id", "audio", "n_frames", "src_text", "src_lang")
 MT_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang")
@@ -101,7 +111,10 @@ class TsvRow:
 
 
 def read_tsv(
-    path: Path, summary: "Summary", columns: Optional[Sequence[str]] = None, required: Sequence[str] = (),
+    path: Path,
+    summary: "Summary",
+    columns: Optional[Sequence[str]] = None,
+    required: Sequence[str] = (),
     lines: Optional[Iterable[Tuple[int, Optional[str]]]] = None,
 ) -> List[TsvRow]:
     """Rows of a tab-separated file with quoting disabled, keyed by column name.
@@ -122,7 +135,9 @@ def read_tsv(
         header = first.split("\t")
         missing = [c for c in required if c not in header]
         if missing:
-            raise PrepError(f"{path}: no column(s) {', '.join(missing)} in the header ({' '.join(header)})")
+            raise PrepError(
+                f"{path}: no column(s) {', '.join(missing)} in the header ({' '.join(header)})"
+            )
     else:
         header = list(columns)
     rows = []
@@ -134,7 +149,10 @@ def read_tsv(
             continue
         fields = text.split("\t")
         if len(fields) != len(header):
-            summary.drop(f"{len(fields)} fields where {path.name} has {len(header)} columns", f"{path.name}:{number}")
+            summary.drop(
+                f"{len(fields)} fields where {path.name} has {len(header)} columns",
+                f"{path.name}:{number}",
+            )
             continue
         rows.append(TsvRow(number, dict(zip(header, fields))))
     return rows
@@ -235,9 +253,13 @@ class Summary:
             lines.append(f"  {name:{width}} {s.rows:>9} {hours:>8}  {langs}")
         total = sum(s.rows for s in self.manifests.values())
         hours = f"{self.hours:.2f}" if self.audio_frames else ""
-        lines.append(f"  {'total':{width}} {total:>9} {hours:>8}  languages: {' '.join(self.languages)}")
+        lines.append(
+            f"  {'total':{width}} {total:>9} {hours:>8}  languages: {' '.join(self.languages)}"
+        )
         if self.audio_frames:
-            lines.append(f"  ({len(self.audio_frames)} distinct clips; total hours count each clip once)")
+            lines.append(
+                f"  ({len(self.audio_frames)} distinct clips; total hours count each clip once)"
+            )
         if self.dropped:
             lines.append(f"rows dropped: {sum(self.dropped.values())}")
             for reason, n in sorted(self.dropped.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -247,7 +269,11 @@ class Summary:
             lines.append("rows dropped: 0")
         lines += [f"note: {n}" for n in self.notes]
         if self.validated:
-            lines.append(f"validator: {len(self.problems)} problem(s)" if self.problems else "validator: no problems")
+            lines.append(
+                f"validator: {len(self.problems)} problem(s)"
+                if self.problems
+                else "validator: no problems"
+            )
             lines += [f"  {p}" for p in self.problems[:20]]
             if len(self.problems) > 20:
                 lines.append(f"  ... and {len(self.problems) - 20} more")
@@ -273,40 +299,66 @@ class Options:
 def add_output_args(parser: argparse.ArgumentParser, speech: bool = True) -> None:
     """--out, --no-validate, --no-progress and, for speech corpora, the audio options."""
     parser.add_argument(
-        "--out", type=Path, required=True,
-        help="folder the manifests (and the feature zip) are written to" if speech else "folder the manifests are written to",
+        "--out",
+        type=Path,
+        required=True,
+        help="folder the manifests (and the feature zip) are written to"
+        if speech
+        else "folder the manifests are written to",
     )
     if speech:
         where = parser.add_mutually_exclusive_group()
         where.add_argument(
-            "--features", nargs="?", const="fbank80.zip", default=None, metavar="ZIP",
+            "--features",
+            nargs="?",
+            const="fbank80.zip",
+            default=None,
+            metavar="ZIP",
             help="compute 80-dim log-Mel features into OUT/ZIP (default name fbank80.zip) and point "
             "the manifests at it, so training never decodes audio; refuses to replace a zip that "
             "holds items of another run",
         )
         where.add_argument(
-            "--audio-root", type=Path, default=None,
+            "--audio-root",
+            type=Path,
+            default=None,
             help="write audio paths relative to this folder (pass the same --audio-root to "
             "mu2slam-validate and audio_root to training); default: relative to OUT when the "
             "clips lie below it or OUT lies inside the corpus folder, absolute otherwise",
         )
         parser.add_argument(
-            "--no-check-audio", dest="check_audio", action="store_false",
+            "--no-check-audio",
+            dest="check_audio",
+            action="store_false",
             help="let the validator check rows only, without decoding every clip again",
         )
-    parser.add_argument("--no-validate", dest="validate", action="store_false", help="do not run the validator on the output")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="do not run the validator on the output",
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
 
 
 def options_from(args: argparse.Namespace, corpus: Optional[Path] = None) -> Options:
     """The shared options; ``corpus`` is the folder the script reads from."""
     return Options(
-        out=args.out, corpus=corpus, features=getattr(args, "features", None), audio_root=getattr(args, "audio_root", None),
-        validate=args.validate, check_audio=getattr(args, "check_audio", True), progress=args.progress,
+        out=args.out,
+        corpus=corpus,
+        features=getattr(args, "features", None),
+        audio_root=getattr(args, "audio_root", None),
+        validate=args.validate,
+        check_audio=getattr(args, "check_audio", True),
+        progress=args.progress,
     )
 
 
-def progress(items: Iterable, opts: Options, desc: str, total: Optional[int] = None, unit: str = "row") -> Iterable:
+def progress(
+    items: Iterable, opts: Options, desc: str, total: Optional[int] = None, unit: str = "row"
+) -> Iterable:
     """``items`` with a progress bar on stderr unless --no-progress."""
     if not opts.progress:
         return items
@@ -330,7 +382,9 @@ def audio_field(path: Path, opts: Options) -> str:
         root = Path(os.path.abspath(opts.audio_root))
         return path.relative_to(root).as_posix() if _inside(path, root) else str(path)
     corpus = Path(os.path.abspath(opts.corpus)) if opts.corpus is not None else None
-    if _inside(path, out) or (corpus is not None and _inside(out, corpus) and _inside(path, corpus)):
+    if _inside(path, out) or (
+        corpus is not None and _inside(out, corpus) and _inside(path, corpus)
+    ):
         return Path(os.path.relpath(path, out)).as_posix()
     return str(path)
 
@@ -357,7 +411,9 @@ def _guard_zip(zip_path: Path, keys: Iterable[str]) -> None:
         with zipfile.ZipFile(zip_path) as zf:
             stored = {n[: -len(".npy")] for n in zf.namelist() if n.endswith(".npy")}
     except zipfile.BadZipFile:
-        raise PrepError(f"{zip_path} exists and is not a zip; remove it or choose another --features name") from None
+        raise PrepError(
+            f"{zip_path} exists and is not a zip; remove it or choose another --features name"
+        ) from None
     foreign = stored - set(keys)
     if foreign:
         raise PrepError(
@@ -387,9 +443,12 @@ def prepare_audio(
         zip_path = opts.out / opts.features
         _guard_zip(zip_path, usable)
         sources = [
-            Source(key, (lambda p=path: load_waveform(p)), file_signature(path)) for key, path in usable.items()
+            Source(key, (lambda p=path: load_waveform(p)), file_signature(path))
+            for key, path in usable.items()
         ]
-        items, errors, reused = build_feature_zip(zip_path, sources, progress=opts.progress, desc=desc)
+        items, errors, reused = build_feature_zip(
+            zip_path, sources, progress=opts.progress, desc=desc
+        )
         if reused:
             summary.note(f"{zip_path.name} already held these clips' features; reused it")
         ready = dict(items)
@@ -450,7 +509,9 @@ class StreamingManifest:
         for c in self.columns:
             v = row.get(c, "") or ""
             if any(ch in v for ch in "\t\n\r"):
-                raise ManifestError(self.path, self.stats.rows + 2, f"column {c!r} contains a tab or newline: {v!r}")
+                raise ManifestError(
+                    self.path, self.stats.rows + 2, f"column {c!r} contains a tab or newline: {v!r}"
+                )
             values.append(v)
         self._file.write("\t".join(values) + "\n")
         self.stats.add(row)
@@ -478,7 +539,10 @@ def finish(summary: Summary, opts: Options) -> int:
         summary.validated = True
     print(summary.text())
     if not summary.manifests:
-        print(f"{summary.command}: no manifest was written (every row was dropped, or no input matched)", file=sys.stderr)
+        print(
+            f"{summary.command}: no manifest was written (every row was dropped, or no input matched)",
+            file=sys.stderr,
+        )
         return 1
     return 1 if summary.problems else 0
 

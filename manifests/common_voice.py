@@ -13,14 +13,27 @@ Outputs per locale (the locale's own code, e.g. ``zh-CN``, ``sv-SE``):
 the clips of ``--speech-from`` (default ``other.tsv``: recorded but not yet validated),
 leaving out every clip of the dev and test manifests.
 """
+
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .common import (
-    SPEECH_COLUMNS, UNLABELED_COLUMNS, Options, PrepError, Summary, add_output_args, finish,
-    manifest_name, options_from, prepare_audio, read_tsv, run, text_problem, write_speech,
+    SPEECH_COLUMNS,
+    UNLABELED_COLUMNS,
+    Options,
+    PrepError,
+    Summary,
+    add_output_args,
+    finish,
+    manifest_name,
+    options_from,
+    prepare_audio,
+    read_tsv,
+    run,
+    text_problem,
+    write_speech,
 )
 
 COMMAND = "mu2slam-prep-common-voice"
@@ -51,7 +64,11 @@ def read_clips(tsv: Path, summary: Summary, need_sentence: bool = True) -> List[
 def clip_file(folder: Path, path: str) -> Path:
     """``folder/clips/<path>``; early releases list paths without ``.mp3``."""
     clip = folder / "clips" / path
-    if not path.endswith(".mp3") and not clip.exists() and clip.with_name(clip.name + ".mp3").exists():
+    if (
+        not path.endswith(".mp3")
+        and not clip.exists()
+        and clip.with_name(clip.name + ".mp3").exists()
+    ):
         return clip.with_name(clip.name + ".mp3")
     return clip
 
@@ -67,17 +84,29 @@ def clip_index(clips: List[Clip], summary: Summary, what: str) -> Dict[str, Clip
     return index
 
 
-def asr_row(uid: str, audio: str, n_frames: int, text: str, lang: str, speaker: str) -> Dict[str, str]:
+def asr_row(
+    uid: str, audio: str, n_frames: int, text: str, lang: str, speaker: str
+) -> Dict[str, str]:
     """An ASR row: the transcript is both source and target (fairseq reads ``tgt_text``)."""
-    return {"id": uid, "audio": audio, "n_frames": str(n_frames), "src_text": text, "tgt_text": text,
-            "src_lang": lang, "tgt_lang": lang, "speaker": speaker}
+    return {
+        "id": uid,
+        "audio": audio,
+        "n_frames": str(n_frames),
+        "src_text": text,
+        "tgt_text": text,
+        "src_lang": lang,
+        "tgt_lang": lang,
+        "speaker": speaker,
+    }
 
 
 def locale_dirs(root: Path, langs: Optional[Sequence[str]]) -> List[Path]:
     """``root`` itself when it is a locale folder, else its locale subfolders (or ``langs``)."""
     if (root / "clips").is_dir():
         if langs and root.name not in langs:
-            raise PrepError(f"{root} is the locale {root.name!r}, not one of --langs {' '.join(langs)}")
+            raise PrepError(
+                f"{root} is the locale {root.name!r}, not one of --langs {' '.join(langs)}"
+            )
         return [root]
     found = sorted(p for p in root.iterdir() if (p / "clips").is_dir()) if root.is_dir() else []
     if langs:
@@ -90,8 +119,13 @@ def locale_dirs(root: Path, langs: Optional[Sequence[str]]) -> List[Path]:
     return found
 
 
-def prepare(root: Path, langs: Optional[Sequence[str]], speech_from: Sequence[str], speech: bool,
-            opts: Options) -> Summary:
+def prepare(
+    root: Path,
+    langs: Optional[Sequence[str]],
+    speech_from: Sequence[str],
+    speech: bool,
+    opts: Options,
+) -> Summary:
     summary = Summary(COMMAND, opts.out)
     plans = []  # (locale, {split: [clip]}, [unlabeled clip])
     clips: Dict[str, Path] = {}
@@ -103,7 +137,9 @@ def prepare(root: Path, langs: Optional[Sequence[str]], speech_from: Sequence[st
             if not tsv.exists():
                 summary.note(f"{lang}: no {tsv.name}")
                 continue
-            by_split[split] = list(clip_index(read_clips(tsv, summary), summary, f"{lang}/{tsv.name}").values())
+            by_split[split] = list(
+                clip_index(read_clips(tsv, summary), summary, f"{lang}/{tsv.name}").values()
+            )
         unlabeled = []
         if speech:
             held_out = {c.path for s in ("dev", "test") for c in by_split.get(s, [])}
@@ -143,8 +179,18 @@ def prepare(root: Path, langs: Optional[Sequence[str]], speech_from: Sequence[st
                     summary.drop(failed[key], c.path)
                     continue
                 audio, n = ready[key]
-                rows.append({"id": c.id, "audio": audio, "n_frames": str(n), "src_lang": lang, "speaker": c.client_id})
-            write_speech(manifest_name("train", "speech", lang), rows, UNLABELED_COLUMNS, opts, summary)
+                rows.append(
+                    {
+                        "id": c.id,
+                        "audio": audio,
+                        "n_frames": str(n),
+                        "src_lang": lang,
+                        "speaker": c.client_id,
+                    }
+                )
+            write_speech(
+                manifest_name("train", "speech", lang), rows, UNLABELED_COLUMNS, opts, summary
+            )
     return summary
 
 
@@ -158,18 +204,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "locale folders. Clips that are missing, empty (zero bytes) or unreadable are dropped and "
         "counted; texts are copied unchanged.",
     )
-    parser.add_argument("--root", type=Path, required=True, help="a locale folder or the release folder")
-    parser.add_argument("--langs", nargs="+", metavar="LOCALE", help="locale folders to use (default: all found)")
-    parser.add_argument("--speech", action="store_true", help="also write unlabeled speech train_speech_<locale>.tsv")
     parser.add_argument(
-        "--speech-from", nargs="+", default=["other"], metavar="NAME",
+        "--root", type=Path, required=True, help="a locale folder or the release folder"
+    )
+    parser.add_argument(
+        "--langs", nargs="+", metavar="LOCALE", help="locale folders to use (default: all found)"
+    )
+    parser.add_argument(
+        "--speech",
+        action="store_true",
+        help="also write unlabeled speech train_speech_<locale>.tsv",
+    )
+    parser.add_argument(
+        "--speech-from",
+        nargs="+",
+        default=["other"],
+        metavar="NAME",
         help="TSVs (without .tsv) whose clips make the unlabeled speech, e.g. other validated "
         "invalidated (default: other); clips of dev.tsv and test.tsv are always left out",
     )
     add_output_args(parser)
     args = parser.parse_args(argv)
     opts = options_from(args, args.root)
-    return run(COMMAND, lambda: finish(prepare(args.root, args.langs, args.speech_from, args.speech, opts), opts))
+    return run(
+        COMMAND,
+        lambda: finish(prepare(args.root, args.langs, args.speech_from, args.speech, opts), opts),
+    )
 
 
 if __name__ == "__main__":

@@ -14,14 +14,28 @@ are dropped and counted. Unlike it, texts are never escaped or unquoted.
 
 Outputs: ``{train,dev,test}_st_<src>_<tgt>.tsv`` and ``{train,dev,test}_asr_<src>.tsv``.
 """
+
 import argparse
 import tarfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    SPEECH_COLUMNS, Options, PrepError, Summary, TsvRow, add_output_args, finish, iter_lines, manifest_name,
-    options_from, prepare_audio, read_tsv, run, text_problem, write_speech,
+    SPEECH_COLUMNS,
+    Options,
+    PrepError,
+    Summary,
+    TsvRow,
+    add_output_args,
+    finish,
+    iter_lines,
+    manifest_name,
+    options_from,
+    prepare_audio,
+    read_tsv,
+    run,
+    text_problem,
+    write_speech,
 )
 from .common_voice import asr_row, clip_file, clip_index, read_clips
 
@@ -41,7 +55,9 @@ def covost_rows(folder: Path, src: str, tgt: str, summary: Summary) -> List[TsvR
     if not archive.exists():
         raise PrepError(f"neither {folder / name} nor {archive} exists")
     with tarfile.open(archive, "r:gz") as tar:
-        member = next((m for m in tar.getmembers() if Path(m.name).name == name and m.isfile()), None)
+        member = next(
+            (m for m in tar.getmembers() if Path(m.name).name == name and m.isfile()), None
+        )
         if member is None:
             raise PrepError(f"{archive} holds no {name}")
         lines = list(iter_lines(tar.extractfile(member)))
@@ -53,7 +69,9 @@ def prepare(root: Path, src: str, tgt: str, tasks: Sequence[str], opts: Options)
     folder = root / src
     validated_tsv = folder / "validated.tsv"
     if not validated_tsv.exists():
-        raise PrepError(f"{validated_tsv} does not exist (ROOT must hold the Common Voice 4 folder {src}/)")
+        raise PrepError(
+            f"{validated_tsv} does not exist (ROOT must hold the Common Voice 4 folder {src}/)"
+        )
     validated = clip_index(read_clips(validated_tsv, summary), summary, "validated.tsv")
 
     joined: List[Tuple[str, TsvRow]] = []  # (split, covost row) in CoVoST's order
@@ -94,16 +112,29 @@ def prepare(root: Path, src: str, tgt: str, tasks: Sequence[str], opts: Options)
                     asr_rows.append(asr_row(clip.id, audio, n, clip.sentence, src, clip.client_id))
             if "st" in tasks:
                 problem = transcript_problem and f"transcript: {transcript_problem}"
-                problem = problem or (text_problem(r["translation"]) and f"translation: {text_problem(r['translation'])}")
+                problem = problem or (
+                    text_problem(r["translation"])
+                    and f"translation: {text_problem(r['translation'])}"
+                )
                 if problem:
                     summary.drop(problem, clip.path)
                     continue
-                st_rows.append({
-                    "id": clip.id, "audio": audio, "n_frames": str(n), "src_text": clip.sentence,
-                    "tgt_text": r["translation"], "src_lang": src, "tgt_lang": tgt, "speaker": clip.client_id,
-                })
+                st_rows.append(
+                    {
+                        "id": clip.id,
+                        "audio": audio,
+                        "n_frames": str(n),
+                        "src_text": clip.sentence,
+                        "tgt_text": r["translation"],
+                        "src_lang": src,
+                        "tgt_lang": tgt,
+                        "speaker": clip.client_id,
+                    }
+                )
         if "st" in tasks:
-            write_speech(manifest_name(split, "st", src, tgt), st_rows, SPEECH_COLUMNS, opts, summary)
+            write_speech(
+                manifest_name(split, "st", src, tgt), st_rows, SPEECH_COLUMNS, opts, summary
+            )
         if "asr" in tasks:
             write_speech(manifest_name(split, "asr", src), asr_rows, SPEECH_COLUMNS, opts, summary)
     return summary
@@ -116,13 +147,28 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "ASR manifests {train,dev,test}_asr_<src>.tsv from the Common Voice 4 download. ROOT holds "
         "one folder per source language (as Common Voice 4 unpacks: <src>/clips/*.mp3 and "
         "<src>/validated.tsv) with CoVoST's covost_v2.<src>_<tgt>.tsv (or .tsv.tar.gz) put next to "
-        "validated.tsv. X->en sources: " + " ".join(XX_EN) + "; en->X targets: " + " ".join(EN_XX) + ".",
+        "validated.tsv. X->en sources: "
+        + " ".join(XX_EN)
+        + "; en->X targets: "
+        + " ".join(EN_XX)
+        + ".",
     )
-    parser.add_argument("--root", type=Path, required=True, help="the Common Voice 4 root holding <src>/")
-    parser.add_argument("--src-lang", required=True, help="source language (Common Voice locale, e.g. fr, zh-CN, en)")
-    parser.add_argument("--tgt-lang", help="target language (default: en for X->en; required when --src-lang is en)")
     parser.add_argument(
-        "--tasks", nargs="+", choices=("st", "asr"), default=["st", "asr"],
+        "--root", type=Path, required=True, help="the Common Voice 4 root holding <src>/"
+    )
+    parser.add_argument(
+        "--src-lang",
+        required=True,
+        help="source language (Common Voice locale, e.g. fr, zh-CN, en)",
+    )
+    parser.add_argument(
+        "--tgt-lang", help="target language (default: en for X->en; required when --src-lang is en)"
+    )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=("st", "asr"),
+        default=["st", "asr"],
         help="which manifests to write (default: both); ASR uses the same CoVoST splits",
     )
     add_output_args(parser)

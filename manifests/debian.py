@@ -1,4 +1,5 @@
 """Fetching Debian packages' files without installing them (``apt-get download`` + ``dpkg -x``)."""
+
 import os
 import subprocess
 import tempfile

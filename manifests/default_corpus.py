@@ -17,6 +17,7 @@ Features of every real utterance go into ``fbank80.zip``; ``splits.json`` record
 level and campaign splits and ``summary.json`` the counts. The same machine state gives
 byte-identical outputs, and a rerun over complete outputs only checks them.
 """
+
 import argparse
 import fcntl
 import hashlib
@@ -35,8 +36,15 @@ from mu2slam_fairseq.data.manifest import atomic_write_text, write_manifest
 from . import fillets, fortunes, synthetic, wesnoth
 from .debian import DEFAULT_CACHE, fetch_packages
 from .default_rows import (
-    MT_COLUMNS, SPEECH_COLUMNS, TEXT_COLUMNS, UNLABELED_COLUMNS, Row, mt_manifests, speech_manifests,
-    synthetic_sentences, text_manifests,
+    MT_COLUMNS,
+    SPEECH_COLUMNS,
+    TEXT_COLUMNS,
+    UNLABELED_COLUMNS,
+    Row,
+    mt_manifests,
+    speech_manifests,
+    synthetic_sentences,
+    text_manifests,
 )
 from .default_sources import Sources, load_sources, utterances
 from .featurize import Source, build_feature_zip, file_signature, index_path
@@ -50,10 +58,24 @@ FEATURES = "fbank80.zip"
 SYNTH_FEATURES = "fbank80_synth.zip"
 STAMP = ".complete.json"
 # The code whose changes invalidate a finished build.
-CODE_MODULES = tuple(f"mu2slam_manifests.{m}" for m in (
-    "default_corpus", "default_rows", "default_sources", "debian", "featurize", "fillets", "fortunes",
-    "holdout", "synthetic", "textclean", "wesnoth",
-)) + tuple(f"mu2slam_fairseq.data.{m}" for m in ("audio", "features", "manifest", "langcodes", "validate"))
+CODE_MODULES = tuple(
+    f"mu2slam_manifests.{m}"
+    for m in (
+        "default_corpus",
+        "default_rows",
+        "default_sources",
+        "debian",
+        "featurize",
+        "fillets",
+        "fortunes",
+        "holdout",
+        "synthetic",
+        "textclean",
+        "wesnoth",
+    )
+) + tuple(
+    f"mu2slam_fairseq.data.{m}" for m in ("audio", "features", "manifest", "langcodes", "validate")
+)
 
 
 def _columns(name: str) -> Sequence[str]:
@@ -83,8 +105,11 @@ class Options:
         """Everything an output depends on, except the (cached, versioned) packages."""
         h = hashlib.sha256()
         settings = {
-            "version": BUILD_VERSION, "seed": self.seed, "wesnoth_langs": sorted(self.wesnoth_langs),
-            "synthetic_langs": sorted(self.synthetic_langs), "synthetic_max": self.synthetic_max,
+            "version": BUILD_VERSION,
+            "seed": self.seed,
+            "wesnoth_langs": sorted(self.wesnoth_langs),
+            "synthetic_langs": sorted(self.synthetic_langs),
+            "synthetic_max": self.synthetic_max,
             "validate": self.validate,
         }
         h.update(json.dumps(settings, sort_keys=True).encode())
@@ -151,9 +176,14 @@ def build(opts: Options) -> Dict:
 def _real_speech(opts: Options, out: Path, src: Sources) -> Dict[str, List[Row]]:
     """Features of every used recording into fbank80.zip, then the speech manifests."""
     used = utterances(src)
-    sources = [Source(u.uid, (lambda p=u.path: load_waveform(p)), file_signature(u.path, src.root)) for u in used]
+    sources = [
+        Source(u.uid, (lambda p=u.path: load_waveform(p)), file_signature(u.path, src.root))
+        for u in used
+    ]
     _say(opts, f"features: {len(sources)} real utterances -> {out / FEATURES}")
-    items, failed, reused = build_feature_zip(out / FEATURES, sources, progress=opts.progress, desc="fbank80")
+    items, failed, reused = build_feature_zip(
+        out / FEATURES, sources, progress=opts.progress, desc="fbank80"
+    )
     if reused:
         _say(opts, "features: reusing the existing zip (same sources)")
     for why in failed.values():
@@ -177,20 +207,34 @@ def _synthetic(opts: Options, out: Path, src: Sources) -> Dict[str, List[Row]]:
             raise RuntimeError(f"espeak-ng has no voice for {lang!r}")
         for uid, text in synthetic_sentences(src, lang, opts.seed, opts.synthetic_max):
             voice = synthetic.voice_for(lang, text)
-            sources.append(Source(uid, (lambda t=text, v=voice: synthetic.synthesize(t, v)), f"{voice}:{text}"))
+            sources.append(
+                Source(uid, (lambda t=text, v=voice: synthetic.synthesize(t, v)), f"{voice}:{text}")
+            )
             meta[uid] = (lang, text, voice)
     _say(opts, f"synthetic speech: {len(sources)} utterances -> {out / SYNTH_FEATURES}")
-    items, failed, _ = build_feature_zip(out / SYNTH_FEATURES, sources, progress=opts.progress, desc="espeak-ng")
+    items, failed, _ = build_feature_zip(
+        out / SYNTH_FEATURES, sources, progress=opts.progress, desc="espeak-ng"
+    )
     for why in failed.values():
         src.dropped[f"synthetic: {why[:60]}"] += 1
-    out_rows: Dict[str, List[Row]] = {f"train_asr_synth_{lang}.tsv": [] for lang in opts.synthetic_langs}
+    out_rows: Dict[str, List[Row]] = {
+        f"train_asr_synth_{lang}.tsv": [] for lang in opts.synthetic_langs
+    }
     for uid, (lang, text, voice) in meta.items():
         if uid in items:
             ref, n = items[uid]
-            out_rows[f"train_asr_synth_{lang}.tsv"].append({
-                "id": uid, "audio": ref, "n_frames": str(n), "src_text": text, "tgt_text": text,
-                "src_lang": lang, "tgt_lang": lang, "speaker": f"espeak-{voice.split('+')[1]}",
-            })
+            out_rows[f"train_asr_synth_{lang}.tsv"].append(
+                {
+                    "id": uid,
+                    "audio": ref,
+                    "n_frames": str(n),
+                    "src_text": text,
+                    "tgt_text": text,
+                    "src_lang": lang,
+                    "tgt_lang": lang,
+                    "speaker": f"espeak-{voice.split('+')[1]}",
+                }
+            )
     return out_rows
 
 
@@ -226,7 +270,10 @@ def _build(opts: Options, out: Path, fingerprint: str) -> Dict:
     }
     atomic_write_text(out / "splits.json", json.dumps(splits_doc, indent=2, sort_keys=True) + "\n")
     summary = _summary(manifests, src.dropped)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(
+        out / "summary.json",
+        json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+    )
     _print_summary(opts, summary)
 
     if opts.validate:
@@ -236,7 +283,12 @@ def _build(opts: Options, out: Path, fingerprint: str) -> Dict:
             for p in problems[:50]:
                 _say(opts, str(p))
             raise RuntimeError(f"{len(problems)} problem(s) in the written manifests")
-    names = sorted(manifests) + ["splits.json", "summary.json", FEATURES, index_path(out / FEATURES).name]
+    names = sorted(manifests) + [
+        "splits.json",
+        "summary.json",
+        FEATURES,
+        index_path(out / FEATURES).name,
+    ]
     if opts.synthetic_langs:
         names += [SYNTH_FEATURES, index_path(out / SYNTH_FEATURES).name]
     stamp = {"fingerprint": fingerprint, "files": {n: _sha256(out / n) for n in names}}
@@ -252,7 +304,8 @@ def _summary(manifests: Dict[str, List[Row]], dropped) -> Dict:
     out = {"manifests": {}, "dropped": {k: v for k, v in sorted(dropped.items()) if v}}
     for name, rows in sorted(manifests.items()):
         langs = Counter(
-            r["src_lang"] + ("->" + r["tgt_lang"] if r.get("tgt_lang") and r["tgt_lang"] != r["src_lang"] else "")
+            r["src_lang"]
+            + ("->" + r["tgt_lang"] if r.get("tgt_lang") and r["tgt_lang"] != r["src_lang"] else "")
             for r in rows
         )
         entry = {"rows": len(rows), "languages": dict(sorted(langs.items()))}
@@ -261,7 +314,9 @@ def _summary(manifests: Dict[str, List[Row]], dropped) -> Dict:
         out["manifests"][name] = entry
     st = [n for n in manifests if n.split("_")[1] == "st"]
     out["real_utterances_with_translation"] = sum(len(manifests[n]) for n in st)
-    out["real_hours_with_translation"] = round(sum(out["manifests"][n].get("hours", 0) for n in st), 3)
+    out["real_hours_with_translation"] = round(
+        sum(out["manifests"][n].get("hours", 0) for n in st), 3
+    )
     out["mt_train_pairs"] = len(manifests.get("train_mt.tsv", []))
     return out
 
@@ -274,8 +329,11 @@ def _print_summary(opts: Options, summary: Dict) -> None:
         if len(langs) > 90:
             langs = langs[:87] + "..."
         _say(opts, f"{name:28} {e['rows']:>8} {hours:>7}  {langs}")
-    _say(opts, f"\nreal utterances with transcript and English translation (nl+cs): "
-               f"{summary['real_utterances_with_translation']} ({summary['real_hours_with_translation']:.2f} h)")
+    _say(
+        opts,
+        f"\nreal utterances with transcript and English translation (nl+cs): "
+        f"{summary['real_utterances_with_translation']} ({summary['real_hours_with_translation']:.2f} h)",
+    )
     _say(opts, f"MT training pairs: {summary['mt_train_pairs']}")
     _say(opts, "\nrows dropped, and why:")
     for reason, n in summary["dropped"].items():
@@ -302,36 +360,74 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "complete build only verify it."
         ),
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder for manifests and features")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the level/campaign split (default: {DEFAULT_SEED})")
     parser.add_argument(
-        "--cache", type=Path, default=DEFAULT_CACHE, metavar="DIR",
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="output folder for manifests and features",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the level/campaign split (default: {DEFAULT_SEED})",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        metavar="DIR",
         help="where Debian packages are downloaded and unpacked (default: $MU2SLAM_CACHE/debian, "
         "MU2SLAM_CACHE defaulting to ~/.cache/mu2slam)",
     )
     parser.add_argument(
-        "--wesnoth-langs", type=_codes, default=DEFAULT_WESNOTH_LANGS, metavar="LANGS",
+        "--wesnoth-langs",
+        type=_codes,
+        default=DEFAULT_WESNOTH_LANGS,
+        metavar="LANGS",
         help="comma-separated languages of the Wesnoth catalogues used for MT; Wesnoth locale "
         f"names such as pt_BR also work (default: {','.join(DEFAULT_WESNOTH_LANGS)})",
     )
     parser.add_argument(
-        "--synthetic-langs", type=_codes, default=(), metavar="LANGS",
+        "--synthetic-langs",
+        type=_codes,
+        default=(),
+        metavar="LANGS",
         help="also make espeak-ng ASR training data for these languages (e.g. de,fr,es) from "
         "training sentences only, written to train_asr_synth_<lang>.tsv and fbank80_synth.zip "
         "(default: none)",
     )
     parser.add_argument(
-        "--synthetic-max-per-lang", type=int, default=500, metavar="N",
+        "--synthetic-max-per-lang",
+        type=int,
+        default=500,
+        metavar="N",
         help="synthetic utterances per language (default: 500)",
     )
-    parser.add_argument("--force", action="store_true", help="rebuild even if OUT holds a complete build")
-    parser.add_argument("--no-validate", dest="validate", action="store_false", help="skip validating the written manifests")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    parser.add_argument(
+        "--force", action="store_true", help="rebuild even if OUT holds a complete build"
+    )
+    parser.add_argument(
+        "--no-validate",
+        dest="validate",
+        action="store_false",
+        help="skip validating the written manifests",
+    )
+    parser.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars"
+    )
     args = parser.parse_args(argv)
     opts = Options(
-        out=args.out, seed=args.seed, cache=args.cache, wesnoth_langs=args.wesnoth_langs,
-        synthetic_langs=args.synthetic_langs, synthetic_max=args.synthetic_max_per_lang,
-        progress=args.progress, validate=args.validate, force=args.force,
+        out=args.out,
+        seed=args.seed,
+        cache=args.cache,
+        wesnoth_langs=args.wesnoth_langs,
+        synthetic_langs=args.synthetic_langs,
+        synthetic_max=args.synthetic_max_per_lang,
+        progress=args.progress,
+        validate=args.validate,
+        force=args.force,
     )
     try:
         build(opts)

@@ -3,6 +3,7 @@
 Every function returns ``{manifest name: rows}``; rows are dicts keyed by column, and a
 training manifest never gets a unit (dialogue line, Wesnoth string) marked as held out.
 """
+
 import hashlib
 from typing import Dict, List, Sequence, Tuple
 
@@ -11,7 +12,16 @@ from .default_sources import SPEECH_LANGS, Sources, Utterance, lang_code
 from .holdout import SPLITS, normalize, stable_hash
 
 Row = Dict[str, str]
-SPEECH_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang", "speaker")
+SPEECH_COLUMNS = (
+    "id",
+    "audio",
+    "n_frames",
+    "src_text",
+    "tgt_text",
+    "src_lang",
+    "tgt_lang",
+    "speaker",
+)
 UNLABELED_COLUMNS = ("id", "audio", "n_frames", "src_lang", "speaker")
 MT_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang")
 TEXT_COLUMNS = ("id", "audio", "n_frames", "src_text", "src_lang")
@@ -45,8 +55,13 @@ def speech_manifests(real: List[Utterance]) -> Dict[str, List[Row]]:
                 if u.lang != lang or u.split != split or u.transcript is None:
                     continue
                 row = {
-                    "id": u.uid, "audio": u.audio, "n_frames": str(u.n_frames), "src_text": u.transcript,
-                    "tgt_text": u.transcript, "src_lang": lang, "tgt_lang": lang,
+                    "id": u.uid,
+                    "audio": u.audio,
+                    "n_frames": str(u.n_frames),
+                    "src_text": u.transcript,
+                    "tgt_text": u.transcript,
+                    "src_lang": lang,
+                    "tgt_lang": lang,
                     "speaker": fillets.speaker_of(u.dialogue_id),
                 }
                 asr.append(row)
@@ -56,9 +71,15 @@ def speech_manifests(real: List[Utterance]) -> Dict[str, List[Row]]:
             out[f"{split}_st_{lang}_en.tsv"] = st
     for split in ("train", "dev"):
         out[f"{split}_speech.tsv"] = [
-            {"id": u.uid, "audio": u.audio, "n_frames": str(u.n_frames), "src_lang": u.lang,
-             "speaker": fillets.speaker_of(u.dialogue_id)}
-            for u in real if u.split == split
+            {
+                "id": u.uid,
+                "audio": u.audio,
+                "n_frames": str(u.n_frames),
+                "src_lang": u.lang,
+                "speaker": fillets.speaker_of(u.dialogue_id),
+            }
+            for u in real
+            if u.split == split
         ]
     return out
 
@@ -83,8 +104,13 @@ def mt_manifests(src: Sources) -> Dict[str, List[Row]]:
             elif normalize(text) == normalize(english):
                 src.dropped["fillets MT: untranslated"] += 1
             else:
-                row = {"id": f"mt/fillets/{lang}/{key[0]}/{key[1]}", "src_text": text, "tgt_text": english,
-                       "src_lang": lang, "tgt_lang": "en"}
+                row = {
+                    "id": f"mt/fillets/{lang}/{key[0]}/{key[1]}",
+                    "src_text": text,
+                    "tgt_text": english,
+                    "src_lang": lang,
+                    "tgt_lang": "en",
+                }
                 mt[split].append(row)
                 if split == "test":
                     by_corpus["fillets"].append(row)
@@ -95,8 +121,13 @@ def mt_manifests(src: Sources) -> Dict[str, List[Row]]:
         domain, english = key
         for p in pairs:
             code = lang_code(p.lang)
-            row = {"id": f"mt/wesnoth/{code}/{domain}/{short_hash(english)}", "src_text": p.translation,
-                   "tgt_text": english, "src_lang": code, "tgt_lang": "en"}
+            row = {
+                "id": f"mt/wesnoth/{code}/{domain}/{short_hash(english)}",
+                "src_text": p.translation,
+                "tgt_text": english,
+                "src_lang": code,
+                "tgt_lang": "en",
+            }
             mt[split].append(row)
             if split == "test":
                 by_corpus["wesnoth"].append(row)
@@ -116,26 +147,46 @@ def text_manifests(src: Sources, seed: int) -> Dict[str, List[Row]]:
     for lang, files in fortunes.fortune_files(src.root).items():
         for path in files:
             for n, t in fortunes.read_fortunes(path, src.dropped):
-                split = "dev" if stable_hash(str(seed), "fortune", normalize(t)) % 1000 < TEXT_DEV_PER_MILLE else "train"
+                split = (
+                    "dev"
+                    if stable_hash(str(seed), "fortune", normalize(t)) % 1000 < TEXT_DEV_PER_MILLE
+                    else "train"
+                )
                 if split == "train" and src.held.hits(t):
                     src.dropped["fortunes: equal to a dev/test sentence"] += 1
                     continue
-                text[split].append({"id": f"text/fortunes/{lang}/{path.name}/{n}", "src_text": t, "src_lang": lang})
+                text[split].append(
+                    {"id": f"text/fortunes/{lang}/{path.name}/{n}", "src_text": t, "src_lang": lang}
+                )
     for split in ("train", "dev"):
         for key, unit in src.units.items():
             if src.line_usable_for(key, split):
                 for lang, line in unit.items():
                     t, _ = fillets.clean_text(line.text)
                     if t is not None:
-                        text[split].append({"id": f"text/fillets/{lang}/{key[0]}/{key[1]}", "src_text": t, "src_lang": lang})
+                        text[split].append(
+                            {
+                                "id": f"text/fillets/{lang}/{key[0]}/{key[1]}",
+                                "src_text": t,
+                                "src_lang": lang,
+                            }
+                        )
         for key, pairs in src.pairs.items():
             if src.pair_usable_for(key, split):
                 domain, english = key
                 h = short_hash(english)
-                text[split].append({"id": f"text/wesnoth/en/{domain}/{h}", "src_text": english, "src_lang": "en"})
+                text[split].append(
+                    {"id": f"text/wesnoth/en/{domain}/{h}", "src_text": english, "src_lang": "en"}
+                )
                 for p in pairs:
                     code = lang_code(p.lang)
-                    text[split].append({"id": f"text/wesnoth/{code}/{domain}/{h}", "src_text": p.translation, "src_lang": code})
+                    text[split].append(
+                        {
+                            "id": f"text/wesnoth/{code}/{domain}/{h}",
+                            "src_text": p.translation,
+                            "src_lang": code,
+                        }
+                    )
     out: Dict[str, List[Row]] = {}
     for split in ("train", "dev"):
         out[f"{split}_text.tsv"], n = dedupe(text[split], ("src_lang", "src_text"))
@@ -153,7 +204,11 @@ def synthetic_sentences(src: Sources, lang: str, seed: int, limit: int) -> List[
                 candidates.append((f"synth/{lang}/fillets/{key[0]}/{key[1]}", t))
     for key, pairs in src.pairs.items():
         if src.pair_usable_for(key, "train"):
-            texts = [key[1]] if lang == "en" else [p.translation for p in pairs if lang_code(p.lang) == lang]
+            texts = (
+                [key[1]]
+                if lang == "en"
+                else [p.translation for p in pairs if lang_code(p.lang) == lang]
+            )
             for t in texts:
                 if len(t.split()) <= SYNTH_MAX_WORDS:
                     candidates.append((f"synth/{lang}/wesnoth/{key[0]}/{short_hash(key[1])}", t))

@@ -5,6 +5,7 @@ dialogue lines grouped by (level, dialogue id), the Wesnoth pairs grouped by (do
 English), the split of every level and domain, and the training units to drop because one
 of their sentences also occurs in dev or test.
 """
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +86,9 @@ def load_sources(root: Path, seed: int, wesnoth_langs: Iterable[str]) -> Sources
     level_split[fillets.SHARE] = "train"  # jokes and shouts heard in every level
 
     wanted = set(wesnoth_langs)
-    locales = [loc for loc in wesnoth.catalogue_langs(root) if lang_code(loc) in wanted or loc in wanted]
+    locales = [
+        loc for loc in wesnoth.catalogue_langs(root) if lang_code(loc) in wanted or loc in wanted
+    ]
     pairs: Dict[Tuple[str, str], List[wesnoth.Pair]] = defaultdict(list)
     for p in wesnoth.read_pairs(root, locales, dropped):
         pairs[(p.domain, p.english)].append(p)
@@ -106,17 +109,29 @@ def load_sources(root: Path, seed: int, wesnoth_langs: Iterable[str]) -> Sources
     for domain in domains:
         if domain_split[domain] != "train":
             held.add(*wesnoth.catalogue_strings(root, all_locales, domain))
-    tainted_lines = {k for k, u in units.items() if level_split[k[0]] == "train" and held.hits(*unit_texts(u))}
+    tainted_lines = {
+        k for k, u in units.items() if level_split[k[0]] == "train" and held.hits(*unit_texts(u))
+    }
     tainted_pairs = {
-        k for k, ps in pairs.items()
+        k
+        for k, ps in pairs.items()
         if domain_split[k[0]] == "train" and held.hits(k[1], *[p.translation for p in ps])
     }
     dropped["fillets: training dialogue lines equal to a dev/test sentence"] = len(tainted_lines)
     dropped["wesnoth: training strings equal to a dev/test sentence"] = len(tainted_pairs)
     return Sources(
-        root=root, game=game, units=units, level_splits=level_splits, level_split=level_split,
-        pairs=pairs, campaign_splits=campaign_splits, domain_split=domain_split, held=held,
-        tainted_lines=tainted_lines, tainted_pairs=tainted_pairs, dropped=dropped,
+        root=root,
+        game=game,
+        units=units,
+        level_splits=level_splits,
+        level_split=level_split,
+        pairs=pairs,
+        campaign_splits=campaign_splits,
+        domain_split=domain_split,
+        held=held,
+        tainted_lines=tainted_lines,
+        tainted_pairs=tainted_pairs,
+        dropped=dropped,
     )
 
 
@@ -146,12 +161,20 @@ def utterances(src: Sources) -> List[Utterance]:
                 continue
             labeled = lang in SPEECH_LANGS
             if labeled and text is None:
-                src.dropped[f"{_who(lang)}: transcript has {reason} (kept as unlabeled speech only)"] += 1
+                src.dropped[
+                    f"{_who(lang)}: transcript has {reason} (kept as unlabeled speech only)"
+                ] += 1
             elif labeled and english is None:
                 src.dropped[f"{_who(lang)}: English line has {en_reason} (no translation)"] += 1
             u = Utterance(
-                uid=f"{lang}/{level}/{did}", lang=lang, level=level, dialogue_id=did, path=path, split=split,
-                transcript=text if labeled else None, english=english if labeled else None,
+                uid=f"{lang}/{level}/{did}",
+                lang=lang,
+                level=level,
+                dialogue_id=did,
+                path=path,
+                split=split,
+                transcript=text if labeled else None,
+                english=english if labeled else None,
                 tainted=(level, did) in src.tainted_lines,
             )
             in_training = split == "train" and not u.tainted

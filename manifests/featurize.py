@@ -4,6 +4,7 @@ The index beside the zip records what went in (each item's key and a signature o
 source) and what came out (reference and frame count per key, and why an item failed), so
 a second build with the same sources skips feature extraction entirely.
 """
+
 import hashlib
 import json
 from pathlib import Path
@@ -53,7 +54,10 @@ def build_feature_zip(
             index = json.loads(index_file.read_text(encoding="utf-8"))
         except ValueError:
             index = {}
-        if index.get("fingerprint") == fingerprint and index.get("zip_size") == zip_path.stat().st_size:
+        if (
+            index.get("fingerprint") == fingerprint
+            and index.get("zip_size") == zip_path.stat().st_size
+        ):
             items = {k: (v[0], int(v[1])) for k, v in index["items"].items()}
             return items, dict(index["failed"]), True
 
@@ -86,7 +90,9 @@ def build_feature_zip(
         "items": {k: [items[k][0], items[k][1]] for k in sorted(items)},
         "failed": {k: failed[k] for k in sorted(failed)},
     }
-    atomic_write_text(index_file, json.dumps(index, ensure_ascii=False, indent=0, sort_keys=True) + "\n")
+    atomic_write_text(
+        index_file, json.dumps(index, ensure_ascii=False, indent=0, sort_keys=True) + "\n"
+    )
     return items, failed, False
 
 

@@ -6,6 +6,7 @@ follow it with ``dialogStr("<translation>")``) and ``sound/<level>/<lang>/<id>.o
 recordings. Jokes and shouts shared by all levels live under ``script/share`` and
 ``sound/share/<group>``; they are read as one more unit named ``share``.
 """
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,12 @@ from .textclean import has_control, has_letter_or_digit
 
 SHARE = "share"
 # script/share/<prefix>_dialogs_<lang>.lua -> sound/share/<folder>/<lang>/<id>.ogg
-SHARE_SOUND_FOLDERS = {"black": "blackjokes", "border": "border", "bore": "borejokes", "shout": "border"}
+SHARE_SOUND_FOLDERS = {
+    "black": "blackjokes",
+    "border": "border",
+    "bore": "borejokes",
+    "shout": "border",
+}
 # dialogs_de_CH.lua is a partial regional respelling of the German file (ss for ß); reading
 # it too would add near-duplicates of the German lines.
 SKIPPED_SCRIPT_LANGS = {"de_CH"}
@@ -88,7 +94,11 @@ def speaker_of(dialogue_id: str) -> str:
 
 def levels(game_root: Path) -> List[str]:
     """Level folders that have an English dialogue file, sorted (``share`` excluded)."""
-    return sorted(p.parent.name for p in (game_root / "script").glob("*/dialogs_en.lua") if p.parent.name != SHARE)
+    return sorted(
+        p.parent.name
+        for p in (game_root / "script").glob("*/dialogs_en.lua")
+        if p.parent.name != SHARE
+    )
 
 
 def _script_files(game_root: Path, level: str) -> Dict[Tuple[Optional[str], str], Path]:
@@ -155,6 +165,8 @@ def clean_text(text: str) -> Tuple[Optional[str], Optional[str]]:
 
 def iter_all_lines(game_root: Path, with_share: bool = True) -> Iterator[Line]:
     """All lines of all levels (and of ``share``), level by level in sorted order."""
-    names = levels(game_root) + ([SHARE] if with_share and (game_root / "script" / SHARE).is_dir() else [])
+    names = levels(game_root) + (
+        [SHARE] if with_share and (game_root / "script" / SHARE).is_dir() else []
+    )
     for level in names:
         yield from read_level(game_root, level)

@@ -12,18 +12,39 @@ Outputs: ``{split}_asr_<lang>.tsv`` and, with ``--translate-to TGT``,
 ``{split}_st_<lang>_<TGT>.tsv`` whose target is TGT's transcript of the same sentence id
 (FLEURS is n-way parallel).
 """
+
 import argparse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    SPEECH_COLUMNS, Options, PrepError, Summary, TsvRow, add_output_args, finish, manifest_name, options_from,
-    prepare_audio, read_tsv, run, text_problem, write_speech,
+    SPEECH_COLUMNS,
+    Options,
+    PrepError,
+    Summary,
+    TsvRow,
+    add_output_args,
+    finish,
+    manifest_name,
+    options_from,
+    prepare_audio,
+    read_tsv,
+    run,
+    text_problem,
+    write_speech,
 )
 from .common_voice import asr_row
 
 COMMAND = "mu2slam-prep-fleurs"
-COLUMNS = ("id", "file_name", "raw_transcription", "transcription", "characters", "num_samples", "gender")
+COLUMNS = (
+    "id",
+    "file_name",
+    "raw_transcription",
+    "transcription",
+    "characters",
+    "num_samples",
+    "gender",
+)
 SPLITS = ("train", "dev", "test")
 TEXT_COLUMN = {"raw": "raw_transcription", "normalized": "transcription"}
 
@@ -55,7 +76,13 @@ def sentence_texts(folder: Path, column: str, summary: Summary) -> Dict[str, str
     return texts
 
 
-def prepare(root: Path, langs: Optional[Sequence[str]], text: str, translate_to: Optional[str], opts: Options) -> Summary:
+def prepare(
+    root: Path,
+    langs: Optional[Sequence[str]],
+    text: str,
+    translate_to: Optional[str],
+    opts: Options,
+) -> Summary:
     summary = Summary(COMMAND, opts.out)
     column = TEXT_COLUMN[text]
     if langs:
@@ -63,7 +90,9 @@ def prepare(root: Path, langs: Optional[Sequence[str]], text: str, translate_to:
         if missing:
             raise PrepError(f"no folder {', '.join(missing)} under {root}")
     else:
-        langs = sorted(p.name for p in root.iterdir() if any((p / f"{s}.tsv").exists() for s in SPLITS))
+        langs = sorted(
+            p.name for p in root.iterdir() if any((p / f"{s}.tsv").exists() for s in SPLITS)
+        )
     if not langs:
         raise PrepError(f"{root} holds no <lang>/{{train,dev,test}}.tsv")
     targets: Dict[str, str] = {}
@@ -80,7 +109,9 @@ def prepare(root: Path, langs: Optional[Sequence[str]], text: str, translate_to:
                 continue
             rows = read_split(root / lang, split, summary)
             for r in rows:
-                clips[f"{lang}/{_stem(r['file_name'])}"] = root / lang / "audio" / split / r["file_name"]
+                clips[f"{lang}/{_stem(r['file_name'])}"] = (
+                    root / lang / "audio" / split / r["file_name"]
+                )
             plans.append((lang, split, rows))
     ready, failed = prepare_audio(clips, opts, summary, desc="recordings")
 
@@ -90,7 +121,11 @@ def prepare(root: Path, langs: Optional[Sequence[str]], text: str, translate_to:
             uid = _stem(r["file_name"])
             key = f"{lang}/{uid}"
             if key in failed:
-                summary.drop(failed[key], f"{lang}/{split}/{r['file_name']}", n=2 if translate_to and lang != translate_to else 1)
+                summary.drop(
+                    failed[key],
+                    f"{lang}/{split}/{r['file_name']}",
+                    n=2 if translate_to and lang != translate_to else 1,
+                )
                 continue
             audio, n = ready[key]
             problem = text_problem(r[column])
@@ -101,15 +136,36 @@ def prepare(root: Path, langs: Optional[Sequence[str]], text: str, translate_to:
             if translate_to and lang != translate_to:
                 target = targets.get(r["id"])
                 if target is None:
-                    summary.drop(f"sentence id not in {translate_to}", f"{lang}/{split}/{r['file_name']}")
+                    summary.drop(
+                        f"sentence id not in {translate_to}", f"{lang}/{split}/{r['file_name']}"
+                    )
                 elif problem or text_problem(target):
-                    summary.drop(f"translation: {problem or text_problem(target)}", f"{lang}/{split}/{r['file_name']}")
+                    summary.drop(
+                        f"translation: {problem or text_problem(target)}",
+                        f"{lang}/{split}/{r['file_name']}",
+                    )
                 else:
-                    st_rows.append({"id": uid, "audio": audio, "n_frames": str(n), "src_text": r[column],
-                                    "tgt_text": target, "src_lang": lang, "tgt_lang": translate_to, "speaker": ""})
+                    st_rows.append(
+                        {
+                            "id": uid,
+                            "audio": audio,
+                            "n_frames": str(n),
+                            "src_text": r[column],
+                            "tgt_text": target,
+                            "src_lang": lang,
+                            "tgt_lang": translate_to,
+                            "speaker": "",
+                        }
+                    )
         write_speech(manifest_name(split, "asr", lang), asr_rows, SPEECH_COLUMNS, opts, summary)
         if translate_to and lang != translate_to:
-            write_speech(manifest_name(split, "st", lang, translate_to), st_rows, SPEECH_COLUMNS, opts, summary)
+            write_speech(
+                manifest_name(split, "st", lang, translate_to),
+                st_rows,
+                SPEECH_COLUMNS,
+                opts,
+                summary,
+            )
     return summary
 
 
@@ -121,21 +177,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "(no header; id, file_name, raw_transcription, transcription, characters, num_samples, gender) "
         "and <lang>/audio/<split>/*.wav. Rows are keyed on file_name, since sentence ids repeat.",
     )
-    parser.add_argument("--root", type=Path, required=True, help="the FLEURS folder holding <lang>/")
-    parser.add_argument("--langs", nargs="+", metavar="LANG", help="FLEURS language folders, e.g. en_us cmn_hans_cn (default: all)")
     parser.add_argument(
-        "--text", choices=tuple(TEXT_COLUMN), default="raw",
+        "--root", type=Path, required=True, help="the FLEURS folder holding <lang>/"
+    )
+    parser.add_argument(
+        "--langs",
+        nargs="+",
+        metavar="LANG",
+        help="FLEURS language folders, e.g. en_us cmn_hans_cn (default: all)",
+    )
+    parser.add_argument(
+        "--text",
+        choices=tuple(TEXT_COLUMN),
+        default="raw",
         help="raw_transcription (cased, punctuated) or the normalized transcription (default: raw)",
     )
     parser.add_argument(
-        "--translate-to", metavar="LANG",
+        "--translate-to",
+        metavar="LANG",
         help="also write speech translation manifests into LANG (e.g. en_us), its transcript of "
         "the same sentence id being the target",
     )
     add_output_args(parser)
     args = parser.parse_args(argv)
     opts = options_from(args, args.root)
-    return run(COMMAND, lambda: finish(prepare(args.root, args.langs, args.text, args.translate_to, opts), opts))
+    return run(
+        COMMAND,
+        lambda: finish(prepare(args.root, args.langs, args.text, args.translate_to, opts), opts),
+    )
 
 
 if __name__ == "__main__":

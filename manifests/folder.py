@@ -15,14 +15,28 @@ Ids are the clips' relative paths without extension. Outputs: ``<split>_asr_<lan
 ``<split>_st_<lang>_<tgt>.tsv`` when translations are given, or ``<split>_speech_<lang>.tsv``
 without a list.
 """
+
 import argparse
 import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    NOT_UTF8, SPEECH_COLUMNS, UNLABELED_COLUMNS, Options, PrepError, Summary, add_output_args, finish, manifest_name,
-    options_from, prepare_audio, read_lines, run, text_problem, write_speech,
+    NOT_UTF8,
+    SPEECH_COLUMNS,
+    UNLABELED_COLUMNS,
+    Options,
+    PrepError,
+    Summary,
+    add_output_args,
+    finish,
+    manifest_name,
+    options_from,
+    prepare_audio,
+    read_lines,
+    run,
+    text_problem,
+    write_speech,
 )
 from .common_voice import asr_row
 
@@ -66,14 +80,18 @@ class Names:
         matches = self.stems.get(name, [])
         if len(matches) == 1:
             return matches[0], None
-        return None, ("name matches several audio files" if matches else "no audio file for this name")
+        return None, (
+            "name matches several audio files" if matches else "no audio file for this name"
+        )
 
 
-def read_list(path: Path, fmt: str, with_translation: bool, header: bool, summary: Summary) -> List[Tuple[str, List[str]]]:
+def read_list(
+    path: Path, fmt: str, with_translation: bool, header: bool, summary: Summary
+) -> List[Tuple[str, List[str]]]:
     """``[(name, [text] or [text, translation])]`` of one transcript list."""
     entries = []
     want = 3 if with_translation else 2
-    for number, line in read_lines(path)[1 if header else 0:]:
+    for number, line in read_lines(path)[1 if header else 0 :]:
         where = f"{path.name}:{number}"
         if line is None:
             summary.drop(NOT_UTF8, where)
@@ -88,11 +106,21 @@ def read_list(path: Path, fmt: str, with_translation: bool, header: bool, summar
     return entries
 
 
-def prepare(audio_dir: Path, lang: str, transcripts: Sequence[Path], fmt: str, tgt: Optional[str], header: bool,
-            split: str, opts: Options) -> Summary:
+def prepare(
+    audio_dir: Path,
+    lang: str,
+    transcripts: Sequence[Path],
+    fmt: str,
+    tgt: Optional[str],
+    header: bool,
+    split: str,
+    opts: Options,
+) -> Summary:
     summary = Summary(COMMAND, opts.out)
     if fmt == "space" and tgt:
-        raise PrepError("--tgt-lang needs --format tsv (NAME, TEXT and TRANSLATION separated by tabs)")
+        raise PrepError(
+            "--tgt-lang needs --format tsv (NAME, TEXT and TRANSLATION separated by tabs)"
+        )
     manifest_name(split, "asr", lang)  # a bad split name fails before any audio is read
     clips = find_audio(audio_dir)
     if not transcripts:
@@ -103,7 +131,9 @@ def prepare(audio_dir: Path, lang: str, transcripts: Sequence[Path], fmt: str, t
                 summary.drop(failed[uid], uid)
                 continue
             audio, n = ready[uid]
-            rows.append({"id": uid, "audio": audio, "n_frames": str(n), "src_lang": lang, "speaker": ""})
+            rows.append(
+                {"id": uid, "audio": audio, "n_frames": str(n), "src_lang": lang, "speaker": ""}
+            )
         write_speech(manifest_name(split, "speech", lang), rows, UNLABELED_COLUMNS, opts, summary)
         return summary
 
@@ -138,8 +168,18 @@ def prepare(audio_dir: Path, lang: str, transcripts: Sequence[Path], fmt: str, t
             if problem:
                 summary.drop(f"translation: {problem}", uid)
             else:
-                st_rows.append({"id": uid, "audio": audio, "n_frames": str(n), "src_text": texts[0], "tgt_text": texts[1],
-                                "src_lang": lang, "tgt_lang": tgt, "speaker": ""})
+                st_rows.append(
+                    {
+                        "id": uid,
+                        "audio": audio,
+                        "n_frames": str(n),
+                        "src_text": texts[0],
+                        "tgt_text": texts[1],
+                        "src_lang": lang,
+                        "tgt_lang": tgt,
+                        "speaker": "",
+                    }
+                )
     write_speech(manifest_name(split, "asr", lang), asr_rows, SPEECH_COLUMNS, opts, summary)
     if tgt:
         write_speech(manifest_name(split, "st", lang, tgt), st_rows, SPEECH_COLUMNS, opts, summary)
@@ -155,21 +195,49 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "<split>_speech_<lang>.tsv. A list line names a clip by its path below --audio-dir (with "
         "or without extension) or by its unique file stem.",
     )
-    parser.add_argument("--audio-dir", type=Path, required=True, help="folder holding the audio files")
-    parser.add_argument("--lang", required=True, help="language code of the speech, e.g. nl")
-    parser.add_argument("--transcripts", nargs="+", type=Path, default=[], metavar="FILE", help="transcript list(s)")
     parser.add_argument(
-        "--format", choices=("tsv", "space"), default="tsv",
+        "--audio-dir", type=Path, required=True, help="folder holding the audio files"
+    )
+    parser.add_argument("--lang", required=True, help="language code of the speech, e.g. nl")
+    parser.add_argument(
+        "--transcripts", nargs="+", type=Path, default=[], metavar="FILE", help="transcript list(s)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("tsv", "space"),
+        default="tsv",
         help="tsv: NAME<TAB>TEXT[<TAB>TRANSLATION]; space: NAME TEXT (split at the first spaces) (default: tsv)",
     )
-    parser.add_argument("--header", action="store_true", help="the lists start with a header line to skip")
-    parser.add_argument("--tgt-lang", help="the lists' third column is a translation into this language")
-    parser.add_argument("--split", default="train", help="split name of the outputs, starting with train, dev or test (default: train)")
+    parser.add_argument(
+        "--header", action="store_true", help="the lists start with a header line to skip"
+    )
+    parser.add_argument(
+        "--tgt-lang", help="the lists' third column is a translation into this language"
+    )
+    parser.add_argument(
+        "--split",
+        default="train",
+        help="split name of the outputs, starting with train, dev or test (default: train)",
+    )
     add_output_args(parser)
     args = parser.parse_args(argv)
     opts = options_from(args, args.audio_dir)
-    return run(COMMAND, lambda: finish(
-        prepare(args.audio_dir, args.lang, args.transcripts, args.format, args.tgt_lang, args.header, args.split, opts), opts))
+    return run(
+        COMMAND,
+        lambda: finish(
+            prepare(
+                args.audio_dir,
+                args.lang,
+                args.transcripts,
+                args.format,
+                args.tgt_lang,
+                args.header,
+                args.split,
+                opts,
+            ),
+            opts,
+        ),
+    )
 
 
 if __name__ == "__main__":

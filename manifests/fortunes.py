@@ -4,13 +4,20 @@ Entries are separated by lines holding a single ``%``. Each entry becomes one li
 its attribution (``-- Author``) is dropped and its lines are joined. ASCII art, control
 characters (overstrike, terminal escapes) and very long entries are skipped.
 """
+
 from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from .textclean import has_control, letter_count
 
-PACKAGES = {"en": "fortunes", "de": "fortunes-de", "es": "fortunes-es", "it": "fortunes-it", "ru": "fortunes-ru"}
+PACKAGES = {
+    "en": "fortunes",
+    "de": "fortunes-de",
+    "es": "fortunes-es",
+    "it": "fortunes-it",
+    "ru": "fortunes-ru",
+}
 FORTUNES = Path("usr/share/games/fortunes")
 MAX_CHARS = 400
 MIN_LETTER_SHARE = 0.6  # of the non-space characters; less is ASCII art or a table
@@ -30,7 +37,8 @@ def fortune_files(root: Path) -> Dict[str, List[Path]]:
         if not folder.is_dir():
             return []
         return sorted(
-            p for p in folder.iterdir()
+            p
+            for p in folder.iterdir()
             if p.is_file() and not p.is_symlink() and p.suffix not in (".dat", ".u8")
         )
 
@@ -63,7 +71,9 @@ def read_fortunes(path: Path, dropped: Counter) -> Iterator[Tuple[int, str]]:
     """``(entry number, text)`` of the usable entries of one fortune file."""
     entry: List[str] = []
     n = 0
-    for line in path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").split("\n") + ["%"]:
+    for line in path.read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").split(
+        "\n"
+    ) + ["%"]:
         if line.strip() == "%":
             if any(ln.strip() for ln in entry):
                 text, reason = _clean(entry)

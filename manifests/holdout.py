@@ -4,6 +4,7 @@ The same dialogue line is recorded in two languages and translated into a dozen,
 same English line can occur in several levels; so splits are made per group, and every
 training row whose text (after normalisation) occurs anywhere in dev or test is dropped.
 """
+
 import hashlib
 import unicodedata
 from typing import Dict, Iterable, List, Sequence, Set
@@ -21,7 +22,9 @@ def stable_hash(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()[:8], "big")
 
 
-def split_groups(names: Iterable[str], seed: int, dev_share: float = 0.1, test_share: float = 0.1) -> Dict[str, List[str]]:
+def split_groups(
+    names: Iterable[str], seed: int, dev_share: float = 0.1, test_share: float = 0.1
+) -> Dict[str, List[str]]:
     """Assign each group name to train/dev/test: sorted names, ordered by a seeded hash.
 
     At least one group goes to dev and one to test when there are three or more groups.
@@ -31,8 +34,8 @@ def split_groups(names: Iterable[str], seed: int, dev_share: float = 0.1, test_s
     n = len(order)
     n_test = max(1, round(n * test_share)) if n >= 3 else 0
     n_dev = max(1, round(n * dev_share)) if n >= 3 else 0
-    test, dev = order[:n_test], order[n_test:n_test + n_dev]
-    train = order[n_test + n_dev:]
+    test, dev = order[:n_test], order[n_test : n_test + n_dev]
+    train = order[n_test + n_dev :]
     return {"train": sorted(train), "dev": sorted(dev), "test": sorted(test)}
 
 

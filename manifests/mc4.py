@@ -16,6 +16,7 @@ than ``--min-chars``, is dropped and counted.
 Outputs: ``train_text_<lang>.tsv`` and ``dev_text_<lang>.tsv`` (from the validation files),
 with ids ``<shard>_<document>_<line>[_<sentence>]`` (numbers from 0, shard from the file name).
 """
+
 import argparse
 import json
 import re
@@ -23,12 +24,26 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .common import (
-    TAB_IN_TEXT, TEXT_COLUMNS, Options, PrepError, StreamingManifest, Summary, add_output_args, finish, iter_lines,
-    manifest_name, open_binary, options_from, progress, run,
+    TAB_IN_TEXT,
+    TEXT_COLUMNS,
+    Options,
+    PrepError,
+    StreamingManifest,
+    Summary,
+    add_output_args,
+    finish,
+    iter_lines,
+    manifest_name,
+    open_binary,
+    options_from,
+    progress,
+    run,
 )
 
 COMMAND = "mu2slam-prep-mc4"
-FILE_NAME = re.compile(r"^c4-(?P<lang>.+?)(?P<validation>-validation)?\.tfrecord-(?P<shard>\d+)-of-(?P<shards>\d+)\.json(?:\.gz)?$")
+FILE_NAME = re.compile(
+    r"^c4-(?P<lang>.+?)(?P<validation>-validation)?\.tfrecord-(?P<shard>\d+)-of-(?P<shards>\d+)\.json(?:\.gz)?$"
+)
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=[\u3002\uff01\uff1f])\s*")
 
@@ -41,7 +56,9 @@ def parse_name(path: Path) -> Optional[Tuple[str, str, int]]:
     return m.group("lang"), "dev" if m.group("validation") else "train", int(m.group("shard"))
 
 
-def find_files(inputs: Sequence[Path], langs: Optional[Sequence[str]]) -> Dict[Tuple[str, str], List[Tuple[int, Path]]]:
+def find_files(
+    inputs: Sequence[Path], langs: Optional[Sequence[str]]
+) -> Dict[Tuple[str, str], List[Tuple[int, Path]]]:
     """``{(split, lang): [(shard, file)]}`` in shard order."""
     files: Dict[Tuple[str, str], List[Tuple[int, Path]]] = {}
     for given in inputs:
@@ -54,12 +71,16 @@ def find_files(inputs: Sequence[Path], langs: Optional[Sequence[str]]) -> Dict[T
         for p in paths:
             parsed = parse_name(p)
             if parsed is None:
-                raise PrepError(f"{p.name} is not named like an mC4 file (c4-<lang>[-validation].tfrecord-<i>-of-<n>.json.gz)")
+                raise PrepError(
+                    f"{p.name} is not named like an mC4 file (c4-<lang>[-validation].tfrecord-<i>-of-<n>.json.gz)"
+                )
             lang, split, shard = parsed
             if not langs or lang in langs:
                 files.setdefault((split, lang), []).append((shard, p))
     if not files:
-        raise PrepError("no mC4 files" + (f" for {' '.join(langs)}" if langs else "") + " in the inputs")
+        raise PrepError(
+            "no mC4 files" + (f" for {' '.join(langs)}" if langs else "") + " in the inputs"
+        )
     return {k: sorted(set(v)) for k, v in sorted(files.items())}
 
 
@@ -76,8 +97,14 @@ def split_document(text: str, sentences: bool) -> Iterator[Tuple[str, str]]:
             yield f"{i}_{j}", piece
 
 
-def prepare(inputs: Sequence[Path], langs: Optional[Sequence[str]], sentences: bool, min_chars: int,
-            max_lines: Optional[int], opts: Options) -> Summary:
+def prepare(
+    inputs: Sequence[Path],
+    langs: Optional[Sequence[str]],
+    sentences: bool,
+    min_chars: int,
+    max_lines: Optional[int],
+    opts: Options,
+) -> Summary:
     summary = Summary(COMMAND, opts.out)
     for (split, lang), shards in find_files(inputs, langs).items():
         name = manifest_name(split, "text", lang)
@@ -95,7 +122,9 @@ def prepare(inputs: Sequence[Path], langs: Optional[Sequence[str]], sentences: b
                         except (ValueError, KeyError, TypeError):
                             text = None
                         if not isinstance(text, str):
-                            summary.drop("document is not JSON with a text field", f"{path.name}:{doc}")
+                            summary.drop(
+                                "document is not JSON with a text field", f"{path.name}:{doc}"
+                            )
                             continue
                         for suffix, line in split_document(text, sentences):
                             if full():
@@ -105,7 +134,13 @@ def prepare(inputs: Sequence[Path], langs: Optional[Sequence[str]], sentences: b
                             elif len(line) < min_chars:
                                 summary.drop("shorter than --min-chars", f"{path.name}:{doc}")
                             else:
-                                out.write({"id": f"{shard}_{doc - 1}_{suffix}", "src_text": line, "src_lang": lang})
+                                out.write(
+                                    {
+                                        "id": f"{shard}_{doc - 1}_{suffix}",
+                                        "src_text": line,
+                                        "src_lang": lang,
+                                    }
+                                )
             if full():
                 summary.note(f"{name}: reached --max-lines {max_lines}; the rest was not read")
     return summary
@@ -119,15 +154,38 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "Each line of a document becomes one row (blank lines give none); --sentences cuts lines "
         "further at sentence-final punctuation.",
     )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="PATH", help="mC4 files, or folders holding them")
-    parser.add_argument("--langs", nargs="+", metavar="LANG", help="mC4 language codes to keep (default: all found)")
-    parser.add_argument("--sentences", action="store_true", help="one row per sentence instead of per line")
-    parser.add_argument("--min-chars", type=int, default=1, metavar="N", help="drop rows shorter than N characters (default: 1)")
-    parser.add_argument("--max-lines", type=int, metavar="N", help="stop a language's split after N rows (mC4 is large)")
+    parser.add_argument(
+        "inputs", nargs="+", type=Path, metavar="PATH", help="mC4 files, or folders holding them"
+    )
+    parser.add_argument(
+        "--langs", nargs="+", metavar="LANG", help="mC4 language codes to keep (default: all found)"
+    )
+    parser.add_argument(
+        "--sentences", action="store_true", help="one row per sentence instead of per line"
+    )
+    parser.add_argument(
+        "--min-chars",
+        type=int,
+        default=1,
+        metavar="N",
+        help="drop rows shorter than N characters (default: 1)",
+    )
+    parser.add_argument(
+        "--max-lines",
+        type=int,
+        metavar="N",
+        help="stop a language's split after N rows (mC4 is large)",
+    )
     add_output_args(parser, speech=False)
     args = parser.parse_args(argv)
     opts = options_from(args)
-    return run(COMMAND, lambda: finish(prepare(args.inputs, args.langs, args.sentences, args.min_chars, args.max_lines, opts), opts))
+    return run(
+        COMMAND,
+        lambda: finish(
+            prepare(args.inputs, args.langs, args.sentences, args.min_chars, args.max_lines, opts),
+            opts,
+        ),
+    )
 
 
 if __name__ == "__main__":

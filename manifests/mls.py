@@ -10,20 +10,39 @@ polish -> pl, english -> en), so MLS joins the other corpora's codes.
 
 Outputs: ``{train,dev,test}_asr_<code>.tsv``; the speaker is the id's first field.
 """
+
 import argparse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    SPEECH_COLUMNS, Options, PrepError, Summary, TsvRow, add_output_args, finish, manifest_name, options_from,
-    prepare_audio, read_tsv, run, text_problem, write_speech,
+    SPEECH_COLUMNS,
+    Options,
+    PrepError,
+    Summary,
+    TsvRow,
+    add_output_args,
+    finish,
+    manifest_name,
+    options_from,
+    prepare_audio,
+    read_tsv,
+    run,
+    text_problem,
+    write_speech,
 )
 from .common_voice import asr_row
 
 COMMAND = "mu2slam-prep-mls"
 LANGUAGE_CODES = {
-    "german": "de", "dutch": "nl", "french": "fr", "spanish": "es", "italian": "it", "portuguese": "pt",
-    "polish": "pl", "english": "en",
+    "german": "de",
+    "dutch": "nl",
+    "french": "fr",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "polish": "pl",
+    "english": "en",
 }
 SPLITS = ("train", "dev", "test")
 
@@ -32,7 +51,7 @@ def parse_folder(name: str) -> Optional[Tuple[str, str]]:
     """``('german', '.flac')`` for ``mls_german``, ``('german', '.opus')`` for ``mls_german_opus``."""
     if not name.startswith("mls_"):
         return None
-    language, ext = name[len("mls_"):], ".flac"
+    language, ext = name[len("mls_") :], ".flac"
     if language.endswith("_opus"):
         language, ext = language[: -len("_opus")], ".opus"
     return (language, ext) if language in LANGUAGE_CODES else None
@@ -41,7 +60,9 @@ def parse_folder(name: str) -> Optional[Tuple[str, str]]:
 def find_folders(root: Path, langs: Optional[Sequence[str]]) -> List[Tuple[Path, str, str]]:
     """``[(folder, code, extension)]`` under ``root`` (or ``root`` itself), filtered by ``langs``
     (English names or codes)."""
-    candidates = [root] if parse_folder(root.name) else sorted(p for p in root.iterdir() if p.is_dir())
+    candidates = (
+        [root] if parse_folder(root.name) else sorted(p for p in root.iterdir() if p.is_dir())
+    )
     found = []
     for folder in candidates:
         parsed = parse_folder(folder.name)
@@ -52,7 +73,9 @@ def find_folders(root: Path, langs: Optional[Sequence[str]]) -> List[Tuple[Path,
         if not langs or language in langs or code in langs:
             found.append((folder, code, ext))
     if not found:
-        raise PrepError(f"no mls_<language> folder{' for ' + ' '.join(langs) if langs else ''} at {root}")
+        raise PrepError(
+            f"no mls_<language> folder{' for ' + ' '.join(langs) if langs else ''} at {root}"
+        )
     return found
 
 
@@ -103,10 +126,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         description="Make Multilingual LibriSpeech ASR manifests {train,dev,test}_asr_<code>.tsv. ROOT is an "
         "mls_<language> folder (or mls_<language>_opus) or a folder holding several; each has "
         "<split>/transcripts.txt and <split>/audio/<speaker>/<book>/*.flac. The English language "
-        "names become ISO 639-1 codes: " + ", ".join(f"{k} -> {v}" for k, v in LANGUAGE_CODES.items()) + ".",
+        "names become ISO 639-1 codes: "
+        + ", ".join(f"{k} -> {v}" for k, v in LANGUAGE_CODES.items())
+        + ".",
     )
-    parser.add_argument("--root", type=Path, required=True, help="an mls_<language> folder or a folder holding several")
-    parser.add_argument("--langs", nargs="+", metavar="LANG", help="languages to use, as names (german) or codes (de)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        required=True,
+        help="an mls_<language> folder or a folder holding several",
+    )
+    parser.add_argument(
+        "--langs",
+        nargs="+",
+        metavar="LANG",
+        help="languages to use, as names (german) or codes (de)",
+    )
     add_output_args(parser)
     args = parser.parse_args(argv)
     opts = options_from(args, args.root)

@@ -16,13 +16,28 @@ are ``<talk_name>_<line number>``.
 
 Outputs: ``<split>_mt_<src>_<tgt>.tsv`` (``src_text``/``tgt_text``, ``src_lang``/``tgt_lang``).
 """
+
 import argparse
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 from .common import (
-    MT_COLUMNS, NOT_UTF8, Options, PrepError, StreamingManifest, Summary, add_output_args, finish, iter_lines,
-    manifest_name, open_binary, options_from, progress, read_tsv, run, text_problem,
+    MT_COLUMNS,
+    NOT_UTF8,
+    Options,
+    PrepError,
+    StreamingManifest,
+    Summary,
+    add_output_args,
+    finish,
+    iter_lines,
+    manifest_name,
+    open_binary,
+    options_from,
+    progress,
+    read_tsv,
+    run,
+    text_problem,
 )
 
 COMMAND = "mu2slam-prep-parallel"
@@ -56,7 +71,9 @@ def pair_problem(src: Optional[str], tgt: Optional[str]) -> Optional[str]:
     return None
 
 
-def prepare_aligned(splits: Sequence[Tuple[str, Path]], src: str, tgt: str, opts: Options) -> Summary:
+def prepare_aligned(
+    splits: Sequence[Tuple[str, Path]], src: str, tgt: str, opts: Options
+) -> Summary:
     summary = Summary(COMMAND, opts.out)
     files = []
     for split, prefix in splits:
@@ -64,18 +81,33 @@ def prepare_aligned(splits: Sequence[Tuple[str, Path]], src: str, tgt: str, opts
         src_file, tgt_file = _side_file(prefix, src), _side_file(prefix, tgt)
         n_src, n_tgt = _count_lines(src_file), _count_lines(tgt_file)
         if n_src != n_tgt:
-            raise PrepError(f"{src_file} has {n_src} lines but {tgt_file} has {n_tgt}: the files are not aligned")
+            raise PrepError(
+                f"{src_file} has {n_src} lines but {tgt_file} has {n_tgt}: the files are not aligned"
+            )
         files.append((split, prefix, src_file, tgt_file, n_src))
     for split, prefix, src_file, tgt_file, n in files:
-        with StreamingManifest(opts.out / manifest_name(split, "mt", src, tgt), MT_COLUMNS, summary) as out, \
-                open_binary(src_file) as fs, open_binary(tgt_file) as ft:
+        with (
+            StreamingManifest(
+                opts.out / manifest_name(split, "mt", src, tgt), MT_COLUMNS, summary
+            ) as out,
+            open_binary(src_file) as fs,
+            open_binary(tgt_file) as ft,
+        ):
             pairs = zip(iter_lines(fs), iter_lines(ft))
             for (number, s), (_, t) in progress(pairs, opts, prefix.name, total=n, unit="pair"):
                 problem = pair_problem(s, t)
                 if problem:
                     summary.drop(problem, f"{prefix.name}:{number}")
                     continue
-                out.write({"id": f"{prefix.name}_{number}", "src_text": s, "tgt_text": t, "src_lang": src, "tgt_lang": tgt})
+                out.write(
+                    {
+                        "id": f"{prefix.name}_{number}",
+                        "src_text": s,
+                        "tgt_text": t,
+                        "src_lang": src,
+                        "tgt_lang": tgt,
+                    }
+                )
     return summary
 
 
@@ -90,7 +122,9 @@ def prepare_ted(root: Path, src_langs: Sequence[str], tgt: str, opts: Options) -
         for src in src_langs:
             if src == tgt:
                 continue
-            with StreamingManifest(opts.out / manifest_name(split, "mt", src, tgt), MT_COLUMNS, summary) as out:
+            with StreamingManifest(
+                opts.out / manifest_name(split, "mt", src, tgt), MT_COLUMNS, summary
+            ) as out:
                 for r in progress(rows, opts, f"{split} {src}-{tgt}", unit="pair"):
                     s, t = r[src], r[tgt]
                     if s.strip() in NULL_MARKERS or t.strip() in NULL_MARKERS:
@@ -100,8 +134,15 @@ def prepare_ted(root: Path, src_langs: Sequence[str], tgt: str, opts: Options) -
                     if problem:
                         summary.drop(problem, f"{tsv.name}:{r.line}")
                         continue
-                    out.write({"id": f"{r['talk_name']}_{r.line}", "src_text": s, "tgt_text": t,
-                               "src_lang": src, "tgt_lang": tgt})
+                    out.write(
+                        {
+                            "id": f"{r['talk_name']}_{r.line}",
+                            "src_text": s,
+                            "tgt_text": t,
+                            "src_lang": src,
+                            "tgt_lang": tgt,
+                        }
+                    )
     return summary
 
 
@@ -114,33 +155,56 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     sub = parser.add_subparsers(dest="format", required=True)
     aligned = sub.add_parser(
-        "aligned", help="line-aligned files PREFIX.<src> and PREFIX.<tgt>",
+        "aligned",
+        help="line-aligned files PREFIX.<src> and PREFIX.<tgt>",
         description="Line-aligned files PREFIX.<src> and PREFIX.<tgt> (plain or .gz), one segment per line. "
         "Files with different line counts are refused. Example: aligned --src-lang de --tgt-lang en "
         "--split train wmt14/train --split test wmt14/newstest2014 --out data",
     )
-    aligned.add_argument("--src-lang", required=True, help="source language code, also the source files' suffix")
-    aligned.add_argument("--tgt-lang", required=True, help="target language code, also the target files' suffix")
     aligned.add_argument(
-        "--split", nargs=2, action="append", required=True, metavar=("SPLIT", "PREFIX"),
+        "--src-lang", required=True, help="source language code, also the source files' suffix"
+    )
+    aligned.add_argument(
+        "--tgt-lang", required=True, help="target language code, also the target files' suffix"
+    )
+    aligned.add_argument(
+        "--split",
+        nargs=2,
+        action="append",
+        required=True,
+        metavar=("SPLIT", "PREFIX"),
         help="a split name (starting with train, dev or test) and the files' common prefix; repeatable",
     )
     add_output_args(aligned, speech=False)
     ted = sub.add_parser(
-        "ted", help="TED-style all_talks_<split>.tsv",
+        "ted",
+        help="TED-style all_talks_<split>.tsv",
         description="TED-style tables all_talks_{train,dev,test}.tsv: header talk_name then one column per "
         "language; __NULL__ or '_ _ NULL _ _' marks a missing translation (such pairs are dropped).",
     )
-    ted.add_argument("--root", type=Path, required=True, help="folder holding all_talks_<split>.tsv")
-    ted.add_argument("--src-langs", nargs="+", required=True, metavar="LANG", help="source language columns, e.g. pt-br de")
+    ted.add_argument(
+        "--root", type=Path, required=True, help="folder holding all_talks_<split>.tsv"
+    )
+    ted.add_argument(
+        "--src-langs",
+        nargs="+",
+        required=True,
+        metavar="LANG",
+        help="source language columns, e.g. pt-br de",
+    )
     ted.add_argument("--tgt-lang", default="en", help="target language column (default: en)")
     add_output_args(ted, speech=False)
     args = parser.parse_args(argv)
     opts = options_from(args)
     if args.format == "aligned":
         splits = [(split, Path(prefix)) for split, prefix in args.split]
-        return run(COMMAND, lambda: finish(prepare_aligned(splits, args.src_lang, args.tgt_lang, opts), opts))
-    return run(COMMAND, lambda: finish(prepare_ted(args.root, args.src_langs, args.tgt_lang, opts), opts))
+        return run(
+            COMMAND,
+            lambda: finish(prepare_aligned(splits, args.src_lang, args.tgt_lang, opts), opts),
+        )
+    return run(
+        COMMAND, lambda: finish(prepare_ted(args.root, args.src_langs, args.tgt_lang, opts), opts)
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ espeak-ng is far from human speech, so its output is only ever extra training da
 is written to its own manifests (``train_asr_synth_<lang>.tsv``), never mixed into the
 real-speech dev and test sets. Several voice variants stand in for several speakers.
 """
+
 import shutil
 import subprocess
 from typing import List
@@ -30,7 +31,9 @@ def voice_for(lang: str, text: str) -> str:
 
 def espeak_voices() -> List[str]:
     """Language names espeak-ng knows (second column of ``espeak-ng --voices``)."""
-    out = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["espeak-ng", "--voices"], capture_output=True, text=True, check=False
+    ).stdout
     return [line.split()[1] for line in out.splitlines()[1:] if len(line.split()) > 1]
 
 
@@ -40,5 +43,7 @@ def synthesize(text: str, voice: str) -> np.ndarray:
         ["espeak-ng", "-v", voice, "--stdout", "--", text], capture_output=True, check=False
     )
     if got.returncode != 0 or not got.stdout:
-        raise AudioError(f"espeak-ng -v {voice} failed: {got.stderr.decode(errors='replace').strip()}")
+        raise AudioError(
+            f"espeak-ng -v {voice} failed: {got.stderr.decode(errors='replace').strip()}"
+        )
     return load_waveform(f"espeak-ng:{voice}", got.stdout)

@@ -9,6 +9,7 @@ trained on. Writes ``{split}_asr_<lang>.tsv`` and ``fbank80.zip`` into OUT::
 
     mu2slam-prep-synthetic-check --corpus work/demo/corpus --out work/synth --langs nl,cs
 """
+
 import argparse
 import sys
 from pathlib import Path
@@ -34,24 +35,47 @@ def build(corpus: Path, out: Path, langs: Sequence[str], progress: bool = True) 
             if not path.exists():
                 raise RuntimeError(f"{path}: no such manifest (the real ASR split to read out)")
             rows[f"{split}_asr_{lang}.tsv"] = [
-                dict(r, id=f"synth/{r['id']}", speaker=f"espeak-{voice}") for r in read_manifest(path, ("id", "src_text"))]
-    sources = [Source(r["id"], (lambda t=r["src_text"], v=r["speaker"][len("espeak-"):]: synthetic.synthesize(t, v)),
-                      f"{r['speaker']}:{r['src_text']}") for m in rows.values() for r in m]
+                dict(r, id=f"synth/{r['id']}", speaker=f"espeak-{voice}")
+                for r in read_manifest(path, ("id", "src_text"))
+            ]
+    sources = [
+        Source(
+            r["id"],
+            (lambda t=r["src_text"], v=r["speaker"][len("espeak-") :]: synthetic.synthesize(t, v)),
+            f"{r['speaker']}:{r['src_text']}",
+        )
+        for m in rows.values()
+        for r in m
+    ]
     out.mkdir(parents=True, exist_ok=True)
-    items, failed, _ = build_feature_zip(out / "fbank80.zip", sources, progress=progress, desc="espeak-ng")
+    items, failed, _ = build_feature_zip(
+        out / "fbank80.zip", sources, progress=progress, desc="espeak-ng"
+    )
     written = {}
     for name, manifest in rows.items():
-        kept = [dict(r, audio=items[r["id"]][0], n_frames=str(items[r["id"]][1])) for r in manifest if r["id"] in items]
+        kept = [
+            dict(r, audio=items[r["id"]][0], n_frames=str(items[r["id"]][1]))
+            for r in manifest
+            if r["id"] in items
+        ]
         written[name] = write_manifest(out / name, kept)
     if failed:
-        print(f"{len(failed)} sentences could not be synthesized, e.g. {next(iter(failed.values()))}", file=sys.stderr)
+        print(
+            f"{len(failed)} sentences could not be synthesized, e.g. {next(iter(failed.values()))}",
+            file=sys.stderr,
+        )
     return written
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="mu2slam-prep-synthetic-check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", type=Path, required=True, help="folder with {train,dev,test}_asr_<lang>.tsv")
+    p = argparse.ArgumentParser(
+        prog="mu2slam-prep-synthetic-check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--corpus", type=Path, required=True, help="folder with {train,dev,test}_asr_<lang>.tsv"
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--langs", default="nl", help="comma-separated languages (default: nl)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")

@@ -1,4 +1,5 @@
 """Fast character tests shared by the corpus readers."""
+
 import re
 import unicodedata
 

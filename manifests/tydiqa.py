@@ -18,6 +18,7 @@ summary counts the evaluation answers that fell outside.
 Outputs: ``{train,dev,test}_tydiqa.tsv`` for the files given, and one manifest per
 language of each evaluation split (``dev_tydiqa_fi.tsv``).
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -26,14 +27,32 @@ from typing import Dict, List, Optional, Sequence
 from mu2slam_fairseq.data.datasets import SEGMENT_SEPARATOR
 
 from .common import (
-    MT_COLUMNS, Options, PrepError, Summary, add_output_args, finish, manifest_name, options_from, run, text_problem,
+    MT_COLUMNS,
+    Options,
+    PrepError,
+    Summary,
+    add_output_args,
+    finish,
+    manifest_name,
+    options_from,
+    run,
+    text_problem,
     write_speech,
 )
 
 COMMAND = "mu2slam-prep-tydiqa"
 LANGS = {
-    "arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi", "indonesian": "id", "japanese": "ja",
-    "korean": "ko", "russian": "ru", "swahili": "sw", "telugu": "te", "thai": "th",
+    "arabic": "ar",
+    "bengali": "bn",
+    "english": "en",
+    "finnish": "fi",
+    "indonesian": "id",
+    "japanese": "ja",
+    "korean": "ko",
+    "russian": "ru",
+    "swahili": "sw",
+    "telugu": "te",
+    "thai": "th",
 }
 COLUMNS = MT_COLUMNS + ("answers",)
 
@@ -65,8 +84,9 @@ def head(context: str, max_chars: int) -> str:
     return context[: cut if cut > 0 else max_chars]
 
 
-def question_rows(path: Path, train: bool, langs: Optional[Sequence[str]], max_chars: int,
-                  summary: Summary) -> List[Dict[str, str]]:
+def question_rows(
+    path: Path, train: bool, langs: Optional[Sequence[str]], max_chars: int, summary: Summary
+) -> List[Dict[str, str]]:
     """Manifest rows of every question of one TyDiQA-GoldP JSON file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
@@ -80,7 +100,9 @@ def question_rows(path: Path, train: bool, langs: Optional[Sequence[str]], max_c
                 qid = str(qa.get("id", ""))
                 lang = LANGS.get(qid.split("-", 1)[0])
                 if lang is None:
-                    summary.drop("question id without a TyDiQA language prefix", f"{path.name}: {qid}")
+                    summary.drop(
+                        "question id without a TyDiQA language prefix", f"{path.name}: {qid}"
+                    )
                     continue
                 if langs is not None and lang not in langs:
                     continue
@@ -92,35 +114,60 @@ def question_rows(path: Path, train: bool, langs: Optional[Sequence[str]], max_c
                 if max_chars:
                     if train:
                         first = answers[0]
-                        text = window(context, int(first.get("answer_start", 0)), len(first["text"]), max_chars)
+                        text = window(
+                            context,
+                            int(first.get("answer_start", 0)),
+                            len(first["text"]),
+                            max_chars,
+                        )
                     else:
                         text = head(context, max_chars)
                         outside += all(clean(a["text"]) not in clean(text) for a in answers)
                 question, text = clean(qa.get("question", "")), clean(text)
                 problem = text_problem(question) or text_problem(text)
                 if problem or SEGMENT_SEPARATOR in question + text:
-                    summary.drop(problem or f"{SEGMENT_SEPARATOR} inside a text", f"{path.name}: {qid}")
+                    summary.drop(
+                        problem or f"{SEGMENT_SEPARATOR} inside a text", f"{path.name}: {qid}"
+                    )
                     continue
                 golds = [clean(a["text"]) for a in answers]
-                rows.append({
-                    "id": qid, "audio": "", "n_frames": "", "src_text": f"{question} {SEGMENT_SEPARATOR} {text}",
-                    "tgt_text": golds[0], "src_lang": lang, "tgt_lang": lang,
-                    "answers": json.dumps(golds, ensure_ascii=False),
-                })
+                rows.append(
+                    {
+                        "id": qid,
+                        "audio": "",
+                        "n_frames": "",
+                        "src_text": f"{question} {SEGMENT_SEPARATOR} {text}",
+                        "tgt_text": golds[0],
+                        "src_lang": lang,
+                        "tgt_lang": lang,
+                        "answers": json.dumps(golds, ensure_ascii=False),
+                    }
+                )
     if outside:
-        summary.note(f"{path.name}: {outside} answer(s) lie beyond the first {max_chars} context characters")
+        summary.note(
+            f"{path.name}: {outside} answer(s) lie beyond the first {max_chars} context characters"
+        )
     return rows
 
 
-def prepare(files: Dict[str, Sequence[Path]], langs: Optional[Sequence[str]], max_chars: int, opts: Options) -> Summary:
+def prepare(
+    files: Dict[str, Sequence[Path]], langs: Optional[Sequence[str]], max_chars: int, opts: Options
+) -> Summary:
     summary = Summary(COMMAND, opts.out)
     for split, paths in files.items():
-        rows = [r for p in paths for r in question_rows(p, split == "train", langs, max_chars, summary)]
+        rows = [
+            r for p in paths for r in question_rows(p, split == "train", langs, max_chars, summary)
+        ]
         write_speech(manifest_name(split, "tydiqa"), rows, COLUMNS, opts, summary)
         if split != "train":
             for lang in sorted({r["src_lang"] for r in rows}):
-                write_speech(manifest_name(split, "tydiqa", lang), [r for r in rows if r["src_lang"] == lang],
-                             COLUMNS, opts, summary)
+                write_speech(
+                    manifest_name(split, "tydiqa", lang),
+                    [r for r in rows if r["src_lang"] == lang],
+                    COLUMNS,
+                    opts,
+                    summary,
+                )
     return summary
 
 
@@ -133,12 +180,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--train", type=Path, nargs="+", default=[], help="training JSON file(s)")
     parser.add_argument("--dev", type=Path, nargs="+", default=[], help="development JSON file(s)")
     parser.add_argument("--test", type=Path, nargs="+", default=[], help="test JSON file(s)")
-    parser.add_argument("--langs", default=None, help="keep these languages only (comma-separated ISO codes)")
-    parser.add_argument("--max-context-chars", type=int, default=0,
-                        help="bound contexts to N characters (training: the window holding the answer; 0: no bound)")
+    parser.add_argument(
+        "--langs", default=None, help="keep these languages only (comma-separated ISO codes)"
+    )
+    parser.add_argument(
+        "--max-context-chars",
+        type=int,
+        default=0,
+        help="bound contexts to N characters (training: the window holding the answer; 0: no bound)",
+    )
     add_output_args(parser, speech=False)
     args = parser.parse_args(argv)
-    files = {split: getattr(args, split) for split in ("train", "dev", "test") if getattr(args, split)}
+    files = {
+        split: getattr(args, split) for split in ("train", "dev", "test") if getattr(args, split)
+    }
     if not files:
         parser.error("give at least one of --train, --dev, --test")
     langs = [x for x in args.langs.split(",") if x] if args.langs else None

@@ -15,18 +15,42 @@ file becomes a row of ``train_speech_<lang>.tsv`` (id = file name without ``.ogg
 The test-only accent set ``en_accented`` is English: its rows get the code ``en``, its
 manifest keeps the folder name (``test_asr_en_accented.tsv``).
 """
+
 import argparse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    SPEECH_COLUMNS, UNLABELED_COLUMNS, Options, PrepError, Summary, TsvRow, add_output_args, finish,
-    manifest_name, options_from, prepare_audio, progress, read_tsv, run, text_problem, write_speech,
+    SPEECH_COLUMNS,
+    UNLABELED_COLUMNS,
+    Options,
+    PrepError,
+    Summary,
+    TsvRow,
+    add_output_args,
+    finish,
+    manifest_name,
+    options_from,
+    prepare_audio,
+    progress,
+    read_tsv,
+    run,
+    text_problem,
+    write_speech,
 )
 from .common_voice import asr_row
 
 COMMAND = "mu2slam-prep-voxpopuli"
-ASR_COLUMNS = ("id", "raw_text", "normalized_text", "speaker_id", "split", "gender", "is_gold_transcript", "accent")
+ASR_COLUMNS = (
+    "id",
+    "raw_text",
+    "normalized_text",
+    "speaker_id",
+    "split",
+    "gender",
+    "is_gold_transcript",
+    "accent",
+)
 SPLITS = ("train", "dev", "test")
 LANG_OF_FOLDER = {"en_accented": "en"}
 TEXT_COLUMN = {"raw": "raw_text", "normalized": "normalized_text"}
@@ -41,7 +65,9 @@ def _langs(folder: Path, langs: Optional[Sequence[str]]) -> List[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 
-def prepare(root: Path, langs: Optional[Sequence[str]], parts: Sequence[str], text: str, opts: Options) -> Summary:
+def prepare(
+    root: Path, langs: Optional[Sequence[str]], parts: Sequence[str], text: str, opts: Options
+) -> Summary:
     summary = Summary(COMMAND, opts.out)
     clips: Dict[str, Path] = {}
     transcribed: List[Tuple[str, str, List[TsvRow]]] = []  # (folder lang, split, rows)
@@ -69,7 +95,9 @@ def prepare(root: Path, langs: Optional[Sequence[str]], parts: Sequence[str], te
         if not base.is_dir():
             raise PrepError(f"{base} does not exist")
         for lang in _langs(base, langs):
-            files = sorted(progress((base / lang).rglob("*.ogg"), opts, f"listing {lang}", unit="file"))
+            files = sorted(
+                progress((base / lang).rglob("*.ogg"), opts, f"listing {lang}", unit="file")
+            )
             for f in files:
                 clips[f"unlabelled/{lang}/{f.stem}"] = f
             unlabeled.append((lang, files))
@@ -81,7 +109,11 @@ def prepare(root: Path, langs: Optional[Sequence[str]], parts: Sequence[str], te
         out_rows = []
         for r in rows:
             key = f"{lang}/{r['id']}"
-            problem = failed.get(key) or text_problem(r[column]) and f"{column}: {text_problem(r[column])}"
+            problem = (
+                failed.get(key)
+                or text_problem(r[column])
+                and f"{column}: {text_problem(r[column])}"
+            )
             if problem:
                 summary.drop(problem, r["id"])
                 continue
@@ -97,8 +129,12 @@ def prepare(root: Path, langs: Optional[Sequence[str]], parts: Sequence[str], te
                 summary.drop(failed[key], f.name)
                 continue
             audio, n = ready[key]
-            out_rows.append({"id": f.stem, "audio": audio, "n_frames": str(n), "src_lang": code, "speaker": ""})
-        write_speech(manifest_name("train", "speech", lang), out_rows, UNLABELED_COLUMNS, opts, summary)
+            out_rows.append(
+                {"id": f.stem, "audio": audio, "n_frames": str(n), "src_lang": code, "speaker": ""}
+            )
+        write_speech(
+            manifest_name("train", "speech", lang), out_rows, UNLABELED_COLUMNS, opts, summary
+        )
     return summary
 
 
@@ -112,20 +148,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "unreadable are dropped and counted.",
     )
     parser.add_argument("--root", type=Path, required=True, help="the VoxPopuli data folder")
-    parser.add_argument("--langs", nargs="+", metavar="LANG", help="language folders (default: all found)")
     parser.add_argument(
-        "--parts", nargs="+", choices=("transcribed", "unlabelled"), default=["transcribed"],
+        "--langs", nargs="+", metavar="LANG", help="language folders (default: all found)"
+    )
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=("transcribed", "unlabelled"),
+        default=["transcribed"],
         help="which data to prepare (default: transcribed)",
     )
     parser.add_argument(
-        "--text", choices=tuple(TEXT_COLUMN), default="raw",
+        "--text",
+        choices=tuple(TEXT_COLUMN),
+        default="raw",
         help="transcript column: raw_text (cased, punctuated; rows where it is empty are dropped) "
         "or normalized_text (default: raw)",
     )
     add_output_args(parser)
     args = parser.parse_args(argv)
     opts = options_from(args, args.root)
-    return run(COMMAND, lambda: finish(prepare(args.root, args.langs, args.parts, args.text, opts), opts))
+    return run(
+        COMMAND, lambda: finish(prepare(args.root, args.langs, args.parts, args.text, opts), opts)
+    )
 
 
 if __name__ == "__main__":

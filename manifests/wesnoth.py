@@ -4,6 +4,7 @@ Each text domain is one ``wesnoth-<domain>.mo`` per language under
 ``usr/share/games/wesnoth/1.16/locale/<lang>/LC_MESSAGES``; msgid is English, msgstr the
 human translation. Campaign domains are the unit of the dev/test hold-out.
 """
+
 import gettext
 import re
 from collections import Counter
@@ -16,8 +17,22 @@ from .textclean import has_control
 # The campaigns shipped as wesnoth-1.16-<campaign> packages; every other domain (core,
 # units, help, multiplayer, ...) comes with wesnoth-1.16-data.
 CAMPAIGNS = (
-    "did", "dm", "dw", "ei", "httt", "l", "low", "nr", "sof", "sota", "sotbe", "thot", "trow", "tsg",
-    "ttb", "utbs",
+    "did",
+    "dm",
+    "dw",
+    "ei",
+    "httt",
+    "l",
+    "low",
+    "nr",
+    "sof",
+    "sota",
+    "sotbe",
+    "thot",
+    "trow",
+    "tsg",
+    "ttb",
+    "utbs",
 )
 PACKAGES = ("wesnoth-1.16-data",) + tuple(f"wesnoth-1.16-{c}" for c in CAMPAIGNS)
 LOCALE = Path("usr/share/games/wesnoth/1.16/locale")
@@ -42,7 +57,11 @@ class Pair:
 def catalogue_langs(root: Path) -> List[str]:
     """Locale folder names that have catalogues, sorted."""
     base = Path(root) / LOCALE
-    return sorted(p.name for p in base.iterdir() if (p / "LC_MESSAGES").is_dir()) if base.is_dir() else []
+    return (
+        sorted(p.name for p in base.iterdir() if (p / "LC_MESSAGES").is_dir())
+        if base.is_dir()
+        else []
+    )
 
 
 def _read_mo(path: Path) -> Dict[str, str]:
@@ -97,12 +116,14 @@ def read_pairs(root: Path, langs: Iterable[str], dropped: Counter) -> List[Pair]
     base = Path(root) / LOCALE
     for lang in sorted(set(langs)):
         for mo in sorted((base / lang / "LC_MESSAGES").glob("wesnoth*.mo")):
-            domain = mo.stem[len("wesnoth-"):] if mo.stem != "wesnoth" else "core"
+            domain = mo.stem[len("wesnoth-") :] if mo.stem != "wesnoth" else "core"
             for english, translation in _read_mo(mo).items():
                 reason = _check(english, translation)
                 if reason:
                     dropped[f"wesnoth: {reason}"] += 1
                     continue
-                pairs.append(Pair(domain, lang, " ".join(english.split()), " ".join(translation.split())))
+                pairs.append(
+                    Pair(domain, lang, " ".join(english.split()), " ".join(translation.split()))
+                )
     pairs.sort(key=lambda p: (p.domain, p.lang, p.english))
     return pairs

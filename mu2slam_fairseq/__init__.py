@@ -2,6 +2,7 @@
 
 Use it with ``fairseq-train --user-dir mu2slam_fairseq`` (or ``import mu2slam_fairseq``).
 """
+
 from .checkpoint_safety import allow_fairseq_checkpoint_globals
 
 allow_fairseq_checkpoint_globals()

@@ -13,6 +13,7 @@ truncated and reused, so that a write killed outright (SIGKILL, power loss) leav
 one stale temporary file, overwritten by the next write. That suits large files with one
 writer at a time (checkpoints, feature archives).
 """
+
 import os
 import shutil
 import tempfile
@@ -51,8 +52,15 @@ class AtomicFile:
     ``open`` would give it (``mkstemp``'s 0600 would hide it from other users).
     """
 
-    def __init__(self, path: PathLike, mode: str = "wb", *, encoding: Optional[str] = None,
-                 newline: Optional[str] = None, temp_name: Optional[str] = None):
+    def __init__(
+        self,
+        path: PathLike,
+        mode: str = "wb",
+        *,
+        encoding: Optional[str] = None,
+        newline: Optional[str] = None,
+        temp_name: Optional[str] = None,
+    ):
         if not mode.startswith("w"):
             raise ValueError(f"AtomicFile writes a new file; mode {mode!r} does not start with 'w'")
         if "b" not in mode and encoding is None:
@@ -60,7 +68,9 @@ class AtomicFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if temp_name is None:
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(
+                dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+            )
             self.temp = Path(tmp)
             try:
                 os.fchmod(fd, 0o666 & ~_umask())
@@ -71,7 +81,9 @@ class AtomicFile:
                 raise
         else:
             if os.sep in temp_name or temp_name in (self.path.name, ".", ".."):
-                raise ValueError(f"temp_name must be another plain file name in the target's folder, not {temp_name!r}")
+                raise ValueError(
+                    f"temp_name must be another plain file name in the target's folder, not {temp_name!r}"
+                )
             self.temp = self.path.parent / temp_name
             self.file = open(self.temp, mode, encoding=encoding, newline=newline)
         self.done = False
@@ -111,8 +123,14 @@ class AtomicFile:
             self.discard()
 
 
-def atomic_write(path: PathLike, mode: str = "wb", *, encoding: Optional[str] = None,
-                 newline: Optional[str] = None, temp_name: Optional[str] = None) -> AtomicFile:
+def atomic_write(
+    path: PathLike,
+    mode: str = "wb",
+    *,
+    encoding: Optional[str] = None,
+    newline: Optional[str] = None,
+    temp_name: Optional[str] = None,
+) -> AtomicFile:
     """``with atomic_write(path) as f: ...``: the file ``f`` replaces ``path`` when the block
     ends normally; if it raises, ``path`` is untouched and no temporary file stays behind."""
     return AtomicFile(path, mode, encoding=encoding, newline=newline, temp_name=temp_name)

@@ -19,6 +19,7 @@ Three guards, installed once at plugin import (``install_checkpoint_safety``):
    raises removes ``DEST.tmp``, and one killed outright leaves it to be overwritten by the
    next save of DEST).
 """
+
 import argparse
 import collections
 import functools
@@ -125,7 +126,9 @@ def _is_local(path: str) -> bool:
 def _copy_atomically(copy: Callable) -> Callable:
     @functools.wraps(copy)
     def copy_file(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
-        if not (_is_local(src_path) and _is_local(dst_path)) or (not overwrite and os.path.exists(dst_path)):
+        if not (_is_local(src_path) and _is_local(dst_path)) or (
+            not overwrite and os.path.exists(dst_path)
+        ):
             return copy(src_path, dst_path, overwrite)
         atomic.copy_file(src_path, dst_path, temp_name=f"{os.path.basename(dst_path)}.tmp")
         return True
@@ -141,6 +144,8 @@ def install_checkpoint_safety() -> None:
     from fairseq.file_io import PathManager
 
     if not getattr(checkpoint_utils.load_checkpoint_to_cpu, "mu2slam_guarded", False):
-        checkpoint_utils.load_checkpoint_to_cpu = _guard_loading(checkpoint_utils.load_checkpoint_to_cpu)
+        checkpoint_utils.load_checkpoint_to_cpu = _guard_loading(
+            checkpoint_utils.load_checkpoint_to_cpu
+        )
     if not getattr(PathManager.copy, "mu2slam_guarded", False):
         PathManager.copy = staticmethod(_copy_atomically(PathManager.copy))

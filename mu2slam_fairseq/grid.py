@@ -5,6 +5,7 @@ floor((n - 1) / 2) + 1 = ceil(n / 2), so the stack maps n log-Mel frames to ceil
 steps. Everything that needs that number calls this module, so the model's speech
 length, the number of unit ids and the dataset's bookkeeping can never disagree.
 """
+
 from typing import Union
 
 import torch

@@ -1,4 +1,5 @@
 """What the machine can do fast, for defaults that depend on it."""
+
 import torch
 
 

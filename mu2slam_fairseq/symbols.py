@@ -5,6 +5,7 @@ One Dictionary serves encoder input, decoder and every output head (the package'
 DESIGN.md), so the spelling of the non-text symbols is fixed here and used everywhere
 else; the data layer and the model both read it, and neither imports the other.
 """
+
 from typing import List
 
 from fairseq.data import Dictionary
@@ -34,7 +35,9 @@ def unit_ids(d: Dictionary) -> List[int]:
 
 def languages(d: Dictionary) -> List[str]:
     """Language codes with a tag in the dictionary, in dictionary order."""
-    return [s[len(LANG_PREFIX):-1] for s in d.symbols if s.startswith(LANG_PREFIX) and s.endswith(">")]
+    return [
+        s[len(LANG_PREFIX) : -1] for s in d.symbols if s.startswith(LANG_PREFIX) and s.endswith(">")
+    ]
 
 
 def is_special(d: Dictionary, index: int) -> bool:

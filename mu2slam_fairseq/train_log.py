@@ -7,6 +7,7 @@ keeps them (as does the console output), which is what this reads.
 
     mu2slam-train-curves pretrain/train.log --out curves.png --check-falls
 """
+
 import argparse
 import logging
 import math
@@ -22,8 +23,24 @@ _INNER = re.compile(r"epoch \d+:\s+\d+ / \d+ (.*)$")
 _VALID = re.compile(r"valid on '([^']+)' subset \| (.*)$")
 _PAIR = re.compile(r"([\w/.-]+)=(-?[\d.]+(?:e[-+]?\d+)?|nan|inf)")
 # bookkeeping keys that are not curves
-_SKIP = {"num_updates", "epoch", "lr", "gnorm", "clip", "loss_scale", "train_wall", "gb_free", "wall", "ups",
-         "wpb", "bsz", "wps", "ntokens", "nsentences", "sample_size"}
+_SKIP = {
+    "num_updates",
+    "epoch",
+    "lr",
+    "gnorm",
+    "clip",
+    "loss_scale",
+    "train_wall",
+    "gb_free",
+    "wall",
+    "ups",
+    "wpb",
+    "bsz",
+    "wps",
+    "ntokens",
+    "nsentences",
+    "sample_size",
+}
 
 
 def _number(text: str) -> Optional[float]:
@@ -62,7 +79,10 @@ def read_log(lines: Iterable[str]) -> Dict[str, Series]:
         for key, value in values.items():
             if key not in _SKIP and not key.endswith("nsentences"):
                 found.setdefault(phase, {}).setdefault(key, {})[int(update)] = value
-    return {phase: {key: sorted(points.items()) for key, points in series.items()} for phase, series in found.items()}
+    return {
+        phase: {key: sorted(points.items()) for key, points in series.items()}
+        for phase, series in found.items()
+    }
 
 
 def read_log_file(path: Path) -> Dict[str, Series]:
@@ -72,7 +92,11 @@ def read_log_file(path: Path) -> Dict[str, Series]:
 
 def loss_terms(series: Series) -> Series:
     """The loss curves (``loss`` and every ``*_loss`` term) of one phase; not fairseq's ``best_loss``."""
-    return {k: v for k, v in series.items() if k == "loss" or (k.endswith("_loss") and not k.startswith("best_"))}
+    return {
+        k: v
+        for k, v in series.items()
+        if k == "loss" or (k.endswith("_loss") and not k.startswith("best_"))
+    }
 
 
 def falls(points: Sequence[Tuple[int, float]], window: int = 5) -> Tuple[float, float, bool]:
@@ -109,13 +133,19 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
     n = len(panels)
     cols = min(4, max(1, n))
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False,
-                             layout="constrained")  # leaves room for the title
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False, layout="constrained"
+    )  # leaves room for the title
     color = curve_colours(panels, plt.rcParams["axes.prop_cycle"].by_key()["color"])
     for ax, (name, curves) in zip(axes.flat, panels.items()):
         for label, points in curves.items():
-            ax.plot([u for u, _ in points], [v for _, v in points], label=label, color=color[label],
-                    marker="." if len(points) < 30 else None)
+            ax.plot(
+                [u for u, _ in points],
+                [v for _, v in points],
+                label=label,
+                color=color[label],
+                marker="." if len(points) < 30 else None,
+            )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.tick_params(labelsize=7)
@@ -133,12 +163,21 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("log", type=Path, help="a fairseq --log-file written with --log-format simple")
-    p.add_argument("--out", type=Path, help="PNG of every loss term over updates (training and validation)")
-    p.add_argument("--check-falls", action="store_true",
-                   help="exit 1 unless every training loss term's last logged values are below its first")
-    p.add_argument("--window", type=int, default=5, help="logged values averaged at each end (default 5)")
+    p.add_argument(
+        "--out", type=Path, help="PNG of every loss term over updates (training and validation)"
+    )
+    p.add_argument(
+        "--check-falls",
+        action="store_true",
+        help="exit 1 unless every training loss term's last logged values are below its first",
+    )
+    p.add_argument(
+        "--window", type=int, default=5, help="logged values averaged at each end (default 5)"
+    )
     a = p.parse_args(argv)
     logging.getLogger().setLevel(logging.INFO)  # importing fairseq sets the root logger to DEBUG
     if not a.log.exists():
@@ -146,7 +185,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     phases = read_log_file(a.log)
     train = loss_terms(phases.get("train", {}))
     if not train:
-        print(f"{COMMAND}: {a.log}: no train_inner line with a loss (was it written with --log-format simple?)")
+        print(
+            f"{COMMAND}: {a.log}: no train_inner line with a loss (was it written with --log-format simple?)"
+        )
         return 1
     failed = []
     print(f"{'term':<28} {'first':>8} {'last':>8}")
@@ -161,11 +202,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for key, points in loss_terms(series).items():
                 # the total is summed over the views a batch holds, so it is comparable across
                 # phases only when their data is: validation's total gets its own chart
-                panels.setdefault(key if key != "loss" or phase == "train" else f"loss ({phase})", {})[phase] = points
-        plot(panels, a.out, title=f"{a.log.parent.name or a.log.name}: loss terms over updates (bits per token)")
+                panels.setdefault(
+                    key if key != "loss" or phase == "train" else f"loss ({phase})", {}
+                )[phase] = points
+        plot(
+            panels,
+            a.out,
+            title=f"{a.log.parent.name or a.log.name}: loss terms over updates (bits per token)",
+        )
         print(f"wrote {a.out}")
     if a.check_falls:
-        print(f"{len(train) - len(failed)} of {len(train)} terms fell" + (f"; not: {', '.join(failed)}" if failed else ""))
+        print(
+            f"{len(train) - len(failed)} of {len(train)} terms fell"
+            + (f"; not: {', '.join(failed)}" if failed else "")
+        )
         return 1 if failed else 0
     return 0
 

@@ -19,6 +19,7 @@ to NaN, as a broken feature file would, so that only that rank's loss is not fin
 
 Threads: one torch thread per process, so that two ranks share two cores without thrashing.
 """
+
 import argparse
 import hashlib
 import json
@@ -108,11 +109,18 @@ def install_withholding(data_type: str) -> None:
 def main(argv=None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     split = argv.index("--")
-    own, fairseq_args = argv[:split], argv[split + 1:]
+    own, fairseq_args = argv[:split], argv[split + 1 :]
     parser = argparse.ArgumentParser()
     parser.add_argument("--digests", type=Path, required=True)
-    parser.add_argument("--withhold", default=None, help="a data type left out of rank 1's training batches")
-    parser.add_argument("--nan-at", type=int, default=0, help="poison rank 1's batch of this update with NaN features")
+    parser.add_argument(
+        "--withhold", default=None, help="a data type left out of rank 1's training batches"
+    )
+    parser.add_argument(
+        "--nan-at",
+        type=int,
+        default=0,
+        help="poison rank 1's batch of this update with NaN features",
+    )
     args = parser.parse_args(own)
 
     torch.set_num_threads(1)

@@ -3,6 +3,7 @@ and a fine-tuning data config (nl->en AST, nl ASR, de/fr->en MT) over the same v
 
 Built once per test session (module-level cache), whichever test module asks first.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,24 @@ FINETUNE_CONFIG = {
     "vocab": {"dict": "vocab/dict.txt", "spm": "vocab/spm.model"},
     "batching": {"shares": {"ast": 4, "asr": 2, "mt": 2}, "sentences_per_share": 1},
     "corpora": [
-        {"name": "st_nl_en", "type": "ast",
-         "splits": {"train": "train_st_nl_en.tsv", "valid": "valid_st_nl_en.tsv", "test": "test_st_nl_en.tsv"}},
-        {"name": "asr_nl", "type": "asr",
-         "splits": {"train": "train_asr_nl.tsv", "valid": "valid_asr_nl.tsv", "test": "test_asr_nl.tsv"}},
+        {
+            "name": "st_nl_en",
+            "type": "ast",
+            "splits": {
+                "train": "train_st_nl_en.tsv",
+                "valid": "valid_st_nl_en.tsv",
+                "test": "test_st_nl_en.tsv",
+            },
+        },
+        {
+            "name": "asr_nl",
+            "type": "asr",
+            "splits": {
+                "train": "train_asr_nl.tsv",
+                "valid": "valid_asr_nl.tsv",
+                "test": "test_asr_nl.tsv",
+            },
+        },
         {"name": "mt", "type": "mt", "splits": {"train": "train_mt.tsv", "valid": "valid_mt.tsv"}},
     ],
 }
@@ -46,13 +61,31 @@ def corpus(tmp_path_factory, fillets_root: Path) -> Path:
     return _CACHE["corpus"]
 
 
-def train(data: Path, save_dir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def train(
+    data: Path, save_dir: Path, *args: str, timeout: int = 600
+) -> subprocess.CompletedProcess:
     """``python -m fairseq_cli.train DATA --user-dir mu2slam_fairseq ... --cpu``; fails the test on error.
 
     The log (fairseq writes it to stdout or stderr, depending on who set logging up first)
     is ``out.stdout + out.stderr``."""
-    cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", "mu2slam_fairseq", "--cpu",
-           "--save-dir", str(save_dir), "--log-format", "simple", "--log-interval", "1", "--seed", "1", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fairseq_cli.train",
+        str(data),
+        "--user-dir",
+        "mu2slam_fairseq",
+        "--cpu",
+        "--save-dir",
+        str(save_dir),
+        "--log-format",
+        "simple",
+        "--log-interval",
+        "1",
+        "--seed",
+        "1",
+        *args,
+    ]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr[-4000:]
     return out
@@ -63,9 +96,26 @@ def pretrained(tmp_path_factory, fillets_root: Path) -> Path:
     if "pretrained" not in _CACHE:
         data = corpus(tmp_path_factory, fillets_root)
         save = tmp_path_factory.mktemp("pretrained")
-        train(data, save, "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
-              "--optimizer", "adam", "--lr", "1e-3", "--max-update", "2", "--max-tokens", "3000",
-              "--disable-validation", "--no-epoch-checkpoints")
+        train(
+            data,
+            save,
+            "--task",
+            "mu2slam_pretrain",
+            "--criterion",
+            "mu2slam",
+            "--arch",
+            "mu2slam_tiny",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "1e-3",
+            "--max-update",
+            "2",
+            "--max-tokens",
+            "3000",
+            "--disable-validation",
+            "--no-epoch-checkpoints",
+        )
         _CACHE["pretrained"] = save / "checkpoint_last.pt"
     return _CACHE["pretrained"]
 
@@ -77,16 +127,40 @@ def finetuned(tmp_path_factory, fillets_root: Path) -> Path:
     """checkpoint_best.pt of a short noisy multi-task fine-tuning of ``pretrained``, selected by BLEU."""
     if "finetuned" not in _CACHE:
         data = corpus(tmp_path_factory, fillets_root)
-        config = {**FINETUNE_CONFIG, "specaugment": {"freq_mask_N": 1, "freq_mask_F": 10, "time_mask_N": 1,
-                                                     "time_mask_T": 20, "time_mask_p": 1.0}}
+        config = {
+            **FINETUNE_CONFIG,
+            "specaugment": {
+                "freq_mask_N": 1,
+                "freq_mask_F": 10,
+                "time_mask_N": 1,
+                "time_mask_T": 20,
+                "time_mask_p": 1.0,
+            },
+        }
         config["batching"] = {**config["batching"], "updates_per_epoch": NOISY_UPDATES}
         (data / "noisy.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         save = tmp_path_factory.mktemp("finetuned")
-        out = train(data, save, *FINETUNE_ARGS, "--data-config", "noisy.yaml",
-                    "--finetune-from-model", str(pretrained(tmp_path_factory, fillets_root)),
-                    "--max-update", str(NOISY_UPDATES), "--synonym-noise", "0.06", "--eval-bleu", "--eval-wer",
-                    "--eval-gen-args", '{"beam": 1, "max_len_b": 12}', "--best-checkpoint-metric", "bleu",
-                    "--maximize-best-checkpoint-metric", "--no-epoch-checkpoints")
+        out = train(
+            data,
+            save,
+            *FINETUNE_ARGS,
+            "--data-config",
+            "noisy.yaml",
+            "--finetune-from-model",
+            str(pretrained(tmp_path_factory, fillets_root)),
+            "--max-update",
+            str(NOISY_UPDATES),
+            "--synonym-noise",
+            "0.06",
+            "--eval-bleu",
+            "--eval-wer",
+            "--eval-gen-args",
+            '{"beam": 1, "max_len_b": 12}',
+            "--best-checkpoint-metric",
+            "bleu",
+            "--maximize-best-checkpoint-metric",
+            "--no-epoch-checkpoints",
+        )
         _CACHE["finetuned"] = save / "checkpoint_best.pt"
         _CACHE["finetune_log"] = out.stdout + out.stderr
     return _CACHE["finetuned"]
@@ -97,6 +171,18 @@ def finetune_log() -> str:
 
 
 FINETUNE_ARGS = (
-    "--data-config", "finetune.yaml", "--task", "mu2slam_finetune", "--criterion", "mu2slam_seq2seq",
-    "--arch", "mu2slam_tiny", "--optimizer", "adam", "--lr", "1e-3", "--max-tokens", "4000",
+    "--data-config",
+    "finetune.yaml",
+    "--task",
+    "mu2slam_finetune",
+    "--criterion",
+    "mu2slam_seq2seq",
+    "--arch",
+    "mu2slam_tiny",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "1e-3",
+    "--max-tokens",
+    "4000",
 )

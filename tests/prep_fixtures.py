@@ -1,5 +1,6 @@
 """Shared pieces of the corpus-preparation tests: real speech re-encoded the way each corpus
 ships it, and the checks every prepared manifest must pass (validator, reader, data layer)."""
+
 import re
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -11,7 +12,13 @@ import torchaudio
 from fairseq.data import Dictionary
 
 from mu2slam_fairseq.data.audio import load_waveform, n_fbank_frames
-from mu2slam_fairseq.data.datasets import AsrDataset, AstDataset, MtDataset, SpeechDataset, TextDataset
+from mu2slam_fairseq.data.datasets import (
+    AsrDataset,
+    AstDataset,
+    MtDataset,
+    SpeechDataset,
+    TextDataset,
+)
 from mu2slam_fairseq.data.manifest import read_manifest
 from mu2slam_fairseq.symbols import MASK, lang_symbol, unit_symbol
 from mu2slam_fairseq.data.validate import validate_manifest
@@ -19,7 +26,13 @@ from mu2slam_fairseq.grid import grid_length
 
 _CLIPS: List[np.ndarray] = []
 N_UNITS = 4
-DATASETS = {"speech": SpeechDataset, "text": TextDataset, "asr": AsrDataset, "ast": AstDataset, "mt": MtDataset}
+DATASETS = {
+    "speech": SpeechDataset,
+    "text": TextDataset,
+    "asr": AsrDataset,
+    "ast": AstDataset,
+    "mt": MtDataset,
+}
 
 
 def speech(fillets_root: Path, n: int) -> List[np.ndarray]:
@@ -67,14 +80,18 @@ def _dictionary(rows: List[Dict[str, str]]) -> Dictionary:
     return d
 
 
-def check_manifest(path: Path, data_type: str, audio_root: Optional[Path] = None) -> List[Dict[str, str]]:
+def check_manifest(
+    path: Path, data_type: str, audio_root: Optional[Path] = None
+) -> List[Dict[str, str]]:
     """Validator-clean, readable, and every row becomes an example of the data layer."""
     problems = validate_manifest(path, audio_root=audio_root)
     assert problems == [], [str(p) for p in problems]
     rows = read_manifest(path)
     d = _dictionary(rows)
     ds = DATASETS[data_type](
-        path, d, encode=lambda text, lang: [d.index(c) for c in text.replace(" ", "\u2581")],
+        path,
+        d,
+        encode=lambda text, lang: [d.index(c) for c in text.replace(" ", "\u2581")],
         units_for_features=lambda feats: torch.zeros(grid_length(len(feats)), dtype=torch.long),
         audio_root=audio_root,
     )
@@ -90,4 +107,7 @@ def projection(rows: List[Dict[str, str]], *columns: str) -> List[tuple]:
 def dropped(stdout: str) -> Dict[str, int]:
     """``{reason: rows}`` from a script's printed summary."""
     section = stdout.split("rows dropped:", 1)[1].split("\nvalidator:", 1)[0]
-    return {m.group(2): int(m.group(1)) for m in re.finditer(r"^ +(\d+)  (.+?)(?: \(e\.g\. .*\))?$", section, re.M)}
+    return {
+        m.group(2): int(m.group(1))
+        for m in re.finditer(r"^ +(\d+)  (.+?)(?: \(e\.g\. .*\))?$", section, re.M)
+    }

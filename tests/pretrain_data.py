@@ -5,6 +5,7 @@ languages with skewed counts (text, xx->en MT), a character dictionary with spee
 language tags and <mask>, and a fixed random-projection quantizer standing in for the
 speech tokenizer (the same function writes the ``units`` column and serves on the fly).
 """
+
 import re
 from pathlib import Path
 from typing import Dict, List
@@ -22,14 +23,18 @@ N_UNITS = 16
 LANGS = ("cs", "de", "en", "fr", "nl")
 TEXT_COUNTS = {"de": 240, "fr": 60, "cs": 15}  # skewed on purpose (16 : 4 : 1)
 MT_COUNTS = {"de": 120, "fr": 30, "cs": 10}
-_PAIR = re.compile(r'dialogId\("([^"]+)",\s*"[^"]*",\s*"((?:[^"\\]|\\.)*)"\)\s*dialogStr\("((?:[^"\\]|\\.)*)"\)')
+_PAIR = re.compile(
+    r'dialogId\("([^"]+)",\s*"[^"]*",\s*"((?:[^"\\]|\\.)*)"\)\s*dialogStr\("((?:[^"\\]|\\.)*)"\)'
+)
 
 
 class ToyQuantizer:
     """Nearest of N_UNITS random directions for each 40 ms step of stacked frames."""
 
     def __init__(self, dims: int = 80, seed: int = 0):
-        self.proj = np.random.default_rng(seed).standard_normal((4 * dims, N_UNITS)).astype(np.float32)
+        self.proj = (
+            np.random.default_rng(seed).standard_normal((4 * dims, N_UNITS)).astype(np.float32)
+        )
 
     def __call__(self, feats: torch.Tensor) -> torch.Tensor:
         x = np.asarray(feats, dtype=np.float32)
@@ -87,9 +92,15 @@ def build_corpus(base: Path, fillets_root: Path) -> Dict:
         with_units.append({**r, "units": " ".join(map(str, units.tolist()))})
     paths = {}
     paths["speech"] = base / "speech_train.tsv"
-    write_manifest(paths["speech"], [{k: r[k] for k in ("id", "audio", "n_frames", "src_lang", "units")} for r in with_units])
+    write_manifest(
+        paths["speech"],
+        [{k: r[k] for k in ("id", "audio", "n_frames", "src_lang", "units")} for r in with_units],
+    )
     paths["asr"] = base / "asr_nl_train.tsv"
-    write_manifest(paths["asr"], [{k: r[k] for k in ("id", "audio", "n_frames", "src_text", "src_lang")} for r in st_rows])
+    write_manifest(
+        paths["asr"],
+        [{k: r[k] for k in ("id", "audio", "n_frames", "src_text", "src_lang")} for r in st_rows],
+    )
     paths["ast"] = base / "st_nl_en_train.tsv"
     write_manifest(paths["ast"], with_units)
 
@@ -97,9 +108,18 @@ def build_corpus(base: Path, fillets_root: Path) -> Dict:
     for lang, n in TEXT_COUNTS.items():
         lines = pairs(fillets_root, lang)
         assert len(lines) >= n + MT_COUNTS[lang], f"only {len(lines)} {lang} lines"
-        text_rows += [{"id": f"{lang}_{i}", "src_text": tr, "src_lang": lang} for i, (_, tr) in enumerate(lines[:n])]
+        text_rows += [
+            {"id": f"{lang}_{i}", "src_text": tr, "src_lang": lang}
+            for i, (_, tr) in enumerate(lines[:n])
+        ]
         mt_rows += [
-            {"id": f"{lang}_en_{i}", "src_text": tr, "tgt_text": en, "src_lang": lang, "tgt_lang": "en"}
+            {
+                "id": f"{lang}_en_{i}",
+                "src_text": tr,
+                "tgt_text": en,
+                "src_lang": lang,
+                "tgt_lang": "en",
+            }
             for i, (en, tr) in enumerate(lines[n : n + MT_COUNTS[lang]])
         ]
     paths["text"] = base / "text_train.tsv"
@@ -108,8 +128,18 @@ def build_corpus(base: Path, fillets_root: Path) -> Dict:
     write_manifest(paths["mt"], mt_rows)
 
     texts = [r["src_text"] for r in st_rows] + [r["tgt_text"] for r in st_rows]
-    texts += [r["src_text"] for r in text_rows] + [r["src_text"] for r in mt_rows] + [r["tgt_text"] for r in mt_rows]
+    texts += (
+        [r["src_text"] for r in text_rows]
+        + [r["src_text"] for r in mt_rows]
+        + [r["tgt_text"] for r in mt_rows]
+    )
     d = dictionary_for(texts)
     d.save(str(base / "dict.txt"))
-    _CACHE["corpus"] = {"base": base, "paths": paths, "dict": d, "encode": CharEncoder(d), "quantize": quantize}
+    _CACHE["corpus"] = {
+        "base": base,
+        "paths": paths,
+        "dict": d,
+        "encode": CharEncoder(d),
+        "quantize": quantize,
+    }
     return _CACHE["corpus"]

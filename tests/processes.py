@@ -1,4 +1,5 @@
 """Helpers of the tests that kill a running command at a chosen moment."""
+
 import os
 import signal
 import subprocess

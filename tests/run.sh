@@ -5,8 +5,9 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=$(bash "$repo/examples/install.sh" | tail -n 1)
 cd "$repo"
-# the lint (ruff.toml): a lint failure fails the test command
+# the lint and the format (ruff.toml): either failing fails the test command
 "$venv/bin/ruff" check "$repo"
+"$venv/bin/ruff" format --check "$repo"
 # idle OpenMP threads sleep instead of spinning (small operations on a busy CPU were 20x slower)
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 exec "$venv/bin/python" -m pytest tests "$@"

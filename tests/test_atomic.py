@@ -1,4 +1,5 @@
 """The one whole-or-nothing write: content, failure, durability, permissions, temporary names."""
+
 import os
 import stat
 
@@ -16,7 +17,9 @@ def test_text_and_bytes_are_written_exactly(tmp_path):
     atomic.write_text(tmp_path / "a.txt", "é\tx\r\ny\n")
     atomic.write_bytes(tmp_path / "b.bin", b"\x00\xff\r\n")
     atomic_write_text(tmp_path / "sub" / "c.txt", "made its folder\n")
-    assert (tmp_path / "a.txt").read_bytes() == "é\tx\r\ny\n".encode("utf-8")  # no newline translation
+    assert (tmp_path / "a.txt").read_bytes() == "é\tx\r\ny\n".encode(
+        "utf-8"
+    )  # no newline translation
     assert (tmp_path / "b.bin").read_bytes() == b"\x00\xff\r\n"
     assert (tmp_path / "sub" / "c.txt").read_text() == "made its folder\n"
     assert names(tmp_path) == ["a.txt", "b.bin", "sub"]
@@ -115,7 +118,9 @@ def test_commit_and_discard_by_hand(tmp_path):
         kept.commit()
 
 
-@pytest.mark.parametrize("bad", [{"mode": "a"}, {"mode": "r+b"}, {"temp_name": "t.txt"}, {"temp_name": "x/y"}])
+@pytest.mark.parametrize(
+    "bad", [{"mode": "a"}, {"mode": "r+b"}, {"temp_name": "t.txt"}, {"temp_name": "x/y"}]
+)
 def test_refuses_modes_that_keep_old_content_and_temporary_names_elsewhere(tmp_path, bad):
     with pytest.raises(ValueError):
         atomic.AtomicFile(tmp_path / "t.txt", **bad)

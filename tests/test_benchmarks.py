@@ -3,6 +3,7 @@
 Each runs in its own process: a benchmark sets torch's threads and silences logging,
 which must not leak into other tests.
 """
+
 import importlib
 import subprocess
 import sys
@@ -13,14 +14,28 @@ import pytest
 from mu2slam_fairseq.benchmarks.__main__ import available
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["dataloader", "decoding", "memory", "mfu", "mixed_precision", "scaling", "throughput", "tokenizer"]
+BENCHMARKS = [
+    "dataloader",
+    "decoding",
+    "memory",
+    "mfu",
+    "mixed_precision",
+    "scaling",
+    "throughput",
+    "tokenizer",
+]
 # quick runs that still train or decode several models: minutes on a busy two-core machine
 SLOW = {"decoding", "memory", "mfu", "mixed_precision", "scaling"}
 
 
 def run(*args: str, timeout: int = 600) -> str:
-    out = subprocess.run([sys.executable, "-m", "mu2slam_fairseq.benchmarks", *args], cwd=REPO,
-                         capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, "-m", "mu2slam_fairseq.benchmarks", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     return out.stdout
 
@@ -34,7 +49,9 @@ def test_every_benchmark_is_registered_and_has_help(capsys):
         assert f"benchmarks {name}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in BENCHMARKS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in BENCHMARKS]
+)
 def test_quick_run_prints_its_comparison(name, default_corpus):
     args = [name, "--quick", "--threads", "2"]
     if name != "tokenizer":
@@ -69,4 +86,6 @@ def test_packed_views_give_the_losses_of_separate_passes(default_corpus, tmp_pat
         # packing changes the order of float sums: the error scales with the tensor's gradients,
         # while a wrong view (mask, target, loss term) would change them by their own size
         scale = g.abs().max().item()
-        torch.testing.assert_close(grad_b[name], g, rtol=0, atol=1e-3 * scale + 1e-8, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(
+            grad_b[name], g, rtol=0, atol=1e-3 * scale + 1e-8, msg=lambda m: f"{name}: {m}"
+        )

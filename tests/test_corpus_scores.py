@@ -1,5 +1,6 @@
 """CER, distinct share, bootstrap intervals and paired tests of generated text, and
 ``mu2slam-score asr|bleu`` on fairseq-generate output."""
+
 import json
 
 import pytest
@@ -8,8 +9,12 @@ import sacrebleu
 from mu2slam_fairseq.scoring.cli import main
 from mu2slam_fairseq.scoring.corpus_scores import asr_scores, bleu_scores, compare
 from mu2slam_fairseq.scoring.generate_output import Generated
-from mu2slam_fairseq.scoring.metrics import (bootstrap_interval, char_errors, distinct_share,
-                                             paired_bootstrap_error_rate)
+from mu2slam_fairseq.scoring.metrics import (
+    bootstrap_interval,
+    char_errors,
+    distinct_share,
+    paired_bootstrap_error_rate,
+)
 
 
 def test_char_errors_count_spaces_and_edits():
@@ -41,29 +46,45 @@ def test_paired_tests_see_a_clear_winner():
     bad = [Generated(i, r, "a mat") for i, r in enumerate(refs)]
     p = compare(good, bad, "bleu")
     assert p["bleu"] == pytest.approx(100.0) and p["p_value"] < 0.05
-    assert compare(bad, good, "bleu")["p_value"] == 1.0 and compare(bad, bad, "bleu")["p_value"] == 1.0
+    assert (
+        compare(bad, good, "bleu")["p_value"] == 1.0 and compare(bad, bad, "bleu")["p_value"] == 1.0
+    )
     with pytest.raises(ValueError, match="same test set"):
         compare(good, bad[::-1], "cer")
 
 
 def test_asr_and_bleu_scores_of_examples():
-    ex = [Generated(0, "de kat", "de kat"), Generated(1, "een hond", "een kont"), Generated(2, "ja", "nee")]
+    ex = [
+        Generated(0, "de kat", "de kat"),
+        Generated(1, "een hond", "een kont"),
+        Generated(2, "ja", "nee"),
+    ]
     s = asr_scores(ex)
-    assert s["wer"] == pytest.approx(100 * 2 / 5) and s["cer"] == pytest.approx(100 * (0 + 2 + 3) / (6 + 8 + 2))
+    assert s["wer"] == pytest.approx(100 * 2 / 5) and s["cer"] == pytest.approx(
+        100 * (0 + 2 + 3) / (6 + 8 + 2)
+    )
     assert s["distinct"] == 100.0 and s["n"] == 3 and len(s["cer_ci"]) == 2
     b = bleu_scores(ex)
-    assert b["bleu"] == pytest.approx(sacrebleu.corpus_bleu([e.hypothesis for e in ex], [[e.reference for e in ex]]).score)
+    assert b["bleu"] == pytest.approx(
+        sacrebleu.corpus_bleu([e.hypothesis for e in ex], [[e.reference for e in ex]]).score
+    )
 
 
 def test_score_command_on_generate_output(tmp_path, capsys):
     out = tmp_path / "gen.out"
-    out.write_text("T-0\tde kat\nH-0\t-0.1\t▁de ▁kat\nD-0\t-0.1\tde kat\n"
-                   "T-1\teen hond\nD-1\t-0.2\teen kont\n", encoding="utf-8")
+    out.write_text(
+        "T-0\tde kat\nH-0\t-0.1\t▁de ▁kat\nD-0\t-0.1\tde kat\nT-1\teen hond\nD-1\t-0.2\teen kont\n",
+        encoding="utf-8",
+    )
     base = tmp_path / "base.out"
     base.write_text("T-0\tde kat\nD-0\t-0.1\tja\nT-1\teen hond\nD-1\t-0.2\tja\n", encoding="utf-8")
     assert main(["asr", str(out), "--baseline", str(base), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["wer"] == pytest.approx(25.0) and r["cer"] == pytest.approx(100 * 2 / 14) and r["distinct"] == 100.0
+    assert (
+        r["wer"] == pytest.approx(25.0)
+        and r["cer"] == pytest.approx(100 * 2 / 14)
+        and r["distinct"] == 100.0
+    )
     assert 0 < r["wer_p_value"] <= 1
     assert main(["bleu", str(out)]) == 0
     assert capsys.readouterr().out.startswith("BLEU ")

@@ -1,5 +1,6 @@
 """CTC prefix scores against brute force over every alignment: extensions, repeats, end of
 sentence, padding and reordered hypothesis rows."""
+
 import itertools
 import math
 
@@ -53,7 +54,11 @@ def test_prefix_scores_equal_brute_force(labels):
         assert psi_h == pytest.approx(brute_force(lp, labels[: i + 1]), abs=1e-4)
         eos_total = psi + float(inc[0, 2])
         want = brute_force(lp, labels[:i], exact=True)
-        assert eos_total == pytest.approx(want, abs=1e-4) if want > -math.inf else eos_total == -math.inf
+        assert (
+            eos_total == pytest.approx(want, abs=1e-4)
+            if want > -math.inf
+            else eos_total == -math.inf
+        )
         scorer.select(torch.tensor([0]), torch.tensor([c]))
         psi = psi_h
 
@@ -76,4 +81,6 @@ def test_padding_and_rows_follow_their_utterance():
     alone.select(torch.tensor([0]), torch.tensor([3]))
     s_both, s_alone = both.score(cand[:, :3]), alone.score(cand[:1, :3])
     torch.testing.assert_close(s_both[0], s_alone[0])
-    assert float(s_both[1, 0]) + float(both.psi[1]) == pytest.approx(brute_force(a, [2, 2]), abs=1e-4)
+    assert float(s_both[1, 0]) + float(both.psi[1]) == pytest.approx(
+        brute_force(a, [2, 2]), abs=1e-4
+    )

@@ -1,4 +1,5 @@
 """The embedded default corpus: sizes, level/campaign splits, hold-out, determinism, validity."""
+
 import gettext
 import json
 import os
@@ -45,7 +46,11 @@ def splits(corpus):
 
 
 def test_sizes_reach_the_targets(corpus):
-    real = sum(len(read_manifest(corpus / f"{s}_st_{lang}_en.tsv")) for lang in ("cs", "nl") for s in SPLITS)
+    real = sum(
+        len(read_manifest(corpus / f"{s}_st_{lang}_en.tsv"))
+        for lang in ("cs", "nl")
+        for s in SPLITS
+    )
     assert real >= 2500
     assert len(read_manifest(corpus / "train_mt.tsv")) >= 20000
     for lang in ("cs", "nl"):
@@ -53,7 +58,15 @@ def test_sizes_reach_the_targets(corpus):
             assert len(read_manifest(corpus / f"{s}_asr_{lang}.tsv")) >= 50, (lang, s)
     speech = read_manifest(corpus / "train_speech.tsv")
     assert {r["src_lang"] for r in speech} == {"cs", "nl", "en"}
-    assert {r["src_lang"] for r in read_manifest(corpus / "train_text.tsv")} >= {"en", "de", "es", "it", "ru", "cs", "nl"}
+    assert {r["src_lang"] for r in read_manifest(corpus / "train_text.tsv")} >= {
+        "en",
+        "de",
+        "es",
+        "it",
+        "ru",
+        "cs",
+        "nl",
+    }
     summary = json.loads((corpus / "summary.json").read_text())
     assert summary["real_utterances_with_translation"] == real
     assert summary["dropped"], "the summary says what was dropped and why"
@@ -73,7 +86,9 @@ def test_rows_are_well_formed(corpus):
                 assert r["tgt_lang"] == "en" and r["tgt_text"] and r["src_text"]
     for r in read_manifest(corpus / "train_mt.tsv")[:2000]:
         assert r["audio"] == "" and r["tgt_lang"] == "en" and r["src_lang"] != "en"
-        assert "%" not in r["src_text"] + r["tgt_text"] and "\\" not in r["src_text"] + r["tgt_text"]
+        assert (
+            "%" not in r["src_text"] + r["tgt_text"] and "\\" not in r["src_text"] + r["tgt_text"]
+        )
 
 
 def test_one_id_is_one_utterance_across_the_corpus(corpus):
@@ -88,7 +103,10 @@ def test_one_id_is_one_utterance_across_the_corpus(corpus):
 
 
 def test_n_frames_match_the_stored_features(corpus):
-    rows = read_manifest(corpus / "test_asr_nl.tsv")[:20] + read_manifest(corpus / "dev_speech.tsv")[-20:]
+    rows = (
+        read_manifest(corpus / "test_asr_nl.tsv")[:20]
+        + read_manifest(corpus / "dev_speech.tsv")[-20:]
+    )
     for r in rows:
         feats = load_features(r["audio"], corpus)
         assert feats.shape == (int(r["n_frames"]), 80)
@@ -158,7 +176,10 @@ def test_no_dev_or_test_sentence_in_any_training_manifest(corpus, splits):
     lines = {}
     for r in read_manifest(corpus / "train_speech.tsv"):
         lang, level, did = r["id"].split("/")
-        assert level in splits["fillets_levels"]["train"] or level in splits["fillets_levels"]["always_train"]
+        assert (
+            level in splits["fillets_levels"]["train"]
+            or level in splits["fillets_levels"]["always_train"]
+        )
         if level not in lines:
             lines[level] = fillets.read_level(GAME, level)
         said = [t for ln in lines[level] if ln.dialogue_id == did for t in (ln.text, ln.english)]

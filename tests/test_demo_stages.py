@@ -1,4 +1,5 @@
 """The main job's stages: skipped only when finished with the same command, clear on failure."""
+
 import sys
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """Our manifests load in fairseq's own speech_to_text task, and fairseq's load in ours."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,21 @@ REPO = Path(__file__).resolve().parents[1]
 def test_fairseq_speech_to_text_task_reads_our_manifest(tmp_path, fillets_root):
     manifest = st_manifest(fillets_root, tmp_path, limit=4)
     d = build_vocab([manifest], tmp_path, kind="char", vocab_size=200, n_units=8)
-    write_s2t_config(tmp_path / "config.yaml", tmp_path / "dict.txt", tmp_path / "spm.model", tmp_path)
+    write_s2t_config(
+        tmp_path / "config.yaml", tmp_path / "dict.txt", tmp_path / "spm.model", tmp_path
+    )
     parser = options.get_training_parser()
     args = options.parse_args_and_arch(
-        parser, [str(tmp_path), "--task", "speech_to_text", "--config-yaml", "config.yaml", "--arch", "s2t_transformer_s"]
+        parser,
+        [
+            str(tmp_path),
+            "--task",
+            "speech_to_text",
+            "--config-yaml",
+            "config.yaml",
+            "--arch",
+            "s2t_transformer_s",
+        ],
     )
     task = tasks.setup_task(args)
     task.load_dataset("st_nl_en_train")
@@ -43,7 +55,7 @@ def test_we_read_a_manifest_as_fairseqs_prep_scripts_write_it(tmp_path):
     # src_text in multitask setups); features live in fbank80.zip.
     text = (
         "id\taudio\tn_frames\ttgt_text\tspeaker\n"
-        "common_voice_nl_1\tfbank80.zip:12345:67890\t512\tHij zei \\\"nee\\\".\tclient1\n"
+        'common_voice_nl_1\tfbank80.zip:12345:67890\t512\tHij zei \\"nee\\".\tclient1\n'
         "common_voice_nl_2\tfbank80.zip:80235:1280\t4\tKort\tclient2\n"
     )
     path = tmp_path / "train_st_nl_en.tsv"
@@ -58,7 +70,10 @@ def test_we_read_a_manifest_as_fairseqs_prep_scripts_write_it(tmp_path):
 def test_fairseq_train_help_runs_with_the_plugin():
     out = subprocess.run(
         [sys.executable, "-m", "fairseq_cli.train", "--user-dir", "mu2slam_fairseq", "--help"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "usage: " in out.stdout and "--user-dir" in out.stdout

@@ -2,6 +2,7 @@
 views without masks, SpecAugment on training batches only, synonym noise on decoder
 inputs, validation BLEU/WER, vocabulary and architecture checks, fine-tuning a
 pre-trained checkpoint through fairseq-train."""
+
 import itertools
 import math
 import re
@@ -35,16 +36,29 @@ def corpus(tmp_path_factory, fillets_root) -> Path:
 
 
 def setup(data: Path, *extra: str, config: str = "finetune.yaml"):
-    args = options.parse_args_and_arch(options.get_training_parser(), [
-        str(data), "--user-dir", str(REPO / "mu2slam_fairseq"), *FINETUNE_ARGS, "--seed", "3", *extra,
-    ])
+    args = options.parse_args_and_arch(
+        options.get_training_parser(),
+        [
+            str(data),
+            "--user-dir",
+            str(REPO / "mu2slam_fairseq"),
+            *FINETUNE_ARGS,
+            "--seed",
+            "3",
+            *extra,
+        ],
+    )
     args.data_config = config
     return args, tasks.setup_task(args)
 
 
 def train_batch(task, max_tokens: int = 4000):
     task.load_dataset("train")
-    return next(task.get_batch_iterator(task.datasets["train"], max_tokens=max_tokens, seed=3).next_epoch_itr(shuffle=True))
+    return next(
+        task.get_batch_iterator(
+            task.datasets["train"], max_tokens=max_tokens, seed=3
+        ).next_epoch_itr(shuffle=True)
+    )
 
 
 def write_config(corpus: Path, name: str, **changes) -> str:
@@ -57,9 +71,12 @@ def test_batch_size_counts_examples_per_update_by_share(corpus):
     """fairseq's --batch-size is the update's example budget, split AST 4 : ASR 2 : MT 2."""
     args, task = setup(corpus)
     task.load_dataset("train")
-    itr = task.get_batch_iterator(task.datasets["train"], max_tokens=100000, max_sentences=16, seed=3)
+    itr = task.get_batch_iterator(
+        task.datasets["train"], max_tokens=100000, max_sentences=16, seed=3
+    )
     assert {tuple(sorted(b["types"].items())) for b in itr.next_epoch_itr(shuffle=True)} == {
-        (("asr", 4), ("ast", 8), ("mt", 4))}
+        (("asr", 4), ("ast", 8), ("mt", 4))
+    }
 
 
 def test_training_batches_hold_forward_views_without_masks(corpus):
@@ -72,7 +89,8 @@ def test_training_batches_hold_forward_views_without_masks(corpus):
     mask = task.dictionary.index(MASK)
     for view in sample["views"]:
         tensors = [view["net_input"]["src_tokens"], view["mlm_target"]] + [
-            t for dec in view["decoders"] for t in (dec["prev_output_tokens"], dec["target"])]
+            t for dec in view["decoders"] for t in (dec["prev_output_tokens"], dec["target"])
+        ]
         assert all(not (t == mask).any() for t in tensors)
         assert view["n_mlm"] == 0 and (view["mlm_target"] == task.dictionary.pad()).all()
         if view["net_input"]["speech_mask"] is not None:
@@ -93,9 +111,13 @@ def test_training_batches_hold_forward_views_without_masks(corpus):
     for view in sample["views"]:
         s = fairseq_sample(view)
         logits, _ = model(**s["net_input"])
-        total += F.cross_entropy(logits.flatten(0, 1), s["target"].flatten(), ignore_index=1, reduction="sum").item()
+        total += F.cross_entropy(
+            logits.flatten(0, 1), s["target"].flatten(), ignore_index=1, reduction="sum"
+        ).item()
     assert math.isclose(plain(model, sample)[0].item(), total, rel_tol=1e-4)
-    with_ctc = task.build_criterion(Namespace(**{**vars(args), "label_smoothing": 0.0, "ctc_weight": 0.5}))
+    with_ctc = task.build_criterion(
+        Namespace(**{**vars(args), "label_smoothing": 0.0, "ctc_weight": 0.5})
+    )
     loss, _, log = with_ctc(model, sample)
     assert log["asr_s2t/ctc/n"] > 0 and "ast_s2t/ctc/loss" not in log  # CTC on ASR only
     assert math.isclose(loss.item(), total + 0.5 * log["asr_s2t/ctc/loss"], rel_tol=1e-4)
@@ -106,7 +128,9 @@ def test_data_config_for_finetuning_is_checked(corpus):
     with pytest.raises(ValueError, match="forward view ast_s2t only"):
         setup(corpus, config=write_config(corpus, "bad_views.yaml", corpora=bad_views))
     speech = [{"name": "speech", "type": "speech", "splits": {"train": "train_speech.tsv"}}]
-    with pytest.raises(ValueError, match=r"trains on asr, ast, mt, t2t corpora, not on speech \(speech\)"):
+    with pytest.raises(
+        ValueError, match=r"trains on asr, ast, mt, t2t corpora, not on speech \(speech\)"
+    ):
         setup(corpus, config=write_config(corpus, "bad_type.yaml", corpora=speech))
 
 
@@ -117,12 +141,22 @@ def test_gen_subsets_are_single_type_standard_samples(corpus):
     task.load_dataset("valid")
     assert not task.is_train_split(task.datasets["test_st_nl_en"])
     for subset, lang in (("test_st_nl_en", "en"), ("asr_nl:test", "nl")):
-        batches = list(task.get_batch_iterator(task.datasets[subset], max_sentences=2).next_epoch_itr(shuffle=False))
+        batches = list(
+            task.get_batch_iterator(task.datasets[subset], max_sentences=2).next_epoch_itr(
+                shuffle=False
+            )
+        )
         assert sum(len(b["id"]) for b in batches) == 6 and all(len(b["id"]) <= 2 for b in batches)
         for b in batches:  # the target language comes from the manifest rows
-            assert {task.dictionary[int(i)] for i in b["net_input"]["tgt_lang"]} == {lang_symbol(lang)}
+            assert {task.dictionary[int(i)] for i in b["net_input"]["tgt_lang"]} == {
+                lang_symbol(lang)
+            }
             assert b["target"].shape == b["net_input"]["prev_output_tokens"].shape
-    valid = list(task.get_batch_iterator(task.datasets["valid"], max_tokens=4000).next_epoch_itr(shuffle=False))
+    valid = list(
+        task.get_batch_iterator(task.datasets["valid"], max_tokens=4000).next_epoch_itr(
+            shuffle=False
+        )
+    )
     assert all(len(b["types"]) == 1 and "net_input" in b for b in valid)
     order = [k for k, _ in itertools.groupby(t for b in valid for t in b["types"])]
     assert sorted(order) == ["asr", "ast", "mt"]  # one type after the other
@@ -131,11 +165,19 @@ def test_gen_subsets_are_single_type_standard_samples(corpus):
 
 
 def test_specaugment_on_training_splits_only(corpus):
-    specaugment = {"freq_mask_N": 2, "freq_mask_F": 20, "time_mask_N": 2, "time_mask_T": 30, "time_mask_p": 1.0,
-                   "time_wrap_W": 0}  # fairseq prep scripts' spelling of time_warp_W
+    specaugment = {
+        "freq_mask_N": 2,
+        "freq_mask_F": 20,
+        "time_mask_N": 2,
+        "time_mask_T": 30,
+        "time_mask_p": 1.0,
+        "time_wrap_W": 0,
+    }  # fairseq prep scripts' spelling of time_warp_W
     _, task = setup(corpus, config=write_config(corpus, "specaug.yaml", specaugment=specaugment))
     (corpus / "s2t_config.yaml").write_text(yaml.safe_dump({"specaugment": specaugment}))
-    _, task2 = setup(corpus, config=write_config(corpus, "specaug2.yaml", specaugment="s2t_config.yaml"))
+    _, task2 = setup(
+        corpus, config=write_config(corpus, "specaug2.yaml", specaugment="s2t_config.yaml")
+    )
     expected = {k: v for k, v in specaugment.items() if k != "time_wrap_W"}
     assert task.data_cfg.specaugment == task2.data_cfg.specaugment == {**expected, "time_warp_W": 0}
     for split in ("train", "valid", "test_st_nl_en"):
@@ -155,7 +197,9 @@ def test_specaugment_on_training_splits_only(corpus):
     assert augmented.shape == raw.shape and not np.array_equal(augmented, raw)
     masked_bins = np.all(augmented == augmented[0:1], axis=0) & ~np.all(raw == raw[0:1], axis=0)
     assert masked_bins.sum() >= 1  # frequency bands set to one value
-    assert np.array_equal(speech_of("train", index)[0], augmented)  # reproducible per (seed, epoch, index)
+    assert np.array_equal(
+        speech_of("train", index)[0], augmented
+    )  # reproducible per (seed, epoch, index)
     train.set_epoch(2)
     assert not np.array_equal(speech_of("train", index)[0], augmented)
     for split in ("valid", "test_st_nl_en"):
@@ -167,12 +211,24 @@ def test_specaugment_on_training_splits_only(corpus):
 
 def test_synonym_noise_on_decoder_inputs_of_training_batches(corpus):
     prob, k = 0.1, 3
-    args, task = setup(corpus, "--synonym-noise", str(prob), "--synonym-noise-k", str(k), "--synonym-noise-refresh", "5")
+    args, task = setup(
+        corpus,
+        "--synonym-noise",
+        str(prob),
+        "--synonym-noise-k",
+        str(k),
+        "--synonym-noise-refresh",
+        "5",
+    )
     sample = train_batch(task)
     model = task.build_model(args)
     d = task.dictionary
     special = torch.tensor([is_special(d, i) for i in range(len(d))])
-    originals = [(dec["prev_output_tokens"].clone(), dec["target"].clone()) for v in sample["views"] for dec in v["decoders"]]
+    originals = [
+        (dec["prev_output_tokens"].clone(), dec["target"].clone())
+        for v in sample["views"]
+        for dec in v["decoders"]
+    ]
     weight = model.decoder.embed_tokens.weight.detach()
     sims = F.normalize(weight, dim=-1) @ F.normalize(weight, dim=-1).T
     sims[:, special] = -2
@@ -193,14 +249,18 @@ def test_synonym_noise_on_decoder_inputs_of_training_batches(corpus):
             eligible += int((~special[prev]).sum())
     rate = changed / eligible
     assert abs(rate - prob) < 4 * math.sqrt(prob * (1 - prob) / eligible), rate
-    for (prev, target), dec in zip(originals, [dec for v in sample["views"] for dec in v["decoders"]]):
+    for (prev, target), dec in zip(
+        originals, [dec for v in sample["views"] for dec in v["decoders"]]
+    ):
         assert torch.equal(dec["prev_output_tokens"], prev)  # the batch itself is left alone
 
     # the table follows the current embedding matrix, refreshed every 5 updates
     with torch.no_grad():
         model.decoder.embed_tokens.weight.mul_(torch.rand_like(weight))
     task.add_synonym_noise(sample, model, 44)
-    assert torch.equal(task.synonym_noise.table, task.synonym_noise.neighbours(model.decoder.embed_tokens.weight))
+    assert torch.equal(
+        task.synonym_noise.table, task.synonym_noise.neighbours(model.decoder.embed_tokens.weight)
+    )
 
     # noised in train_step only, never in valid_step
     seen = []
@@ -215,14 +275,20 @@ def test_synonym_noise_on_decoder_inputs_of_training_batches(corpus):
 
     task.train_step(sample, model, capture, Backward(), 3)
     task.valid_step(sample, model, capture)
-    trained = torch.cat([dec["prev_output_tokens"].flatten() for v in seen[0]["views"] for dec in v["decoders"]])
-    validated = torch.cat([dec["prev_output_tokens"].flatten() for v in seen[1]["views"] for dec in v["decoders"]])
+    trained = torch.cat(
+        [dec["prev_output_tokens"].flatten() for v in seen[0]["views"] for dec in v["decoders"]]
+    )
+    validated = torch.cat(
+        [dec["prev_output_tokens"].flatten() for v in seen[1]["views"] for dec in v["decoders"]]
+    )
     clean = torch.cat([prev.flatten() for prev, _ in originals])
     assert not torch.equal(trained, clean) and torch.equal(validated, clean)
 
 
 def test_validation_bleu_wer_and_cer_are_corpus_scores(corpus):
-    args, task = setup(corpus, "--eval-bleu", "--eval-wer", "--eval-gen-args", '{"beam": 2, "max_len_b": 12}')
+    args, task = setup(
+        corpus, "--eval-bleu", "--eval-wer", "--eval-gen-args", '{"beam": 2, "max_len_b": 12}'
+    )
     torch.manual_seed(0)
     model = task.build_model(args)
     criterion = task.build_criterion(args)
@@ -233,7 +299,9 @@ def test_validation_bleu_wer_and_cer_are_corpus_scores(corpus):
         weight.normal_(0, 1)
         weight[torch.tensor([is_special(d, i) or d[i] == "\u2581" for i in range(len(d))])] = 0.0
     logs, pairs = [], {"ast": [], "mt": [], "asr": []}
-    for batch in task.get_batch_iterator(task.datasets["valid"], max_tokens=4000).next_epoch_itr(shuffle=False):
+    for batch in task.get_batch_iterator(task.datasets["valid"], max_tokens=4000).next_epoch_itr(
+        shuffle=False
+    ):
         logs.append(task.valid_step(batch, model, criterion)[2])
         view = batch["views"][0]
         pairs[view["type"]].append(task.generate_view(model, view))
@@ -244,10 +312,14 @@ def test_validation_bleu_wer_and_cer_are_corpus_scores(corpus):
     # fairseq sums data-parallel logging outputs position by position: one key sequence
     # for batches of any type, training (the criterion's keys) and validation alike
     assert len({tuple(log) for log in logs}) == 1
-    assert list(criterion(model, train_batch(task))[2]) == [k for k in logs[0] if not k.startswith("_")]
+    assert list(criterion(model, train_batch(task))[2]) == [
+        k for k in logs[0] if not k.startswith("_")
+    ]
 
     def joined(*types):
-        return [h for t in types for hs, _ in pairs[t] for h in hs], [r for t in types for _, rs in pairs[t] for r in rs]
+        return [h for t in types for hs, _ in pairs[t] for h in hs], [
+            r for t in types for _, rs in pairs[t] for r in rs
+        ]
 
     hyps, refs = joined("ast", "mt")
     assert values["bleu"] == round(sacrebleu.corpus_bleu(hyps, [refs]).score, 2)
@@ -256,19 +328,43 @@ def test_validation_bleu_wer_and_cer_are_corpus_scores(corpus):
     hyps, refs = joined("asr")
     assert any(h.strip() for h in hyps)
     assert values["wer"] == round(100 * jiwer.wer(refs, hyps), 2)
-    assert values["cer"] == round(100 * jiwer.cer([r.strip() for r in refs], [h.strip() for h in hyps]), 2)
+    assert values["cer"] == round(
+        100 * jiwer.cer([r.strip() for r in refs], [h.strip() for h in hyps]), 2
+    )
 
 
 def fake_checkpoint(corpus: Path, path: Path) -> Path:
     """What fairseq-train saves, as far as the checks read it: model config, weights, task state."""
-    args = options.parse_args_and_arch(options.get_training_parser(), [
-        str(corpus), "--user-dir", str(REPO / "mu2slam_fairseq"), "--task", "mu2slam_pretrain",
-        "--criterion", "mu2slam", "--arch", "mu2slam_tiny"])
+    args = options.parse_args_and_arch(
+        options.get_training_parser(),
+        [
+            str(corpus),
+            "--user-dir",
+            str(REPO / "mu2slam_fairseq"),
+            "--task",
+            "mu2slam_pretrain",
+            "--criterion",
+            "mu2slam",
+            "--arch",
+            "mu2slam_tiny",
+        ],
+    )
     task = tasks.setup_task(args)
     model = task.build_model(args)
-    model_cfg = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
-    torch.save({"cfg": {"model": {**model_cfg, "_name": "mu2slam_tiny"}, "task": {"_name": "mu2slam_pretrain"}},
-                "model": model.state_dict(), "task_state": task.state_dict()}, path)
+    model_cfg = {
+        k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))
+    }
+    torch.save(
+        {
+            "cfg": {
+                "model": {**model_cfg, "_name": "mu2slam_tiny"},
+                "task": {"_name": "mu2slam_pretrain"},
+            },
+            "model": model.state_dict(),
+            "task_state": task.state_dict(),
+        },
+        path,
+    )
     return path
 
 
@@ -278,7 +374,15 @@ def test_vocabulary_and_architecture_mismatch_are_clear_errors(corpus, tmp_path)
     model = task.build_model(args)
     model.load_state_dict(torch.load(ckpt)["model"])  # fits
 
-    args, task = setup(corpus, "--finetune-from-model", str(ckpt), "--encoder-layers", "3", "--decoder-ffn-embed-dim", "512")
+    args, task = setup(
+        corpus,
+        "--finetune-from-model",
+        str(ckpt),
+        "--encoder-layers",
+        "3",
+        "--decoder-ffn-embed-dim",
+        "512",
+    )
     with pytest.raises(CheckpointMismatchError) as e:
         task.build_model(args)
     assert "encoder_layers: checkpoint 4, this run 3" in str(e.value)
@@ -290,7 +394,12 @@ def test_vocabulary_and_architecture_mismatch_are_clear_errors(corpus, tmp_path)
     other.mkdir()
     d.save(str(other / "dict.txt"))
     vocab = {"dict": str(other / "dict.txt"), "spm": str(corpus / "vocab" / "spm.model")}
-    args, task = setup(corpus, "--finetune-from-model", str(ckpt), config=write_config(corpus, "other_vocab.yaml", vocab=vocab))
+    args, task = setup(
+        corpus,
+        "--finetune-from-model",
+        str(ckpt),
+        config=write_config(corpus, "other_vocab.yaml", vocab=vocab),
+    )
     with pytest.raises(CheckpointMismatchError) as e:
         task.build_model(args)
     n = len(d)
@@ -313,15 +422,29 @@ def test_fairseq_train_finetunes_a_pretrained_checkpoint(corpus, tmp_path_factor
     assert re.search(r"\| bleu [\d.]+", valid) and re.search(r"\| wer [\d.]+", valid)
     assert re.search(r"ast_s2t/dec_loss [\d.]+.*mt_fwd/dec_loss [\d.]+", valid)
     state = torch.load(ckpt)  # torch's default weights-only loading
-    assert state["extra_state"]["best"] is not None and state["cfg"]["task"]["synonym_noise"] == 0.06
+    assert (
+        state["extra_state"]["best"] is not None and state["cfg"]["task"]["synonym_noise"] == 0.06
+    )
     before = torch.load(pretrained)["model"]
     assert any(not torch.equal(before[k], v) for k, v in state["model"].items() if k in before)
 
 
 @pytest.mark.slow
-def test_fairseq_train_refuses_another_architecture(corpus, tmp_path_factory, fillets_root, tmp_path):
+def test_fairseq_train_refuses_another_architecture(
+    corpus, tmp_path_factory, fillets_root, tmp_path
+):
     pretrained = finetune_corpus.pretrained(tmp_path_factory, fillets_root)
     with pytest.raises(AssertionError) as e:
-        train(corpus, tmp_path, *FINETUNE_ARGS, "--finetune-from-model", str(pretrained), "--max-update", "1",
-              "--encoder-layers", "2", timeout=300)
+        train(
+            corpus,
+            tmp_path,
+            *FINETUNE_ARGS,
+            "--finetune-from-model",
+            str(pretrained),
+            "--max-update",
+            "1",
+            "--encoder-layers",
+            "2",
+            timeout=300,
+        )
     assert "encoder_layers: checkpoint 4, this run 2" in str(e.value)

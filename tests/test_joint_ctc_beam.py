@@ -1,5 +1,6 @@
 """Joint CTC/attention beam search through fairseq's own SequenceGenerator, on a model whose
 decoder prefers a repetition loop that its CTC head rules out; and CTC best-path output."""
+
 from typing import Dict, List
 
 import torch
@@ -27,12 +28,18 @@ def frames(*labels: int) -> torch.Tensor:
 class Encoder(FairseqEncoder):
     def forward(self, src_tokens, src_lengths, **kwargs):
         bsz, steps = src_tokens.shape
-        return {"encoder_out": [torch.zeros(steps, bsz, 1)],
-                "encoder_padding_mask": [src_tokens.eq(D.pad())]}
+        return {
+            "encoder_out": [torch.zeros(steps, bsz, 1)],
+            "encoder_padding_mask": [src_tokens.eq(D.pad())],
+        }
 
     def reorder_encoder_out(self, encoder_out, new_order):
-        return {"encoder_out": [encoder_out["encoder_out"][0].index_select(1, new_order)],
-                "encoder_padding_mask": [encoder_out["encoder_padding_mask"][0].index_select(0, new_order)]}
+        return {
+            "encoder_out": [encoder_out["encoder_out"][0].index_select(1, new_order)],
+            "encoder_padding_mask": [
+                encoder_out["encoder_padding_mask"][0].index_select(0, new_order)
+            ],
+        }
 
 
 class LoopingDecoder(FairseqDecoder):
@@ -64,7 +71,9 @@ class Model(nn.Module):
 
 def nbest(models, beam: int = 3) -> List[List[int]]:
     gen = SequenceGenerator(models, D, beam_size=beam, max_len_b=5)
-    sample: Dict = {"net_input": {"src_tokens": torch.full((1, 6), A), "src_lengths": torch.tensor([6])}}
+    sample: Dict = {
+        "net_input": {"src_tokens": torch.full((1, 6), A), "src_lengths": torch.tensor([6])}
+    }
     return [h["tokens"][:-1].tolist() for h in gen.generate(models, sample)[0]]
 
 
@@ -86,8 +95,13 @@ def test_small_ctc_weight_still_reranks_the_loop():
 
 def test_ctc_greedy_merges_repeats_and_drops_blanks():
     model = Model(frames(B, B, BLANK, B, A, A))
-    sample = {"net_input": {"src_tokens": torch.full((1, 6), A), "src_lengths": torch.tensor([6]),
-                            "prev_output_tokens": torch.full((1, 1), EOS)}}
+    sample = {
+        "net_input": {
+            "src_tokens": torch.full((1, 6), A),
+            "src_lengths": torch.tensor([6]),
+            "prev_output_tokens": torch.full((1, 1), EOS),
+        }
+    }
     hypo = CtcGreedyGenerator(D).generate([model], sample)[0][0]
     assert hypo["tokens"].tolist() == [B, B, A, EOS]
     assert len(hypo["positional_scores"]) == 4

@@ -5,12 +5,20 @@ from mu2slam_fairseq.data.manifest import ManifestError, read_manifest, write_ma
 
 def test_roundtrip_keeps_quotes_and_backslashes_verbatim(tmp_path):
     rows = [
-        {"id": "a", "src_text": 'He said "hi', "tgt_text": "back\\slash \"quoted\"", "src_lang": "nl"},
+        {
+            "id": "a",
+            "src_text": 'He said "hi',
+            "tgt_text": 'back\\slash "quoted"',
+            "src_lang": "nl",
+        },
         {"id": "b", "src_text": "ünïcödé 'x'", "tgt_text": "", "src_lang": "cs"},
     ]
     path = tmp_path / "m.tsv"
     write_manifest(path, rows)
-    assert path.read_text(encoding="utf-8").splitlines()[1] == 'a\tHe said "hi\tback\\slash "quoted"\tnl'
+    assert (
+        path.read_text(encoding="utf-8").splitlines()[1]
+        == 'a\tHe said "hi\tback\\slash "quoted"\tnl'
+    )
     back = read_manifest(path)
     assert [r["src_text"] for r in back] == ['He said "hi', "ünïcödé 'x'"]
     assert back[0]["tgt_text"] == 'back\\slash "quoted"'

@@ -1,11 +1,19 @@
 """Mask samplers: exact counts and shapes, measured ratios on real batches, reproducibility."""
+
 import numpy as np
 import pytest
 import torch
 
 from mu2slam_fairseq.data.datasets import DATASET_CLASSES
 from mu2slam_fairseq.data.masking import (
-    MaskConfig, apply_complement, apply_mask, contiguous_mask, item_rng, mask_count, measured_ratio, span_mask,
+    MaskConfig,
+    apply_complement,
+    apply_mask,
+    contiguous_mask,
+    item_rng,
+    mask_count,
+    measured_ratio,
+    span_mask,
 )
 from mu2slam_fairseq.symbols import MASK
 from pretrain_data import build_corpus
@@ -56,7 +64,7 @@ def test_contiguous_mask_is_one_span():
     starts = set()
     for _ in range(200):
         m = contiguous_mask(9, 0.5, rng)
-        (start, length), = runs(m)
+        ((start, length),) = runs(m)
         assert length == mask_count(9, 0.5) == 5
         starts.add(int(start))
     assert starts == set(range(5))  # every start in [0, n - k] occurs
@@ -91,7 +99,12 @@ def test_config_validates_ratios():
 
 def _dataset(corpus, kind, **kw):
     return DATASET_CLASSES[kind](
-        corpus["paths"][kind], corpus["dict"], corpus["encode"], units_for_features=corpus["quantize"], name=kind, **kw
+        corpus["paths"][kind],
+        corpus["dict"],
+        corpus["encode"],
+        units_for_features=corpus["quantize"],
+        name=kind,
+        **kw,
     )
 
 
@@ -125,15 +138,25 @@ def test_dataset_masks_follow_seed_and_epoch(corpus):
 
     def masks(ds, index):
         v = ds[index]["views"]
-        return torch.cat([v["asr_s2t"].source.speech_mask, v["asr_t2s"].source.text_mask, v["asr_align"].source.speech_mask])
+        return torch.cat(
+            [
+                v["asr_s2t"].source.speech_mask,
+                v["asr_t2s"].source.text_mask,
+                v["asr_align"].source.speech_mask,
+            ]
+        )
 
     assert torch.equal(masks(a, 2), masks(b, 2))
     b.set_epoch(2)
     assert not torch.equal(masks(a, 2), masks(b, 2))
     # a second draw of the same example in one epoch (virtual index) gets its own masks
     assert not torch.equal(masks(a, 2), masks(a, 2 + len(a)))
-    assert torch.equal(a[2 + len(a)]["views"]["asr_s2t"].source.speech, a[2]["views"]["asr_s2t"].source.speech)
+    assert torch.equal(
+        a[2 + len(a)]["views"]["asr_s2t"].source.speech, a[2]["views"]["asr_s2t"].source.speech
+    )
     # choosing fewer views leaves the others' masks unchanged
     c = _dataset(corpus, "asr", seed=3, views=["asr_align"])
     assert list(c[2]["views"]) == ["asr_align"]
-    assert torch.equal(c[2]["views"]["asr_align"].source.text_mask, a[2]["views"]["asr_align"].source.text_mask)
+    assert torch.equal(
+        c[2]["views"]["asr_align"].source.text_mask, a[2]["views"]["asr_align"].source.text_mask
+    )

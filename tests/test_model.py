@@ -1,4 +1,5 @@
 """The mu2slam model: interface, heads, padding invariance, incremental decoding, configs."""
+
 import io
 from contextlib import redirect_stdout
 from typing import Dict, List, Optional
@@ -56,7 +57,9 @@ def unit_ids(n: int, offset: int = 0) -> List[int]:
 @pytest.fixture(scope="module")
 def speech(fillets_root) -> torch.Tensor:
     """Utterance-normalised log-Mel features of a real Dutch clip."""
-    feats = torch.from_numpy(fbank(load_waveform(fillets_root / "sound/airplane/nl/let-m-divna.ogg")))
+    feats = torch.from_numpy(
+        fbank(load_waveform(fillets_root / "sound/airplane/nl/let-m-divna.ogg"))
+    )
     return (feats - feats.mean(0)) / feats.std(0).clamp(min=1e-3)
 
 
@@ -124,12 +127,31 @@ def mixed_items(speech: torch.Tensor) -> List[Dict]:
     """Speech-only, text-only, speech+text and text+text items of mixed lengths."""
     return [
         dict(speech=speech[:37], tgt_lang="nl", tgt_modality=1, target=text_ids("nl", 9)),
-        dict(text=text_ids("en", 6), text_lang="en", tgt_lang="cs", tgt_modality=1, target=text_ids("cs")),
-        dict(speech=speech[40:93], text=text_ids("nl", 7), mask=[1, 4, 5], tgt_lang="nl", tgt_modality=0,
-             target=unit_ids(14)),
-        dict(text=text_ids("en", 10) + text_ids("nl", 8), text_lang="en", tgt_lang="en", tgt_modality=0,
-             target=unit_ids(5, 1)),
-        dict(speech=speech[:71], tgt_lang="en", tgt_modality=0, target=unit_ids(18, 2), mask=[0, 17]),
+        dict(
+            text=text_ids("en", 6),
+            text_lang="en",
+            tgt_lang="cs",
+            tgt_modality=1,
+            target=text_ids("cs"),
+        ),
+        dict(
+            speech=speech[40:93],
+            text=text_ids("nl", 7),
+            mask=[1, 4, 5],
+            tgt_lang="nl",
+            tgt_modality=0,
+            target=unit_ids(14),
+        ),
+        dict(
+            text=text_ids("en", 10) + text_ids("nl", 8),
+            text_lang="en",
+            tgt_lang="en",
+            tgt_modality=0,
+            target=unit_ids(5, 1),
+        ),
+        dict(
+            speech=speech[:71], tgt_lang="en", tgt_modality=0, target=unit_ids(18, 2), mask=[0, 17]
+        ),
     ]
 
 
@@ -179,12 +201,16 @@ def test_shapes_and_lengths(model, speech):
 
 
 def test_speech_only_and_text_only_batches(model, speech):
-    speech_items = [dict(speech=speech[:30], tgt_lang="nl", tgt_modality=1, target=text_ids("nl", 4))]
+    speech_items = [
+        dict(speech=speech[:30], tgt_lang="nl", tgt_modality=1, target=text_ids("nl", 4))
+    ]
     batch = collate(speech_items)
     assert batch["src_tokens"].shape == (1, 0)
     enc, _ = run(model.float(), batch, torch.float32)
     assert enc["encoder_out"][0].shape[0] == grid_length(30)
-    text_items = [dict(text=text_ids("cs", 5), text_lang="cs", tgt_lang="cs", tgt_modality=1, target=[5])]
+    text_items = [
+        dict(text=text_ids("cs", 5), text_lang="cs", tgt_lang="cs", tgt_modality=1, target=[5])
+    ]
     batch = collate(text_items)
     assert "src_speech" not in batch
     enc, _ = run(model, batch, torch.float32)
@@ -262,7 +288,9 @@ def test_changing_only_padding_changes_nothing(model, speech):
     model = model.double()
     items = mixed_items(speech)
     enc_a, lp_a = run(model, collate(items))
-    enc_b, lp_b = run(model, collate(items, extra_frames=23, extra_tokens=4, extra_target=3, garbage=True))
+    enc_b, lp_b = run(
+        model, collate(items, extra_frames=23, extra_tokens=4, extra_target=3, garbage=True)
+    )
     for i, item in enumerate(items):
         n = int((~enc_a["encoder_padding_mask"][0][i]).sum())
         torch.testing.assert_close(
@@ -276,11 +304,17 @@ def test_per_token_text_languages(model, speech):
     """text_lang may be (B, L): one tag per token, e.g. for a text+text pair of two languages."""
     model = model.double()
     a, b = text_ids("en", 6), text_ids("nl", 5)
-    item = dict(speech=speech[:20], text=a + b, text_lang="en", tgt_lang="nl", tgt_modality=1, target=b)
+    item = dict(
+        speech=speech[:20], text=a + b, text_lang="en", tgt_lang="nl", tgt_modality=1, target=b
+    )
     same = dict(item, token_langs=["en"] * 11)
     enc_1, lp_1 = run(model, collate([item]))
-    enc_2, lp_2 = run(model, collate([same, dict(same, text=a, token_langs=["en"] * 6)], per_token_lang=True))
-    torch.testing.assert_close(enc_1["encoder_out"][0][:, 0], enc_2["encoder_out"][0][:, 0], rtol=0, atol=ATOL)
+    enc_2, lp_2 = run(
+        model, collate([same, dict(same, text=a, token_langs=["en"] * 6)], per_token_lang=True)
+    )
+    torch.testing.assert_close(
+        enc_1["encoder_out"][0][:, 0], enc_2["encoder_out"][0][:, 0], rtol=0, atol=ATOL
+    )
     mixed = dict(item, token_langs=["en"] * 6 + ["nl"] * 5)
     enc_3, _ = run(model, collate([mixed], per_token_lang=True))
     assert (enc_3["encoder_out"][0] - enc_1["encoder_out"][0]).abs().max() > 1e-3
@@ -382,7 +416,12 @@ def test_bf16_autocast_forward_backward(speech):
         lengths = (~enc["encoder_padding_mask"][0]).sum(1)
         targets = torch.tensor([text_ids("nl", 3)] * len(lengths))
         ctc_loss = torch.nn.functional.ctc_loss(
-            ctc, targets, lengths, torch.full_like(lengths, 3), blank=model.ctc_blank, zero_infinity=True
+            ctc,
+            targets,
+            lengths,
+            torch.full_like(lengths, 3),
+            blank=model.ctc_blank,
+            zero_infinity=True,
         )
         loss = dec_loss - mlm[:, D.index("a")].mean() + ctc_loss
     assert logits.dtype == torch.bfloat16 and torch.isfinite(loss)
@@ -395,11 +434,17 @@ def test_activation_checkpointing_gives_the_same_gradients(speech):
     grads = []
     for checkpointing in (False, True):
         torch.manual_seed(0)
-        model = build_for_dictionary("mu2slam_tiny", D, checkpoint_activations=checkpointing).double().eval()
+        model = (
+            build_for_dictionary("mu2slam_tiny", D, checkpoint_activations=checkpointing)
+            .double()
+            .eval()
+        )
         batch = collate(mixed_items(speech))
         batch = {k: v.double() if v.is_floating_point() else v for k, v in batch.items()}
         logits, extra = model(**batch)
-        (logits.logsumexp(-1).sum() + model.mlm_logits(extra["encoder_out"]).logsumexp(-1).sum()).backward()
+        (
+            logits.logsumexp(-1).sum() + model.mlm_logits(extra["encoder_out"]).logsumexp(-1).sum()
+        ).backward()
         grads.append({n: p.grad for n, p in model.named_parameters()})
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
@@ -414,11 +459,16 @@ def test_command_line_architecture_and_checkpoint_round_trip(tmp_path, speech):
 
     parser = options.get_training_parser()
     args = options.parse_args_and_arch(
-        parser, [str(tmp_path), "--task", "translation", "--arch", "mu2slam_tiny", "--encoder-layers", "3"]
+        parser,
+        [str(tmp_path), "--task", "translation", "--arch", "mu2slam_tiny", "--encoder-layers", "3"],
     )
     cfg = convert_namespace_to_omegaconf(args)
     assert cfg.model._name == "mu2slam_tiny"
-    assert cfg.model.embed_dim == 192 and cfg.model.encoder_layers == 3 and cfg.model.decoder_layers == 2
+    assert (
+        cfg.model.embed_dim == 192
+        and cfg.model.encoder_layers == 3
+        and cfg.model.decoder_layers == 2
+    )
     task = type("Task", (), {"source_dictionary": D, "target_dictionary": D})()
     torch.manual_seed(0)
     model = build_model(cfg.model, task).eval()
@@ -429,7 +479,9 @@ def test_command_line_architecture_and_checkpoint_round_trip(tmp_path, speech):
     torch.save({"cfg": {"model": model_cfg}, "model": model.state_dict()}, path)
     state = torch.load(path, weights_only=True)
     restored = build_model(OmegaConf.create(state["cfg"]["model"]), task).eval()
-    restored.load_state_dict(state["model"], strict=True, model_cfg=OmegaConf.create(state["cfg"]["model"]))
+    restored.load_state_dict(
+        state["model"], strict=True, model_cfg=OmegaConf.create(state["cfg"]["model"])
+    )
     batch = collate(mixed_items(speech)[:3])
     _, lp_a = run(model, batch, torch.float32)
     _, lp_b = run(restored, batch, torch.float32)

@@ -1,4 +1,5 @@
 """The paper-size model (mu2slam_base) builds and trains one step on one real utterance."""
+
 import pytest
 import torch
 from fairseq.data import Dictionary
@@ -25,7 +26,9 @@ def test_base_model_forward_backward_on_a_real_utterance(fillets_root):
         d.add_symbol(lang_symbol(code))
     d.add_symbol(MASK)
 
-    feats = torch.from_numpy(fbank(load_waveform(fillets_root / "sound/airplane/nl/let-m-divna.ogg")))
+    feats = torch.from_numpy(
+        fbank(load_waveform(fillets_root / "sound/airplane/nl/let-m-divna.ogg"))
+    )
     feats = (feats - feats.mean(0)) / feats.std(0).clamp(min=1e-3)
     steps = grid_length(len(feats))
 

@@ -3,6 +3,7 @@ with the recipes its header names, builds its task and the paper's model through
 hydra path and trains one update at the tiny size, on the small real corpus laid out as
 examples/paper/README.md lays out the paper's corpora. New files are picked up by glob.
 Also: ``model._name: <architecture>`` gives that architecture's sizes on the hydra path."""
+
 import importlib.util
 import math
 import re
@@ -36,8 +37,14 @@ RECIPES = sorted(PAPER.glob("*.yaml"))
 DATA_CONFIGS = sorted((PAPER / "data").glob("*.yaml"))
 PLUGIN = str(REPO / "mu2slam_fairseq")
 # on CPU, one process, the fixture's sizes; everything else as the recipe says
-CPU = ["common.cpu=true", "common.fp16=false", "distributed_training.distributed_world_size=1",
-       "optimization.update_freq=[1]", "dataset.max_tokens=3000", "dataset.num_workers=0"]
+CPU = [
+    "common.cpu=true",
+    "common.fp16=false",
+    "distributed_training.distributed_world_size=1",
+    "optimization.update_freq=[1]",
+    "dataset.max_tokens=3000",
+    "dataset.num_workers=0",
+]
 
 _spec = importlib.util.spec_from_file_location("merge_manifests", PAPER / "merge_manifests.py")
 merge_manifests = importlib.util.module_from_spec(_spec)
@@ -55,9 +62,15 @@ def pairs() -> list:
     recipes; a data config's further recipes are slow (the data config ran with the first)."""
     out = [pytest.param((r, None), id=pair_id((r, None))) for r in RECIPES]
     for d in DATA_CONFIGS:
-        recipes = [r for r in declared_recipes(d) if not (r in RECIPES and yaml_data_config(r) == d.name)]
-        out += [pytest.param((r, d.name), id=pair_id((r, d.name)), marks=[pytest.mark.slow] if i else [])
-                for i, r in enumerate(recipes)]
+        recipes = [
+            r for r in declared_recipes(d) if not (r in RECIPES and yaml_data_config(r) == d.name)
+        ]
+        out += [
+            pytest.param(
+                (r, d.name), id=pair_id((r, d.name)), marks=[pytest.mark.slow] if i else []
+            )
+            for i, r in enumerate(recipes)
+        ]
     return out
 
 
@@ -77,8 +90,14 @@ def pair_id(pair) -> str:
 
 # ---------------------------------------------------------------- the corpus, laid out as README.md says
 
-SOURCE_OF_TYPE = {"speech": "train_speech.tsv", "text": "train_text.tsv", "asr": "train_asr_nl.tsv",
-                  "ast": "train_st_nl_en.tsv", "mt": "train_mt.tsv", "t2t": "train_mt.tsv"}
+SOURCE_OF_TYPE = {
+    "speech": "train_speech.tsv",
+    "text": "train_text.tsv",
+    "asr": "train_asr_nl.tsv",
+    "ast": "train_st_nl_en.tsv",
+    "mt": "train_mt.tsv",
+    "t2t": "train_mt.tsv",
+}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +110,9 @@ def work(tmp_path_factory, fillets_root) -> Path:
     work = tmp_path_factory.mktemp("paper_work")
     (work / "speech").mkdir()
     shutil.copy(small / "tokenizer.pt", work / "speech" / "tokenizer.pt")
-    np.savez(work / "speech" / "cmvn.npz", mean=np.zeros(80, np.float32), std=np.ones(80, np.float32))
+    np.savez(
+        work / "speech" / "cmvn.npz", mean=np.zeros(80, np.float32), std=np.ones(80, np.float32)
+    )
     for variant in ("char", "spm"):
         shutil.copytree(small / "vocab", work / variant / "vocab")
         for d in DATA_CONFIGS:
@@ -100,7 +121,9 @@ def work(tmp_path_factory, fillets_root) -> Path:
         for c in yaml.safe_load(d.read_text())["corpora"]:
             for rel in c["splits"].values():
                 target = (work / "char" / rel).resolve()
-                if not target.exists():  # a speech corpus may read an ASR manifest: its name says which
+                if (
+                    not target.exists()
+                ):  # a speech corpus may read an ASR manifest: its name says which
                     source = SOURCE_OF_TYPE["asr" if "asr" in target.stem else c["type"]]
                     merge_manifests.merge(target, [small / source])
     return work
@@ -116,14 +139,20 @@ def compose_recipe(recipe: Path, overrides: List[str]):
         cfg = compose(config_name=recipe.stem, overrides=overrides)
     add_defaults(cfg)
     with omegaconf_no_object_check():
-        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True, throw_on_missing=True))
+        cfg = OmegaConf.create(
+            OmegaConf.to_container(cfg, resolve=True, enum_to_str=True, throw_on_missing=True)
+        )
     OmegaConf.set_struct(cfg, True)
     return cfg
 
 
 def overrides_for(work: Path, recipe: Path, data: Optional[str]) -> List[str]:
     variant = "spm" if "spm" in recipe.stem else "char"
-    out = [f"task.data={work / variant}", f"common.user_dir={PLUGIN}", f"checkpoint.save_dir={work / 'ckpt'}"]
+    out = [
+        f"task.data={work / variant}",
+        f"common.user_dir={PLUGIN}",
+        f"checkpoint.save_dir={work / 'ckpt'}",
+    ]
     if "finetune_from_model: ???" in recipe.read_text():
         out.append(f"checkpoint.finetune_from_model={work / 'not_trained_yet.pt'}")
     return out + ([f"task.data_config={data}"] if data else [])
@@ -137,7 +166,9 @@ def test_recipe_builds_and_trains(pair, work):
     recipe, data = pair
     base = overrides_for(work, recipe, data)
     cfg = compose_recipe(recipe, base)
-    assert (PAPER / "data" / cfg.task.data_config).is_file(), "the data config ships in examples/paper/data"
+    assert (PAPER / "data" / cfg.task.data_config).is_file(), (
+        "the data config ships in examples/paper/data"
+    )
     if recipe not in _PAPER_SIZE_CHECKED:  # the model does not depend on the data config
         # the paper's model, on the meta device (no memory): 24 + 6 layers of width 1024, ~0.58B in the encoder
         with torch.device("meta"):
@@ -177,7 +208,9 @@ def test_every_data_config_has_a_recipe_and_loads():
         pretraining = {c.type for c in cfg.corpora} & {"speech", "text"}
         assert cfg.batching.sentences_per_share == 1  # shares are the paper's per-device batches
         if not pretraining:
-            assert sum(cfg.batching.shares[t] for t in {c.type for c in cfg.corpora}) == 8  # §3.2: batch 8
+            assert (
+                sum(cfg.batching.shares[t] for t in {c.type for c in cfg.corpora}) == 8
+            )  # §3.2: batch 8
 
 
 def test_paper_settings():
@@ -185,25 +218,49 @@ def test_paper_settings():
     text = (PAPER / "pretrain_char.yaml").read_text()
     cfg = yaml.safe_load(text)
     assert cfg["model"]["_name"] == "mu2slam_base" and cfg["optimizer"]["_name"] == "adam"
-    assert cfg["optimizer"]["weight_decay"] == 0.0 and cfg["lr_scheduler"]["_name"] == "inverse_sqrt"
-    assert cfg["lr_scheduler"]["warmup_updates"] == 40000 and cfg["optimization"]["max_update"] == 1_500_000
-    assert cfg["optimization"]["lr"] == [pytest.approx(3 / math.sqrt(1024 * 40000))]  # Transformer lr 3
-    world = cfg["distributed_training"]["distributed_world_size"] * cfg["optimization"]["update_freq"][0]
+    assert (
+        cfg["optimizer"]["weight_decay"] == 0.0 and cfg["lr_scheduler"]["_name"] == "inverse_sqrt"
+    )
+    assert (
+        cfg["lr_scheduler"]["warmup_updates"] == 40000
+        and cfg["optimization"]["max_update"] == 1_500_000
+    )
+    assert cfg["optimization"]["lr"] == [
+        pytest.approx(3 / math.sqrt(1024 * 40000))
+    ]  # Transformer lr 3
+    world = (
+        cfg["distributed_training"]["distributed_world_size"]
+        * cfg["optimization"]["update_freq"][0]
+    )
     assert world == 256 and cfg["common"]["fp16"]  # 256 TPUv4 chips' worth of per-device batches
     crit = cfg["criterion"]
-    assert (crit["weight_speech"], crit["weight_text"], crit["weight_t2s"], crit["weight_alignment"],
-            crit["weight_s2t_decoder"]) == (1, 1, 0.1, 0.1, 0.3)
+    assert (
+        crit["weight_speech"],
+        crit["weight_text"],
+        crit["weight_t2s"],
+        crit["weight_alignment"],
+        crit["weight_s2t_decoder"],
+    ) == (1, 1, 0.1, 0.1, 0.3)
     data = load_data_config(PAPER / "data" / "pretrain.yaml", check_paths=False)
     m = data.masking
     assert (m.speech_ratio, m.speech_span, m.text_ratio, m.mt_ratio) == (0.5, 10, 0.5, 0.25)
     assert data.batching.shares == {"speech": 4, "text": 8, "ast": 1, "asr": 1, "mt": 1}
-    assert {c.type: c.temperature for c in data.corpora if c.type in ("text", "mt")} == {"text": 3, "mt": 2}
+    assert {c.type: c.temperature for c in data.corpora if c.type in ("text", "mt")} == {
+        "text": 3,
+        "mt": 2,
+    }
     asr = yaml.safe_load((PAPER / "voxpopuli_asr.yaml").read_text())
-    assert asr["optimizer"]["weight_decay"] == 0.01 and asr["lr_scheduler"]["warmup_updates"] == 16000
+    assert (
+        asr["optimizer"]["weight_decay"] == 0.01 and asr["lr_scheduler"]["warmup_updates"] == 16000
+    )
     assert asr["optimization"]["lr"] == [pytest.approx(5 / math.sqrt(1024 * 16000), rel=1e-2)]
     assert asr["task"]["synonym_noise"] == 0.06
     multi = load_data_config(PAPER / "data" / "multitask.yaml", check_paths=False)
-    assert {t: multi.batching.shares[t] for t in ("ast", "asr", "mt")} == {"ast": 4, "asr": 2, "mt": 2}
+    assert {t: multi.batching.shares[t] for t in ("ast", "asr", "mt")} == {
+        "ast": 4,
+        "asr": 2,
+        "mt": 2,
+    }
 
 
 def fairseq_train_args(recipe: Path) -> Optional[List[str]]:
@@ -220,19 +277,45 @@ def fairseq_train_args(recipe: Path) -> Optional[List[str]]:
     return shlex.split(" ".join(command))[1:]
 
 
-@pytest.mark.parametrize("recipe", [r for r in RECIPES if fairseq_train_args(r)], ids=lambda r: r.stem)
+@pytest.mark.parametrize(
+    "recipe", [r for r in RECIPES if fairseq_train_args(r)], ids=lambda r: r.stem
+)
 def test_fairseq_train_line_matches_the_recipe(recipe, tmp_path):
     """The command line beside each recipe sets what the recipe sets (paths aside)."""
-    args = [PLUGIN if a == "mu2slam_fairseq" else a.replace("WORK/char", str(tmp_path)) for a in fairseq_train_args(recipe)]
-    line = convert_namespace_to_omegaconf(options.parse_args_and_arch(options.get_training_parser(), args))
-    hydra = compose_recipe(recipe, [f"task.data={tmp_path}", f"common.user_dir={PLUGIN}",
-                                    f"checkpoint.save_dir={tmp_path}", f"checkpoint.finetune_from_model={tmp_path}"])
+    args = [
+        PLUGIN if a == "mu2slam_fairseq" else a.replace("WORK/char", str(tmp_path))
+        for a in fairseq_train_args(recipe)
+    ]
+    line = convert_namespace_to_omegaconf(
+        options.parse_args_and_arch(options.get_training_parser(), args)
+    )
+    hydra = compose_recipe(
+        recipe,
+        [
+            f"task.data={tmp_path}",
+            f"common.user_dir={PLUGIN}",
+            f"checkpoint.save_dir={tmp_path}",
+            f"checkpoint.finetune_from_model={tmp_path}",
+        ],
+    )
     paths = {"data", "user_dir", "save_dir", "finetune_from_model", "_name"}
-    for group in ("task", "criterion", "optimizer", "lr_scheduler", "optimization", "model", "dataset",
-                  "checkpoint", "common", "distributed_training"):
+    for group in (
+        "task",
+        "criterion",
+        "optimizer",
+        "lr_scheduler",
+        "optimization",
+        "model",
+        "dataset",
+        "checkpoint",
+        "common",
+        "distributed_training",
+    ):
         for key, value in hydra[group].items():
             if key not in paths and key in line[group]:
-                assert line[group][key] == value, f"{recipe.name}: {group}.{key} is {value} in the YAML, {line[group][key]} in fairseq-train"
+                assert line[group][key] == value, (
+                    f"{recipe.name}: {group}.{key} is {value} in the YAML, {line[group][key]} in fairseq-train"
+                )
     assert line.model._name == hydra.model._name and line.task._name == hydra.task._name
 
 
@@ -242,7 +325,9 @@ def test_readme_covers_every_file():
         assert path.name in readme, f"README.md does not mention {path.name}"
     for recipe in RECIPES:
         text = recipe.read_text()
-        assert "fairseq-train" in text and f"--config-name {recipe.stem}" in text  # both command lines
+        assert (
+            "fairseq-train" in text and f"--config-name {recipe.stem}" in text
+        )  # both command lines
 
 
 # ---------------------------------------------------------------- architectures on the hydra path
@@ -251,19 +336,42 @@ def test_readme_covers_every_file():
 def test_hydra_model_name_gives_the_architecture_sizes(tmp_path):
     """``model._name: mu2slam_tiny`` builds the tiny model (fairseq applies --arch defaults
     on the argparse path only); sizes the config sets still win; --arch is unchanged."""
-    cfg = compose_recipe(PAPER / "pretrain_char.yaml", [
-        f"task.data={tmp_path}", f"common.user_dir={PLUGIN}", "model._name=mu2slam_tiny", "++model.decoder_layers=3"])
+    cfg = compose_recipe(
+        PAPER / "pretrain_char.yaml",
+        [
+            f"task.data={tmp_path}",
+            f"common.user_dir={PLUGIN}",
+            "model._name=mu2slam_tiny",
+            "++model.decoder_layers=3",
+        ],
+    )
     task = type("T", (), {})()
     from fairseq.data import Dictionary
+
     task.source_dictionary = task.target_dictionary = Dictionary()
     model = models.build_model(cfg.model, task)
-    assert (model.cfg.embed_dim, model.cfg.encoder_layers, model.cfg.encoder_conv_kernel_size) == (192, 4, 15)
+    assert (model.cfg.embed_dim, model.cfg.encoder_layers, model.cfg.encoder_conv_kernel_size) == (
+        192,
+        4,
+        15,
+    )
     assert model.cfg.decoder_layers == 3 and len(model.decoder.layers) == 3
-    small = compose_recipe(PAPER / "pretrain_char.yaml", [
-        f"task.data={tmp_path}", f"common.user_dir={PLUGIN}", "model._name=mu2slam_small"])
-    assert (small.model.embed_dim, small.model.encoder_layers, small.model.conv_channels) == (512, 12, 128)
-    for arch, extra, width in [("mu2slam_tiny", [], 192), ("mu2slam_small", ["--embed-dim", "256"], 256)]:
-        args = options.parse_args_and_arch(options.get_training_parser(), [str(tmp_path), "--arch", arch, *extra])
+    small = compose_recipe(
+        PAPER / "pretrain_char.yaml",
+        [f"task.data={tmp_path}", f"common.user_dir={PLUGIN}", "model._name=mu2slam_small"],
+    )
+    assert (small.model.embed_dim, small.model.encoder_layers, small.model.conv_channels) == (
+        512,
+        12,
+        128,
+    )
+    for arch, extra, width in [
+        ("mu2slam_tiny", [], 192),
+        ("mu2slam_small", ["--embed-dim", "256"], 256),
+    ]:
+        args = options.parse_args_and_arch(
+            options.get_training_parser(), [str(tmp_path), "--arch", arch, *extra]
+        )
         model_cfg = convert_namespace_to_omegaconf(args).model
         assert model_cfg._name == arch and model_cfg.embed_dim == width
 
@@ -273,23 +381,68 @@ def test_hydra_model_name_gives_the_architecture_sizes(tmp_path):
 
 def test_merge_manifests(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    write_manifest(a / "train_text_de.tsv", [{"id": "0_0_0", "src_text": "Hallo", "src_lang": "de"},
-                                             {"id": "0_0_1", "src_text": "Welt", "src_lang": "de"}])
-    write_manifest(b / "train_asr_en_us.tsv", [
-        {"id": "0_0_0", "audio": "fbank80.zip:12:34", "n_frames": "5", "src_text": "hi", "tgt_text": "hi",
-         "src_lang": "en_us", "tgt_lang": "en_us", "speaker": "s"},
-        {"id": "x", "audio": "clips/x.wav", "n_frames": "5", "src_text": "yo", "tgt_text": "yo",
-         "src_lang": "en_us", "tgt_lang": "en_us", "speaker": "s"}])
+    write_manifest(
+        a / "train_text_de.tsv",
+        [
+            {"id": "0_0_0", "src_text": "Hallo", "src_lang": "de"},
+            {"id": "0_0_1", "src_text": "Welt", "src_lang": "de"},
+        ],
+    )
+    write_manifest(
+        b / "train_asr_en_us.tsv",
+        [
+            {
+                "id": "0_0_0",
+                "audio": "fbank80.zip:12:34",
+                "n_frames": "5",
+                "src_text": "hi",
+                "tgt_text": "hi",
+                "src_lang": "en_us",
+                "tgt_lang": "en_us",
+                "speaker": "s",
+            },
+            {
+                "id": "x",
+                "audio": "clips/x.wav",
+                "n_frames": "5",
+                "src_text": "yo",
+                "tgt_text": "yo",
+                "src_lang": "en_us",
+                "tgt_lang": "en_us",
+                "speaker": "s",
+            },
+        ],
+    )
     out = tmp_path / "merged" / "train_all.tsv"
-    status = merge_manifests.main([str(out), str(a / "train_text_de.tsv"), str(b / "train_asr_en_us.tsv"), str(out),
-                                   "--map-lang", "en_us=en", "--per-input", "5"])
+    status = merge_manifests.main(
+        [
+            str(out),
+            str(a / "train_text_de.tsv"),
+            str(b / "train_asr_en_us.tsv"),
+            str(out),
+            "--map-lang",
+            "en_us=en",
+            "--per-input",
+            "5",
+        ]
+    )
     assert status == 0
     rows = read_manifest(out)
-    assert [r["id"] for r in rows] == ["train_text_de/0_0_0", "train_text_de/0_0_1", "train_asr_en_us/0_0_0",
-                                       "train_asr_en_us/x"]  # ids stay unique across languages
+    assert [r["id"] for r in rows] == [
+        "train_text_de/0_0_0",
+        "train_text_de/0_0_1",
+        "train_asr_en_us/0_0_0",
+        "train_asr_en_us/x",
+    ]  # ids stay unique across languages
     assert rows[2]["audio"] == "../b/fbank80.zip:12:34" and rows[3]["audio"] == "../b/clips/x.wav"
-    assert rows[2]["src_lang"] == rows[2]["tgt_lang"] == "en" and rows[0]["audio"] == "" and rows[3]["speaker"] == "s"
-    merge_manifests.main([str(out), str(a / "train_text_de.tsv"), str(out), "--shard", "1/2"])  # a re-run: out skipped
+    assert (
+        rows[2]["src_lang"] == rows[2]["tgt_lang"] == "en"
+        and rows[0]["audio"] == ""
+        and rows[3]["speaker"] == "s"
+    )
+    merge_manifests.main(
+        [str(out), str(a / "train_text_de.tsv"), str(out), "--shard", "1/2"]
+    )  # a re-run: out skipped
     assert [r["id"] for r in read_manifest(out)] == ["train_text_de/0_0_1"]
 
 
@@ -300,15 +453,41 @@ def test_merge_manifests(tmp_path):
 def test_pretrain_spm_runs_with_fairseq_hydra_train(work, tmp_path):
     """pretrain_spm.yaml (which inherits pretrain_char.yaml) through fairseq-hydra-train itself,
     at the tiny size named by model._name only."""
-    overrides = overrides_for(work, PAPER / "pretrain_spm.yaml", None) + CPU + [
-        "model._name=mu2slam_tiny", "optimization.max_update=1", "common.log_interval=1",
-        "lr_scheduler.warmup_updates=1", "dataset.disable_validation=true", f"checkpoint.save_dir={tmp_path / 'ckpt'}"]
-    out = subprocess.run([sys.executable, "-m", "fairseq_cli.hydra_train", "--config-dir", str(PAPER),
-                          "--config-name", "pretrain_spm", *overrides],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    overrides = (
+        overrides_for(work, PAPER / "pretrain_spm.yaml", None)
+        + CPU
+        + [
+            "model._name=mu2slam_tiny",
+            "optimization.max_update=1",
+            "common.log_interval=1",
+            "lr_scheduler.warmup_updates=1",
+            "dataset.disable_validation=true",
+            f"checkpoint.save_dir={tmp_path / 'ckpt'}",
+        ]
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fairseq_cli.hydra_train",
+            "--config-dir",
+            str(PAPER),
+            "--config-name",
+            "pretrain_spm",
+            *overrides,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     assert re.search(r"num_updates: 1 >= max_update: 1", log)
     state = torch.load(tmp_path / "ckpt" / "checkpoint_last.pt")
-    assert state["cfg"]["model"]["embed_dim"] == 192 and state["cfg"]["criterion"]["weight_t2s"] == 0.1
-    assert state["cfg"]["lr_scheduler"]["warmup_updates"] == 1 and state["cfg"]["task"]["data"] == str(work / "spm")
+    assert (
+        state["cfg"]["model"]["embed_dim"] == 192 and state["cfg"]["criterion"]["weight_t2s"] == 0.1
+    )
+    assert state["cfg"]["lr_scheduler"]["warmup_updates"] == 1 and state["cfg"]["task"][
+        "data"
+    ] == str(work / "spm")

@@ -1,5 +1,6 @@
 """MLS fixture: mls_german (flac) and mls_polish_opus, headerless transcripts.txt, English
 language names turned into ISO codes."""
+
 import pytest
 
 from mu2slam_manifests import mls
@@ -32,9 +33,16 @@ def corpus(tmp_path_factory, fillets_root):
         transcripts.setdefault((folder, split), []).append(f"{uid}\t{text}\n")
     for (folder, split), lines in transcripts.items():
         write_text(root / folder / split / "transcripts.txt", "".join(lines))
-        write_text(root / folder / split / "segments.txt", "".join(
-            f"{line.split(chr(9))[0]}\thttp://www.archive.org/download/x/y.mp3\t1.0\t4.5\n" for line in lines))
-    write_text(root / "mls_lm_german" / "data.txt", "ein satz\n")  # the LM text release is not a speech folder
+        write_text(
+            root / folder / split / "segments.txt",
+            "".join(
+                f"{line.split(chr(9))[0]}\thttp://www.archive.org/download/x/y.mp3\t1.0\t4.5\n"
+                for line in lines
+            ),
+        )
+    write_text(
+        root / "mls_lm_german" / "data.txt", "ein satz\n"
+    )  # the LM text release is not a speech folder
     return root, frames
 
 
@@ -44,18 +52,37 @@ def test_mls(corpus, tmp_path, capsys):
     assert mls.main(["--root", str(root), "--out", str(out), "--no-progress"]) == 0
     stdout = capsys.readouterr().out
     assert sorted(p.name for p in out.glob("*.tsv")) == [
-        "dev_asr_de.tsv", "test_asr_de.tsv", "train_asr_de.tsv", "train_asr_pl.tsv",
+        "dev_asr_de.tsv",
+        "test_asr_de.tsv",
+        "train_asr_de.tsv",
+        "train_asr_pl.tsv",
     ]
     cols = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang", "speaker")
     assert projection(check_manifest(out / "train_asr_de.tsv", "asr"), *cols) == [
-        (uid, str(root / f"mls_german/train/audio/1844/931/{uid}.flac"), str(frames[uid]), text, text, "de", "de", "1844")
+        (
+            uid,
+            str(root / f"mls_german/train/audio/1844/931/{uid}.flac"),
+            str(frames[uid]),
+            text,
+            text,
+            "de",
+            "de",
+            "1844",
+        )
         for _, _, uid, text in SEGMENTS[:2]
     ]
-    assert projection(check_manifest(out / "dev_asr_de.tsv", "asr"), "id", "src_text", "src_lang") == [
-        ("3428_2101_000004", "über die brücke", "de")
-    ]
-    assert projection(check_manifest(out / "train_asr_pl.tsv", "asr"), "id", "audio", "src_lang", "speaker") == [
-        ("6892_10350_000000", str(root / "mls_polish_opus/train/audio/6892/10350/6892_10350_000000.opus"), "pl", "6892")
+    assert projection(
+        check_manifest(out / "dev_asr_de.tsv", "asr"), "id", "src_text", "src_lang"
+    ) == [("3428_2101_000004", "über die brücke", "de")]
+    assert projection(
+        check_manifest(out / "train_asr_pl.tsv", "asr"), "id", "audio", "src_lang", "speaker"
+    ) == [
+        (
+            "6892_10350_000000",
+            str(root / "mls_polish_opus/train/audio/6892/10350/6892_10350_000000.opus"),
+            "pl",
+            "6892",
+        )
     ]
     assert dropped(stdout) == {"missing audio file": 1}
     assert "validator: no problems" in stdout
@@ -64,5 +91,18 @@ def test_mls(corpus, tmp_path, capsys):
 def test_mls_one_language_by_code(corpus, tmp_path):
     root, _ = corpus
     out = tmp_path / "out"
-    assert mls.main(["--root", str(root / "mls_polish_opus"), "--langs", "pl", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        mls.main(
+            [
+                "--root",
+                str(root / "mls_polish_opus"),
+                "--langs",
+                "pl",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.glob("*.tsv")) == ["train_asr_pl.tsv"]

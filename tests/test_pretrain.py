@@ -1,4 +1,5 @@
 """The mu2slam_pretrain task and mu2slam criterion, on a small real corpus of every data type."""
+
 import math
 import re
 import subprocess
@@ -26,27 +27,65 @@ def corpus(tmp_path_factory, fillets_root):
 
 def setup(corpus: Path, *extra: str):
     parser = options.get_training_parser()
-    args = options.parse_args_and_arch(parser, [
-        str(corpus), "--user-dir", str(REPO / "mu2slam_fairseq"), "--task", "mu2slam_pretrain",
-        "--criterion", "mu2slam", "--arch", "mu2slam_tiny", "--max-tokens", "4000", "--seed", "3", *extra,
-    ])
+    args = options.parse_args_and_arch(
+        parser,
+        [
+            str(corpus),
+            "--user-dir",
+            str(REPO / "mu2slam_fairseq"),
+            "--task",
+            "mu2slam_pretrain",
+            "--criterion",
+            "mu2slam",
+            "--arch",
+            "mu2slam_tiny",
+            "--max-tokens",
+            "4000",
+            "--seed",
+            "3",
+            *extra,
+        ],
+    )
     task = tasks.setup_task(args)
     task.load_dataset("train")
     model = task.build_model(args)
     criterion = task.build_criterion(args)
-    itr = task.get_batch_iterator(task.datasets["train"], max_tokens=4000, seed=3).next_epoch_itr(shuffle=True)
+    itr = task.get_batch_iterator(task.datasets["train"], max_tokens=4000, seed=3).next_epoch_itr(
+        shuffle=True
+    )
     return task, model, criterion, next(itr)
 
 
-TERM_NAMES = sorted([
-    "speech_u/mlm", "speech_u/dec", "text_u/mlm", "text_u/dec",
-    "asr_s2t/mlm", "asr_s2t/dec", "asr_s2t/ctc", "asr_t2s/mlm", "asr_t2s/dec",
-    "asr_align/mlm", "asr_align/dec_units", "asr_align/dec_text",
-    "ast_s2t/mlm", "ast_s2t/dec", "ast_t2s/mlm", "ast_t2s/dec",
-    "ast_align/mlm", "ast_align/dec_units", "ast_align/dec_text",
-    "mt_fwd/mlm", "mt_fwd/dec", "mt_bwd/mlm", "mt_bwd/dec",
-    "mt_align/mlm", "mt_align/dec_src", "mt_align/dec_tgt",
-])
+TERM_NAMES = sorted(
+    [
+        "speech_u/mlm",
+        "speech_u/dec",
+        "text_u/mlm",
+        "text_u/dec",
+        "asr_s2t/mlm",
+        "asr_s2t/dec",
+        "asr_s2t/ctc",
+        "asr_t2s/mlm",
+        "asr_t2s/dec",
+        "asr_align/mlm",
+        "asr_align/dec_units",
+        "asr_align/dec_text",
+        "ast_s2t/mlm",
+        "ast_s2t/dec",
+        "ast_t2s/mlm",
+        "ast_t2s/dec",
+        "ast_align/mlm",
+        "ast_align/dec_units",
+        "ast_align/dec_text",
+        "mt_fwd/mlm",
+        "mt_fwd/dec",
+        "mt_bwd/mlm",
+        "mt_bwd/dec",
+        "mt_align/mlm",
+        "mt_align/dec_src",
+        "mt_align/dec_tgt",
+    ]
+)
 
 
 def test_one_update_holds_every_type_and_every_term(corpus):
@@ -58,7 +97,11 @@ def test_one_update_holds_every_type_and_every_term(corpus):
     _, _, log = criterion(model, sample)
     computed = sorted(k[: -len("/n")] for k in log if k.endswith("/n") and log[k] > 0)
     assert computed == TERM_NAMES
-    bad = {t: log[f"{t}/loss"] for t in TERM_NAMES if not (math.isfinite(log[f"{t}/loss"]) and log[f"{t}/loss"] > 0)}
+    bad = {
+        t: log[f"{t}/loss"]
+        for t in TERM_NAMES
+        if not (math.isfinite(log[f"{t}/loss"]) and log[f"{t}/loss"] > 0)
+    }
     assert bad == {}
 
 
@@ -66,7 +109,9 @@ def test_gradient_reaches_every_parameter(corpus):
     task, model, criterion, sample = setup(corpus)
     loss, sample_size, _ = criterion(model, sample)
     loss.backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [
+        n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert missing == []
 
 
@@ -74,35 +119,66 @@ def test_gradient_reaches_every_parameter(corpus):
 # text-only 1, text-to-speech and alignment 0.1, the speech-to-text decoder 0.3) and the
 # project's 1.0 where the paper gives none (speech-to-text MLM, MT, CTC).
 DEFAULT_COEFFICIENT = {
-    "speech_u/mlm": 1.0, "speech_u/dec": 1.0, "text_u/mlm": 1.0, "text_u/dec": 1.0,
-    "asr_s2t/mlm": 1.0, "asr_s2t/dec": 0.3, "asr_s2t/ctc": 1.0, "asr_t2s/mlm": 0.1, "asr_t2s/dec": 0.1,
-    "asr_align/mlm": 0.1, "asr_align/dec_units": 0.1, "asr_align/dec_text": 0.1,
-    "ast_s2t/mlm": 1.0, "ast_s2t/dec": 0.3, "ast_t2s/mlm": 0.1, "ast_t2s/dec": 0.1,
-    "ast_align/mlm": 0.1, "ast_align/dec_units": 0.1, "ast_align/dec_text": 0.1,
-    "mt_fwd/mlm": 1.0, "mt_fwd/dec": 1.0, "mt_bwd/mlm": 1.0, "mt_bwd/dec": 1.0,
-    "mt_align/mlm": 0.1, "mt_align/dec_src": 0.1, "mt_align/dec_tgt": 0.1,
+    "speech_u/mlm": 1.0,
+    "speech_u/dec": 1.0,
+    "text_u/mlm": 1.0,
+    "text_u/dec": 1.0,
+    "asr_s2t/mlm": 1.0,
+    "asr_s2t/dec": 0.3,
+    "asr_s2t/ctc": 1.0,
+    "asr_t2s/mlm": 0.1,
+    "asr_t2s/dec": 0.1,
+    "asr_align/mlm": 0.1,
+    "asr_align/dec_units": 0.1,
+    "asr_align/dec_text": 0.1,
+    "ast_s2t/mlm": 1.0,
+    "ast_s2t/dec": 0.3,
+    "ast_t2s/mlm": 0.1,
+    "ast_t2s/dec": 0.1,
+    "ast_align/mlm": 0.1,
+    "ast_align/dec_units": 0.1,
+    "ast_align/dec_text": 0.1,
+    "mt_fwd/mlm": 1.0,
+    "mt_fwd/dec": 1.0,
+    "mt_bwd/mlm": 1.0,
+    "mt_bwd/dec": 1.0,
+    "mt_align/mlm": 0.1,
+    "mt_align/dec_src": 0.1,
+    "mt_align/dec_tgt": 0.1,
 }
 
 
 def hand_total(log, coefficient):
     """The criterion's loss rebuilt from its log: sum of coefficient x per-position mean."""
-    return sum(c * log[f"{t}/loss"] / log[f"{t}/n"] for t, c in coefficient.items() if c and log[f"{t}/n"] > 0)
+    return sum(
+        c * log[f"{t}/loss"] / log[f"{t}/n"]
+        for t, c in coefficient.items()
+        if c and log[f"{t}/n"] > 0
+    )
 
 
-@pytest.mark.parametrize("flag,zeroed_terms", [
-    ("--weight-t2s", ["asr_t2s/mlm", "asr_t2s/dec", "ast_t2s/mlm", "ast_t2s/dec"]),
-    ("--weight-alignment", [f"{v}_align/{p}" for v in ("asr", "ast") for p in ("mlm", "dec_units", "dec_text")]
-     + ["mt_align/mlm", "mt_align/dec_src", "mt_align/dec_tgt"]),
-    ("--weight-ctc", ["asr_s2t/ctc"]),
-    ("--weight-s2t-decoder", ["asr_s2t/dec", "ast_s2t/dec"]),
-])
+@pytest.mark.parametrize(
+    "flag,zeroed_terms",
+    [
+        ("--weight-t2s", ["asr_t2s/mlm", "asr_t2s/dec", "ast_t2s/mlm", "ast_t2s/dec"]),
+        (
+            "--weight-alignment",
+            [f"{v}_align/{p}" for v in ("asr", "ast") for p in ("mlm", "dec_units", "dec_text")]
+            + ["mt_align/mlm", "mt_align/dec_src", "mt_align/dec_tgt"],
+        ),
+        ("--weight-ctc", ["asr_s2t/ctc"]),
+        ("--weight-s2t-decoder", ["asr_s2t/dec", "ast_s2t/dec"]),
+    ],
+)
 def test_zero_weight_removes_exactly_its_terms(corpus, flag, zeroed_terms):
     task, model, criterion, sample = setup(corpus)
     model.eval()
     full, _, log = criterion(model, sample)
     zero_criterion = setup(corpus, flag, "0")[2]  # the same task and data with that weight at 0
     zeroed, _, _ = zero_criterion(model, sample)
-    assert TERM_NAMES == sorted(DEFAULT_COEFFICIENT) and all(log[f"{t}/n"] > 0 for t in zeroed_terms)
+    assert TERM_NAMES == sorted(DEFAULT_COEFFICIENT) and all(
+        log[f"{t}/n"] > 0 for t in zeroed_terms
+    )
     without = {t: 0.0 if t in zeroed_terms else c for t, c in DEFAULT_COEFFICIENT.items()}
     assert math.isclose(full.item(), hand_total(log, DEFAULT_COEFFICIENT), rel_tol=1e-5)
     assert math.isclose(zeroed.item(), hand_total(log, without), rel_tol=1e-5)
@@ -138,13 +214,49 @@ def test_bf16_autocast_step_runs_and_keeps_fp32_weights(corpus):
 
 @pytest.mark.slow
 def test_fairseq_train_lowers_every_loss_term(corpus, tmp_path):
-    out = subprocess.run([
-        sys.executable, "-m", "fairseq_cli.train", str(corpus), "--user-dir", "mu2slam_fairseq",
-        "--task", "mu2slam_pretrain", "--criterion", "mu2slam", "--arch", "mu2slam_tiny",
-        "--optimizer", "adam", "--lr", "2e-3", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "10",
-        "--max-update", "40", "--max-tokens", "4000", "--cpu", "--save-dir", str(tmp_path / "ckpt"),
-        "--log-interval", "1", "--log-format", "simple", "--disable-validation", "--no-save", "--seed", "1",
-    ], cwd=REPO, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fairseq_cli.train",
+            str(corpus),
+            "--user-dir",
+            "mu2slam_fairseq",
+            "--task",
+            "mu2slam_pretrain",
+            "--criterion",
+            "mu2slam",
+            "--arch",
+            "mu2slam_tiny",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "2e-3",
+            "--lr-scheduler",
+            "inverse_sqrt",
+            "--warmup-updates",
+            "10",
+            "--max-update",
+            "40",
+            "--max-tokens",
+            "4000",
+            "--cpu",
+            "--save-dir",
+            str(tmp_path / "ckpt"),
+            "--log-interval",
+            "1",
+            "--log-format",
+            "simple",
+            "--disable-validation",
+            "--no-save",
+            "--seed",
+            "1",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     lines = [line for line in (out.stdout + out.stderr).splitlines() if "train_inner" in line]
     values = {}

@@ -6,6 +6,7 @@ Each fault must end in an error that names the file and the line, or in a skip t
 counted and reported; none may surface as a crash once training is under way.
 Real Dutch Fish Fillets speech throughout.
 """
+
 import contextlib
 import io
 import logging
@@ -54,17 +55,32 @@ def task(corpus):
 
 
 def setup_task(corpus: Path, *extra: str, config: str = "data.yaml"):
-    args = options.parse_args_and_arch(options.get_training_parser(), [
-        str(corpus), "--user-dir", str(REPO / "mu2slam_fairseq"), "--task", "mu2slam_pretrain",
-        "--criterion", "mu2slam", "--arch", "mu2slam_tiny", "--data-config", config, *extra,
-    ])
+    args = options.parse_args_and_arch(
+        options.get_training_parser(),
+        [
+            str(corpus),
+            "--user-dir",
+            str(REPO / "mu2slam_fairseq"),
+            "--task",
+            "mu2slam_pretrain",
+            "--criterion",
+            "mu2slam",
+            "--arch",
+            "mu2slam_tiny",
+            "--data-config",
+            config,
+            *extra,
+        ],
+    )
     return tasks.setup_task(args), args
 
 
 def dataset(task, path: Path, data_type: str):
     """The dataset training builds for one manifest of ``data_type``."""
     t, _ = task
-    return DATASET_CLASSES[data_type](path, t.dictionary, t.encode, units_for_features=t.units_for_features())
+    return DATASET_CLASSES[data_type](
+        path, t.dictionary, t.encode, units_for_features=t.units_for_features()
+    )
 
 
 def rows_of(corpus: Path, name: str = "train_asr_nl.tsv"):
@@ -97,8 +113,19 @@ def prepared(tmp_path_factory, fillets_root):
     out = root / "out"
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        status = folder.main(["--audio-dir", str(d), "--lang", "nl", "--transcripts", str(root / "list.tsv"),
-                              "--out", str(out), "--no-progress"])
+        status = folder.main(
+            [
+                "--audio-dir",
+                str(d),
+                "--lang",
+                "nl",
+                "--transcripts",
+                str(root / "list.tsv"),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
     return d, out, stdout.getvalue(), status, {"good": wavs[1], "truncated": wavs[3]}
 
 
@@ -128,7 +155,10 @@ def test_empty_audio_file_is_refused_when_the_dataset_is_built(task, corpus):
     rows[0]["audio"] = "empty.ogg"
     path = corpus / "empty_audio.tsv"
     write_manifest(path, rows)
-    with pytest.raises(ManifestError, match=rf"empty_audio.tsv:2: id '{rows[0]['id']}': empty audio file: .*empty.ogg"):
+    with pytest.raises(
+        ManifestError,
+        match=rf"empty_audio.tsv:2: id '{rows[0]['id']}': empty audio file: .*empty.ogg",
+    ):
         dataset(task, path, "asr")
 
 
@@ -138,7 +168,9 @@ def test_truncated_feature_zip_is_refused_when_the_dataset_is_built(task, corpus
     rows = [dict(r, audio=r["audio"].replace("fbank80.zip", "cut.zip")) for r in rows_of(corpus)]
     path = corpus / "cut_zip.tsv"
     write_manifest(path, rows)
-    first_beyond = next(i for i, r in enumerate(rows) if sum(map(int, r["audio"].split(":")[1:])) > len(data) // 2)
+    first_beyond = next(
+        i for i, r in enumerate(rows) if sum(map(int, r["audio"].split(":")[1:])) > len(data) // 2
+    )
     with pytest.raises(ManifestError) as e:
         dataset(task, path, "asr")
     assert e.value.line == first_beyond + 2 and f"{corpus / 'cut.zip'} is truncated" in str(e.value)
@@ -152,7 +184,10 @@ def test_truncated_audio_file(prepared, tmp_path, capsys):
     whole = len(fbank(wavs["truncated"]))
     assert measured < whole * 0.6
     manifest = tmp_path / "claims_whole.tsv"
-    write_manifest(manifest, [{"id": "t", "audio": str(d / "truncated.wav"), "n_frames": str(whole), "src_lang": "nl"}])
+    write_manifest(
+        manifest,
+        [{"id": "t", "audio": str(d / "truncated.wav"), "n_frames": str(whole), "src_lang": "nl"}],
+    )
     assert validate_main([str(manifest), "-q"]) == 1
     assert capsys.readouterr().out.startswith(
         f"{manifest}:2: n_frames {whole} disagrees with the audio: {d / 'truncated.wav'} has {measured} feature frames"
@@ -175,7 +210,9 @@ def test_non_audio_file(prepared, task, corpus, caplog):
     assert batch["types"] == {"asr": 3} and ds.unusable.keys() == {1}
     (warning,) = [r.getMessage() for r in caplog.records if r.name == DATASET_LOG]
     assert warning.startswith(f"{path}:3: id {rows[1]['id']!r}: cannot load features: ")
-    assert "Format not recognised" in warning and warning.endswith("skipped (1 of 12 examples of not_audio unusable so far)")
+    assert "Format not recognised" in warning and warning.endswith(
+        "skipped (1 of 12 examples of not_audio unusable so far)"
+    )
 
 
 def test_too_many_unloadable_examples_stop_with_an_error(task, corpus):
@@ -187,7 +224,10 @@ def test_too_many_unloadable_examples_stop_with_an_error(task, corpus):
     write_manifest(path, rows)
     ds = dataset(task, path, "asr")
     assert all(ds[i] is None for i in range(10))
-    with pytest.raises(ManifestError, match=r"mostly_junk.tsv:12: .*11 examples of .* could not be loaded, more than 10"):
+    with pytest.raises(
+        ManifestError,
+        match=r"mostly_junk.tsv:12: .*11 examples of .* could not be loaded, more than 10",
+    ):
         ds[10]
 
 
@@ -202,9 +242,14 @@ def test_wrong_sample_rate(prepared, tmp_path, capsys):
         assert len(load_features(rows[name]["audio"], out)) == int(rows[name]["n_frames"])
     native = sf.info(str(d / "rate44k.flac")).frames
     manifest = tmp_path / "native_rate.tsv"
-    write_manifest(manifest, [{"id": "r", "audio": str(d / "rate44k.flac"), "n_frames": str(native), "src_lang": "nl"}])
+    write_manifest(
+        manifest,
+        [{"id": "r", "audio": str(d / "rate44k.flac"), "n_frames": str(native), "src_lang": "nl"}],
+    )
     assert validate_main([str(manifest), "-q"]) == 1
-    assert capsys.readouterr().out.startswith(f"{manifest}:2: n_frames {native} disagrees with the audio")
+    assert capsys.readouterr().out.startswith(
+        f"{manifest}:2: n_frames {native} disagrees with the audio"
+    )
 
 
 def test_stereo_is_mixed_down(prepared):
@@ -212,14 +257,18 @@ def test_stereo_is_mixed_down(prepared):
     rows = prepared_rows(prepared)
     assert rows["stereo"]["n_frames"] == rows["good"]["n_frames"]
     wav, _ = sf.read(d / "stereo.wav", dtype="float32")
-    np.testing.assert_array_equal(load_features(rows["stereo"]["audio"], out), fbank(wav.mean(axis=1)))
+    np.testing.assert_array_equal(
+        load_features(rows["stereo"]["audio"], out), fbank(wav.mean(axis=1))
+    )
 
 
 def test_nan_or_infinite_values(prepared, task, corpus, caplog):
     """NaN samples: the script drops and counts the clip. Infinite stored features: the
     dataset skips the example with a warning naming the line, and counts it."""
     _, _, stdout, _, _ = prepared
-    assert dropped(stdout)["audio with NaN or infinite samples"] == 1 and "nan" not in prepared_rows(prepared)
+    assert dropped(stdout)[
+        "audio with NaN or infinite samples"
+    ] == 1 and "nan" not in prepared_rows(prepared)
     rows = rows_of(corpus)
     feats = load_features(rows[3]["audio"], corpus)
     feats[10, 5] = np.inf
@@ -259,21 +308,38 @@ def test_text_and_audio_beyond_the_models_positions_are_skipped_and_counted(corp
     limits) leaves out a text beyond the encoder's positions and a long utterance whose
     speech-unit target is beyond the decoder's, and says how many and which."""
     rows = rows_of(corpus, "train_speech.tsv")
-    long = np.concatenate([load_features(r["audio"], corpus) for r in rows[:4]])  # 4 real utterances
+    long = np.concatenate(
+        [load_features(r["audio"], corpus) for r in rows[:4]]
+    )  # 4 real utterances
     refs = write_feature_zip(corpus / "long.zip", [("long", long)])
-    write_manifest(corpus / "long_speech.tsv", rows + [dict(rows[0], id="long", audio=refs["long"], n_frames=str(len(long)))])
+    write_manifest(
+        corpus / "long_speech.tsv",
+        rows + [dict(rows[0], id="long", audio=refs["long"], n_frames=str(len(long)))],
+    )
     texts = rows_of(corpus, "train_text.tsv")
-    write_manifest(corpus / "long_text.tsv", texts + [dict(texts[0], id="long", src_text=" ".join(t["src_text"] for t in texts))])
+    write_manifest(
+        corpus / "long_text.tsv",
+        texts + [dict(texts[0], id="long", src_text=" ".join(t["src_text"] for t in texts))],
+    )
     cfg = yaml.safe_load((corpus / "data.yaml").read_text())
     cfg["corpora"] = [c for c in cfg["corpora"] if c["type"] in ("speech", "text")]
     cfg["corpora"][0]["splits"]["train"] = "long_speech.tsv"
     cfg["corpora"][1]["splits"]["train"] = "long_text.tsv"
     (corpus / "long.yaml").write_text(yaml.safe_dump(cfg))
-    t, args = setup_task(corpus, "--max-source-positions", "1000", "--max-target-positions", "300", config="long.yaml")
+    t, args = setup_task(
+        corpus,
+        "--max-source-positions",
+        "1000",
+        "--max-target-positions",
+        "300",
+        config="long.yaml",
+    )
     t.load_dataset("train")
     data = t.dataset("train")
     assert data.target_sizes[len(rows)] == grid_length(len(long)) > 300 and data.sizes[-1] > 1000
-    limits = utils.resolve_max_positions(t.max_positions(), t.build_model(args).max_positions(), 100000)
+    limits = utils.resolve_max_positions(
+        t.max_positions(), t.build_model(args).max_positions(), 100000
+    )
     with caplog.at_level(logging.WARNING, logger=BATCHING_LOG):
         itr = t.get_batch_iterator(data, max_tokens=100000, max_positions=limits, seed=1)
     messages = [r.getMessage() for r in caplog.records if r.name == BATCHING_LOG]
@@ -283,7 +349,12 @@ def test_text_and_audio_beyond_the_models_positions_are_skipped_and_counted(corp
         f"text: skipped 1 of {len(texts) + 1} examples longer than 1000 encoder positions or 300 decoder positions "
         f"(first: {corpus / 'long_text.tsv'}:{len(texts) + 2} id 'long')",
     ]
-    drawn = {int(i) for batch in itr.next_epoch_itr(shuffle=False) for view in batch["views"] for i in view["id"]}
+    drawn = {
+        int(i)
+        for batch in itr.next_epoch_itr(shuffle=False)
+        for view in batch["views"]
+        for i in view["id"]
+    }
     assert not {i % len(data) for i in drawn} & {len(rows), len(data) - 1}
 
 
@@ -298,21 +369,52 @@ def test_unknown_language_code(prepared, tmp_path):
     (tmp_path / "list.tsv").write_text("good\tWat is dit voor raar schip?\n", encoding="utf-8")
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        status = folder.main(["--audio-dir", str(d), "--lang", "xx", "--transcripts", str(tmp_path / "list.tsv"),
-                              "--out", str(tmp_path / "out"), "--no-progress"])
+        status = folder.main(
+            [
+                "--audio-dir",
+                str(d),
+                "--lang",
+                "xx",
+                "--transcripts",
+                str(tmp_path / "list.tsv"),
+                "--out",
+                str(tmp_path / "out"),
+                "--no-progress",
+            ]
+        )
     assert status == 1
-    assert f"  {tmp_path / 'out' / 'train_asr_xx.tsv'}:2: unknown language code 'xx' in src_lang" in stdout.getvalue()
+    assert (
+        f"  {tmp_path / 'out' / 'train_asr_xx.tsv'}:2: unknown language code 'xx' in src_lang"
+        in stdout.getvalue()
+    )
 
 
 # ------------------------------------------------------------------- manifests
 
 
 BROKEN = {  # fault: (edit of the manifest's lines, line of the error (None: the last), message)
-    "missing_column": (lambda lines: ["\t".join(f for i, f in enumerate(line.split("\t")) if i != 2) for line in lines],
-                       1, "missing column(s) n_frames"),
-    "duplicate_id": (lambda lines: lines[:5] + [lines[2]] + lines[6:], 6, "duplicate id (first on line 3)"),
-    "stray_tab": (lambda lines: lines[:3] + [lines[3].replace(" ", "\t", 1)] + lines[4:], 4, "(a stray tab?)"),
-    "truncated": (lambda lines: lines[:-1] + [lines[-1][: len(lines[-1]) // 3]], None, "(a stray tab?)"),
+    "missing_column": (
+        lambda lines: [
+            "\t".join(f for i, f in enumerate(line.split("\t")) if i != 2) for line in lines
+        ],
+        1,
+        "missing column(s) n_frames",
+    ),
+    "duplicate_id": (
+        lambda lines: lines[:5] + [lines[2]] + lines[6:],
+        6,
+        "duplicate id (first on line 3)",
+    ),
+    "stray_tab": (
+        lambda lines: lines[:3] + [lines[3].replace(" ", "\t", 1)] + lines[4:],
+        4,
+        "(a stray tab?)",
+    ),
+    "truncated": (
+        lambda lines: lines[:-1] + [lines[-1][: len(lines[-1]) // 3]],
+        None,
+        "(a stray tab?)",
+    ),
 }
 
 
@@ -334,18 +436,50 @@ def test_broken_manifest_stops_training_before_it_starts(corpus, fault):
     t, _ = setup_task(corpus, config=config)
     with pytest.raises(ManifestError) as e:
         t.load_dataset("train")
-    assert (e.value.path, e.value.line) == (str(corpus / f"{fault}.tsv"), line) and text in str(e.value)
+    assert (e.value.path, e.value.line) == (str(corpus / f"{fault}.tsv"), line) and text in str(
+        e.value
+    )
 
 
 def test_fairseq_train_reports_a_broken_manifest_in_its_last_line(corpus):
     """The real command: the last line of its output names the file and line."""
     config, line, _ = broken_config(corpus, "stray_tab")
-    out = subprocess.run([
-        sys.executable, "-m", "fairseq_cli.train", str(corpus), "--user-dir", "mu2slam_fairseq",
-        "--data-config", config, "--task", "mu2slam_pretrain", "--criterion", "mu2slam",
-        "--arch", "mu2slam_tiny", "--optimizer", "adam", "--lr", "1e-3", "--max-update", "1",
-        "--max-tokens", "4000", "--cpu", "--no-save", "--disable-validation",
-    ], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fairseq_cli.train",
+            str(corpus),
+            "--user-dir",
+            "mu2slam_fairseq",
+            "--data-config",
+            config,
+            "--task",
+            "mu2slam_pretrain",
+            "--criterion",
+            "mu2slam",
+            "--arch",
+            "mu2slam_tiny",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "1e-3",
+            "--max-update",
+            "1",
+            "--max-tokens",
+            "4000",
+            "--cpu",
+            "--no-save",
+            "--disable-validation",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("mu2slam_fairseq.data.manifest.ManifestError: ") and f"{corpus / 'stray_tab.tsv'}:{line}:" in last
+    assert (
+        last.startswith("mu2slam_fairseq.data.manifest.ManifestError: ")
+        and f"{corpus / 'stray_tab.tsv'}:{line}:" in last
+    )

@@ -4,6 +4,7 @@ Driven through fairseq's own ``Trainer.train_step`` (what ``fairseq-train`` runs
 update) on real batches of the small pre-training corpus; the NaN comes from poisoning one
 utterance's log-Mel features, as a broken feature file would.
 """
+
 import copy
 import logging
 from pathlib import Path
@@ -36,12 +37,34 @@ def trainer_for(corpus: Path, save_dir: Path, *extra: str):
     cfg = yaml.safe_load((corpus / "data.yaml").read_text())
     cfg["corpora"] = [c for c in cfg["corpora"] if c["type"] in ("speech", "text")]
     (corpus / "speech_text.yaml").write_text(yaml.safe_dump(cfg))
-    args = options.parse_args_and_arch(options.get_training_parser(), [
-        str(corpus), "--user-dir", str(REPO / "mu2slam_fairseq"), "--data-config", "speech_text.yaml",
-        "--task", "mu2slam_pretrain",
-        "--criterion", "mu2slam", "--arch", "mu2slam_tiny", "--optimizer", "adam", "--lr", "1e-3",
-        "--max-tokens", "3000", "--seed", "1", "--cpu", "--save-dir", str(save_dir), *extra,
-    ])
+    args = options.parse_args_and_arch(
+        options.get_training_parser(),
+        [
+            str(corpus),
+            "--user-dir",
+            str(REPO / "mu2slam_fairseq"),
+            "--data-config",
+            "speech_text.yaml",
+            "--task",
+            "mu2slam_pretrain",
+            "--criterion",
+            "mu2slam",
+            "--arch",
+            "mu2slam_tiny",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "1e-3",
+            "--max-tokens",
+            "3000",
+            "--seed",
+            "1",
+            "--cpu",
+            "--save-dir",
+            str(save_dir),
+            *extra,
+        ],
+    )
     cfg = convert_namespace_to_omegaconf(args)
     task = tasks.setup_task(cfg.task)
     task.load_dataset("train")
@@ -86,8 +109,14 @@ def test_nonfinite_loss_skips_the_update_and_is_counted(corpus, tmp_path, caplog
     assert same(before[1], after[1]), "the optimizer state changed"
     assert trainer.get_num_updates() == 2 and log["nonfinite_skipped"] == 1 and log["loss"] == 0
     warnings = [r.getMessage() for r in caplog.records if r.name == TASK_LOG]
-    assert len(warnings) == 2 and "non-finite loss on a batch of {'speech': 2, 'text': 4}" in warnings[0]
-    assert warnings[1] == "update 2 skipped: 1 batch(es) with a non-finite loss (1 update(s) skipped so far)"
+    assert (
+        len(warnings) == 2
+        and "non-finite loss on a batch of {'speech': 2, 'text': 4}" in warnings[0]
+    )
+    assert (
+        warnings[1]
+        == "update 2 skipped: 1 batch(es) with a non-finite loss (1 update(s) skipped so far)"
+    )
 
     log = trainer.train_step([next(batches)])  # training goes on from the same weights
     assert "nonfinite_skipped" not in log and torch.isfinite(torch.tensor(log["loss"]))
@@ -101,5 +130,7 @@ def test_updates_skipped_in_a_row_stop_training(corpus, tmp_path):
     trainer.train_step([poisoned(next(batches))])
     trainer.train_step([next(batches)])  # a good update resets the count
     trainer.train_step([poisoned(next(batches))])
-    with pytest.raises(NonFiniteLossError, match="2 updates in a row had a non-finite loss: the model has diverged"):
+    with pytest.raises(
+        NonFiniteLossError, match="2 updates in a row had a non-finite loss: the model has diverged"
+    ):
         trainer.train_step([poisoned(next(batches))])

@@ -9,6 +9,7 @@ temporary output file appears (features being computed, manifests being written 
 validated); should the script finish first, it starts over with a shorter delay. The seed
 of the kill point is shown in every failure message.
 """
+
 import gzip
 import json
 import random
@@ -35,7 +36,15 @@ def folder_job(fillets_root: Path, root: Path) -> List[str]:
     for clip in sorted((fillets_root / "sound").glob("*/nl/*.ogg"))[:80]:
         (audio / clip.parent.parent.name).mkdir(parents=True, exist_ok=True)
         shutil.copy(clip, audio / clip.parent.parent.name / clip.name)
-    return ["mu2slam_manifests.folder", "--audio-dir", str(audio), "--lang", "nl", "--features", "--no-progress"]
+    return [
+        "mu2slam_manifests.folder",
+        "--audio-dir",
+        str(audio),
+        "--lang",
+        "nl",
+        "--features",
+        "--no-progress",
+    ]
 
 
 def mc4_job(fillets_root: Path, root: Path) -> List[str]:
@@ -43,9 +52,16 @@ def mc4_job(fillets_root: Path, root: Path) -> List[str]:
         lang = script.stem.split("_", 1)[1]
         if "_" in lang:  # regional variants (de_CH): one text per language is enough
             continue
-        docs = [json.dumps({"text": "\n".join(_DIALOGUE.findall(script.read_text(encoding="utf-8"))),
-                            "timestamp": "2020-01-01T00:00:00Z", "url": f"https://example.org/{script.parent.name}"},
-                           ensure_ascii=False)]
+        docs = [
+            json.dumps(
+                {
+                    "text": "\n".join(_DIALOGUE.findall(script.read_text(encoding="utf-8"))),
+                    "timestamp": "2020-01-01T00:00:00Z",
+                    "url": f"https://example.org/{script.parent.name}",
+                },
+                ensure_ascii=False,
+            )
+        ]
         for shard in range(4):  # the same real lines in several shards: enough rows to take a while
             path = root / "mc4" / f"c4-{lang}.tfrecord-{shard:05d}-of-00004.json.gz"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +76,9 @@ JOBS = {"folder": (folder_job, ".fbank80.zip.tmp"), "mc4": (mc4_job, ".train_tex
 def launch(module_args: List[str], out: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", *module_args, "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
@@ -96,7 +114,9 @@ def test_rerun_after_a_kill_gives_identical_outputs(script, fillets_root, tmp_pa
                 break
             shutil.rmtree(killed)  # it finished first: start over, kill sooner
             delay /= 4
-        assert run.returncode == -signal.SIGKILL, f"{script} always finished before the kill {where}"
+        assert run.returncode == -signal.SIGKILL, (
+            f"{script} always finished before the kill {where}"
+        )
         run = launch(job, killed)
         assert run.wait(timeout=DEADLINE) == 0, where
         assert reference.wait(timeout=DEADLINE) == 0

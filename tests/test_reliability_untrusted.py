@@ -7,6 +7,7 @@ anything unpickled it unsafely. Entry points: resuming (fairseq's
 fine-tuning task's check of the checkpoint, the first thing that reads it),
 ``fairseq-generate --path``, and the data config's ``speech_tokenizer``.
 """
+
 import os
 import subprocess
 import sys
@@ -47,10 +48,26 @@ def corpus(tmp_path_factory, fillets_root) -> Path:
 
 
 def parse(corpus: Path, *extra: str, task: str = "mu2slam_pretrain", criterion: str = "mu2slam"):
-    return options.parse_args_and_arch(options.get_training_parser(), [
-        str(corpus), "--user-dir", str(REPO / "mu2slam_fairseq"), "--task", task, "--criterion", criterion,
-        "--arch", "mu2slam_tiny", "--optimizer", "adam", "--lr", "1e-3", "--cpu", *extra,
-    ])
+    return options.parse_args_and_arch(
+        options.get_training_parser(),
+        [
+            str(corpus),
+            "--user-dir",
+            str(REPO / "mu2slam_fairseq"),
+            "--task",
+            task,
+            "--criterion",
+            criterion,
+            "--arch",
+            "mu2slam_tiny",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "1e-3",
+            "--cpu",
+            *extra,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +81,12 @@ def files(corpus, tmp_path_factory):
     trainer.consolidate_optimizer()  # as fairseq's save_checkpoint does first
     trainer.save_checkpoint(str(good), {"train_iterator": {"epoch": 1}, "val_loss": None})
     data = good.read_bytes()
-    paths = {"good": good, "truncated": out / "truncated.pt", "empty": out / "empty.pt", "tampered": out / "tampered.pt"}
+    paths = {
+        "good": good,
+        "truncated": out / "truncated.pt",
+        "empty": out / "empty.pt",
+        "tampered": out / "tampered.pt",
+    }
     paths["truncated"].write_bytes(data[: len(data) * 2 // 3])
     paths["empty"].write_bytes(b"")
     state = torch.load(good)
@@ -95,8 +117,15 @@ def test_finetuning_from_a_bad_checkpoint(corpus, files, kind):
     cfg = yaml.safe_load((corpus / "data.yaml").read_text())
     cfg["corpora"] = [c for c in cfg["corpora"] if c["type"] in ("asr", "ast", "mt")]
     (corpus / "ft.yaml").write_text(yaml.safe_dump(cfg))
-    args = parse(corpus, "--data-config", "ft.yaml", "--finetune-from-model", str(files[kind]),
-                 task="mu2slam_finetune", criterion="mu2slam_seq2seq")
+    args = parse(
+        corpus,
+        "--data-config",
+        "ft.yaml",
+        "--finetune-from-model",
+        str(files[kind]),
+        task="mu2slam_finetune",
+        criterion="mu2slam_seq2seq",
+    )
     task = tasks.setup_task(args)
     with pytest.raises(CheckpointFileError, match=rf"^{files[kind]}: {PROBLEMS[kind]}"):
         task.build_model(args)
@@ -104,13 +133,32 @@ def test_finetuning_from_a_bad_checkpoint(corpus, files, kind):
 
 
 def test_fairseq_generate_refuses_a_tampered_checkpoint(corpus, files):
-    out = subprocess.run([
-        sys.executable, "-m", "fairseq_cli.generate", str(corpus), "--user-dir", "mu2slam_fairseq",
-        "--task", "mu2slam_pretrain", "--gen-subset", "valid", "--path", str(files["tampered"]), "--cpu",
-    ], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fairseq_cli.generate",
+            str(corpus),
+            "--user-dir",
+            "mu2slam_fairseq",
+            "--task",
+            "mu2slam_pretrain",
+            "--gen-subset",
+            "valid",
+            "--path",
+            str(files["tampered"]),
+            "--cpu",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"mu2slam_fairseq.checkpoint_safety.CheckpointFileError: {files['tampered']}: {PROBLEMS['tampered']}")
+    assert last.startswith(
+        f"mu2slam_fairseq.checkpoint_safety.CheckpointFileError: {files['tampered']}: {PROBLEMS['tampered']}"
+    )
     assert not (files["good"].parent / "ran").exists()
 
 
@@ -132,7 +180,9 @@ def test_speech_tokenizer_from_the_data_config(corpus, tmp_path, kind):
     task = tasks.setup_task(args)
     with pytest.raises(TokenizerFileError) as e:
         task.load_dataset("train")
-    expected = "holds objects other than plain tensors" if kind == "tampered" else "corrupt or truncated"
+    expected = (
+        "holds objects other than plain tensors" if kind == "tampered" else "corrupt or truncated"
+    )
     assert str(e.value).startswith(f"{tok}: ") and expected in str(e.value)
     assert not (tmp_path / "ran").exists()
 

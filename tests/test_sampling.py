@@ -1,4 +1,5 @@
 """Temperature sampling across languages: exact probabilities, observed shares, even repetition."""
+
 import math
 from collections import Counter
 
@@ -35,7 +36,9 @@ def test_group_probabilities_exact():
     p = group_probabilities(groups(counts), {"c": 3.0})
     expected = formula(counts, 3.0)
     assert np.allclose(p, [expected[k] for k in counts])
-    assert np.allclose(group_probabilities(groups(counts), {"c": 1.0}), np.array(list(counts.values())) / 315)
+    assert np.allclose(
+        group_probabilities(groups(counts), {"c": 1.0}), np.array(list(counts.values())) / 315
+    )
     # two corpora of one type: mixed by size, each with its own temperature inside
     two = groups({"de": 100, "fr": 100}, "a") + groups({"de": 150, "cs": 50}, "b", start=200)
     p = group_probabilities(two, {"a": 2.0, "b": 1.0})
@@ -57,7 +60,11 @@ def test_language_sampler_matches_temperature_within_sampling_error():
     drawn = sampler.draw(n)
     observed = Counter(lang_of[int(v) % 315] for v in drawn)
     for lang, p in expected.items():  # binomial bounds: 4.5 standard deviations
-        assert abs(observed[lang] - n * p) <= 4.5 * math.sqrt(n * p * (1 - p)), (lang, observed, expected)
+        assert abs(observed[lang] - n * p) <= 4.5 * math.sqrt(n * p * (1 - p)), (
+            lang,
+            observed,
+            expected,
+        )
     assert chi_square(observed, expected, n) < 13.8  # chi-square, 2 dof, p = 0.001
     # virtual indices are unique; an up-sampled language repeats its examples evenly
     assert len(set(drawn.tolist())) == n
@@ -70,18 +77,27 @@ def test_text_and_mt_batches_follow_the_temperature_over_many_epochs(corpus):
     text = DATASET_CLASSES["text"](corpus["paths"]["text"], d, enc, name="text")
     mt = DATASET_CLASSES["mt"](corpus["paths"]["mt"], d, enc, name="mt")
     data = MultiTypeDataset([text, mt], {"text": 3.0, "mt": 2.0})
-    sampler = MultiTypeBatchSampler(data, {"text": TypeBudget(None, 8), "mt": TypeBudget(None, 2)}, seed=5)
+    sampler = MultiTypeBatchSampler(
+        data, {"text": TypeBudget(None, 8), "mt": TypeBudget(None, 2)}, seed=5
+    )
     seen = {"text": Counter(), "mt": Counter()}
     for epoch in range(1, 31):
         for batch in sampler(data, epoch):
             for i in batch:
                 ds, row = data.locate(i)
                 seen[ds.data_type][ds.lang_keys[row]] += 1
-    for t, counts, T, keys in (("text", TEXT_COUNTS, 3.0, lambda k: k), ("mt", MT_COUNTS, 2.0, lambda k: f"{k}-en")):
+    for t, counts, T, keys in (
+        ("text", TEXT_COUNTS, 3.0, lambda k: k),
+        ("mt", MT_COUNTS, 2.0, lambda k: f"{k}-en"),
+    ):
         expected = {keys(k): p for k, p in formula(counts, T).items()}
         n = sum(seen[t].values())
         for lang, p in expected.items():
-            assert abs(seen[t][lang] - n * p) <= 4.5 * math.sqrt(n * p * (1 - p)), (t, seen[t], expected)
+            assert abs(seen[t][lang] - n * p) <= 4.5 * math.sqrt(n * p * (1 - p)), (
+                t,
+                seen[t],
+                expected,
+            )
         assert chi_square(seen[t], expected, n) < 13.8
     # the skew is really corrected: cs is 1/21 of the text but gets about 1/5.3 of the draws
     assert seen["text"]["cs"] / sum(seen["text"].values()) > 0.15

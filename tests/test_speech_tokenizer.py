@@ -1,4 +1,5 @@
 """The frozen speech tokenizer: grid lengths, determinism, file errors, fitting, application."""
+
 import json
 import subprocess
 import sys
@@ -37,7 +38,9 @@ N_REGULAR = 36
 def clips(fillets_root):
     """Real clips: the shortest decodable ones of the game plus a spread of ordinary lines."""
     every = sorted((fillets_root / "sound").glob("*/*/*.ogg"))
-    smallest = sorted(every, key=lambda p: p.stat().st_size)[:60]  # the shortest clips are among the smallest files
+    smallest = sorted(every, key=lambda p: p.stat().st_size)[
+        :60
+    ]  # the shortest clips are among the smallest files
     by_len = sorted(smallest, key=lambda p: sf.info(str(p)).duration)
     shortest = []
     for p in by_len:
@@ -64,11 +67,15 @@ def corpus(clips, tmp_path_factory):
     d = tmp_path_factory.mktemp("tok_corpus")
     ids = [f"{p.parent.parent.name}_{p.parent.name}_{p.stem}" for p, _, _ in clips]
     refs = write_feature_zip(d / "fbank80.zip", ((i, f) for i, (_, _, f) in zip(ids, clips)))
-    rows = [{"id": i, "audio": refs[i], "n_frames": str(len(f)), "src_lang": p.parent.name}
-            for i, (p, _, f) in zip(ids, clips)]
+    rows = [
+        {"id": i, "audio": refs[i], "n_frames": str(len(f)), "src_lang": p.parent.name}
+        for i, (p, _, f) in zip(ids, clips)
+    ]
     write_manifest(d / "speech.tsv", rows)
-    write_manifest(d / "audio.tsv", [{"id": i, "audio": str(p), "n_frames": str(len(f))}
-                                     for i, (p, _, f) in zip(ids, clips)])
+    write_manifest(
+        d / "audio.tsv",
+        [{"id": i, "audio": str(p), "n_frames": str(len(f))} for i, (p, _, f) in zip(ids, clips)],
+    )
     return {"dir": d, "speech": d / "speech.tsv", "audio": d / "audio.tsv", "ids": ids}
 
 
@@ -89,8 +96,15 @@ def make_wav2vec2_checkpoint(path: Path, layers: int = 3, seed: int = 0) -> Path
 
     cfg = Wav2Vec2Config(
         conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
-        encoder_layers=layers, encoder_embed_dim=48, encoder_ffn_embed_dim=96, encoder_attention_heads=4,
-        conv_pos=16, conv_pos_groups=4, final_dim=16, latent_vars=8, latent_groups=2,
+        encoder_layers=layers,
+        encoder_embed_dim=48,
+        encoder_ffn_embed_dim=96,
+        encoder_attention_heads=4,
+        conv_pos=16,
+        conv_pos_groups=4,
+        final_dim=16,
+        latent_vars=8,
+        latent_groups=2,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -99,12 +113,21 @@ def make_wav2vec2_checkpoint(path: Path, layers: int = 3, seed: int = 0) -> Path
     model_cfg["_name"] = "wav2vec2"
     state = {
         "args": None,
-        "cfg": {"_name": None, "model": model_cfg,
-                "task": {"_name": "audio_pretraining", "normalize": False, "sample_rate": 16000}},
+        "cfg": {
+            "_name": None,
+            "model": model_cfg,
+            "task": {"_name": "audio_pretraining", "normalize": False, "sample_rate": 16000},
+        },
         "model": model.state_dict(),
         "criterion": None,
-        "optimizer_history": [{"criterion_name": "Wav2vecCriterion", "optimizer_name": "Adam",
-                               "lr_scheduler_state": {}, "num_updates": 0}],
+        "optimizer_history": [
+            {
+                "criterion_name": "Wav2vecCriterion",
+                "optimizer_name": "Adam",
+                "lr_scheduler_state": {},
+                "num_updates": 0,
+            }
+        ],
         "task_state": {},
         "extra_state": {"train_iterator": {"epoch": 1}},
         "last_optimizer_state": None,
@@ -120,8 +143,16 @@ def w2v_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def w2v_tok(corpus, w2v_checkpoint):
-    return fit_tokenizer("w2v-kmeans", corpus["speech"], codebook_size=16, checkpoint=w2v_checkpoint, layer=2,
-                         audio_manifest=corpus["audio"], seed=3, progress=False)
+    return fit_tokenizer(
+        "w2v-kmeans",
+        corpus["speech"],
+        codebook_size=16,
+        checkpoint=w2v_checkpoint,
+        layer=2,
+        audio_manifest=corpus["audio"],
+        seed=3,
+        progress=False,
+    )
 
 
 # ----------------------------------------------------------------------------- the 40 ms grid
@@ -160,9 +191,13 @@ def test_real_clip_lengths_including_the_shortest(clips, kmeans_tok, bestrq_tok)
 
 def test_w2v_lengths_from_waveforms(clips, w2v_tok):
     rng = np.random.default_rng(0)
-    for n_samples in list(range(400, 400 + 160 * 52, 101)) + [len(w) for _, w, _ in clips[:N_SHORTEST + 4]]:
+    for n_samples in list(range(400, 400 + 160 * 52, 101)) + [
+        len(w) for _, w, _ in clips[: N_SHORTEST + 4]
+    ]:
         wav = (0.1 * rng.standard_normal(n_samples)).astype(np.float32)
-        assert len(w2v_tok.units_for_waveform(wav)) == grid_length(n_fbank_frames(n_samples)), n_samples
+        assert len(w2v_tok.units_for_waveform(wav)) == grid_length(n_fbank_frames(n_samples)), (
+            n_samples
+        )
     with pytest.raises(TokenizerError, match="shorter than one 25 ms frame"):
         w2v_tok.units_for_waveform(np.zeros(399, dtype=np.float32))
     with pytest.raises(TokenizerError, match="waveform"):
@@ -176,7 +211,13 @@ def test_search_is_exact_and_batch_independent():
     g = torch.Generator().manual_seed(0)
     codebook = torch.randn(50, 12, generator=g)
     codebook[7] = codebook[3]  # an exact tie: the lower index must win
-    x = torch.cat([torch.randn(500, 12, generator=g), codebook[3:4] + 1e-9, (codebook[0:1] + codebook[1:2]) / 2])
+    x = torch.cat(
+        [
+            torch.randn(500, 12, generator=g),
+            codebook[3:4] + 1e-9,
+            (codebook[0:1] + codebook[1:2]) / 2,
+        ]
+    )
     exact = torch.cdist(x.double(), codebook.double()).argmin(dim=1)
     ids = nearest(x, codebook)[0]
     assert torch.equal(ids, exact)
@@ -208,7 +249,9 @@ def test_reservoir_is_bounded_seeded_and_uniform():
 # ----------------------------------------------------------------------------- determinism and files
 
 
-def test_same_ids_after_save_load_and_in_another_process(tmp_path, corpus, clips, kmeans_tok, bestrq_tok):
+def test_same_ids_after_save_load_and_in_another_process(
+    tmp_path, corpus, clips, kmeans_tok, bestrq_tok
+):
     """A fresh process with another thread count reads the features itself and gets the same ids."""
     feats = [f for _, _, f in clips]
     script = (
@@ -231,14 +274,22 @@ def test_same_ids_after_save_load_and_in_another_process(tmp_path, corpus, clips
         assert loaded.settings == tok.settings and loaded.kind == name
         paths.append(str(path))
         expected.append(here)
-    out = subprocess.run([sys.executable, "-c", script, str(corpus["speech"]), str(corpus["dir"]), *paths],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(corpus["speech"]), str(corpus["dir"]), *paths],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(out.stdout) == expected
 
 
 def test_fitting_is_seeded(corpus, tmp_path):
-    a = fit_tokenizer("kmeans", corpus["speech"], codebook_size=16, seed=7, max_samples=500, progress=False)
-    b = fit_tokenizer("kmeans", corpus["speech"], codebook_size=16, seed=7, max_samples=500, progress=False)
+    a = fit_tokenizer(
+        "kmeans", corpus["speech"], codebook_size=16, seed=7, max_samples=500, progress=False
+    )
+    b = fit_tokenizer(
+        "kmeans", corpus["speech"], codebook_size=16, seed=7, max_samples=500, progress=False
+    )
     assert torch.equal(a.codebook, b.codebook) and a.settings["samples"] == 500
     a.save(tmp_path / "a.pt")
     b.save(tmp_path / "b.pt")
@@ -251,8 +302,23 @@ def _torch_archive(tmp_path, name, obj):
     return path
 
 
-@pytest.mark.parametrize("case", ["random", "truncated", "cut_short", "empty", "foreign", "checkpoint", "text",
-                                  "bit_flip", "newer", "inconsistent", "missing", "folder"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "random",
+        "truncated",
+        "cut_short",
+        "empty",
+        "foreign",
+        "checkpoint",
+        "text",
+        "bit_flip",
+        "newer",
+        "inconsistent",
+        "missing",
+        "folder",
+    ],
+)
 def test_bad_files_give_a_clear_error(case, tmp_path, kmeans_tok, w2v_checkpoint):
     good = tmp_path / "good.pt"
     kmeans_tok.save(good)
@@ -277,7 +343,13 @@ def test_bad_files_give_a_clear_error(case, tmp_path, kmeans_tok, w2v_checkpoint
         import zipfile
 
         info = max(zipfile.ZipFile(good).infolist(), key=lambda i: i.file_size)
-        at = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.file_size // 2
+        at = (
+            info.header_offset
+            + 30
+            + len(info.filename.encode())
+            + len(info.extra)
+            + info.file_size // 2
+        )
         flipped = bytearray(data)
         flipped[at] ^= 0x04
         path.write_bytes(bytes(flipped))
@@ -331,12 +403,18 @@ def test_kmeans_uses_most_of_a_small_codebook_on_real_clips(corpus, kmeans_tok):
 def test_bestrq_is_random_projection_with_normalised_codebook(bestrq_tok, corpus):
     assert bestrq_tok.projection.shape == (320, 16)
     assert torch.allclose(bestrq_tok.codebook.norm(dim=1), torch.ones(32), atol=1e-5)
-    again = fit_tokenizer("bestrq", corpus["speech"], codebook_size=32, seed=3, max_utterances=3, progress=False)
+    again = fit_tokenizer(
+        "bestrq", corpus["speech"], codebook_size=32, seed=3, max_utterances=3, progress=False
+    )
     # nothing but the statistics depends on the data
-    assert torch.equal(again.projection, bestrq_tok.projection) and torch.equal(again.codebook, bestrq_tok.codebook)
+    assert torch.equal(again.projection, bestrq_tok.projection) and torch.equal(
+        again.codebook, bestrq_tok.codebook
+    )
 
 
-def test_w2v_kmeans_file_runs_without_the_checkpoint(tmp_path, corpus, clips, w2v_tok, w2v_checkpoint):
+def test_w2v_kmeans_file_runs_without_the_checkpoint(
+    tmp_path, corpus, clips, w2v_tok, w2v_checkpoint
+):
     assert w2v_tok.needs_audio and w2v_tok.settings["layer"] == 2
     assert w2v_tok.hidden["config"]["encoder_layers"] == 2 and w2v_tok.hidden["total_layers"] == 3
     assert not any(k.startswith("encoder.layers.2.") for k in w2v_tok.hidden["weights"])
@@ -356,7 +434,9 @@ def test_w2v_kmeans_file_runs_without_the_checkpoint(tmp_path, corpus, clips, w2
     loaded = load_tokenizer(moved)
     assert [loaded.units_for_waveform(w).tolist() for _, w, _ in clips[-5:]] == here
     with pytest.raises(TokenizerError, match="outside 1..3"):
-        fit_tokenizer("w2v-kmeans", corpus["speech"], checkpoint=w2v_checkpoint, layer=4, progress=False)
+        fit_tokenizer(
+            "w2v-kmeans", corpus["speech"], checkpoint=w2v_checkpoint, layer=4, progress=False
+        )
 
 
 def test_hubert_checkpoint_gives_fairseqs_hidden_states(tmp_path):
@@ -368,9 +448,17 @@ def test_hubert_checkpoint_gives_fairseqs_hidden_states(tmp_path):
 
     from mu2slam_fairseq.speech_tokenizer.hidden import HiddenStates, read_checkpoint
 
-    cfg = HubertConfig(conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2", encoder_layers=3,
-                       encoder_embed_dim=48, encoder_ffn_embed_dim=96, encoder_attention_heads=4, conv_pos=16,
-                       conv_pos_groups=4, final_dim=16, label_rate=50)
+    cfg = HubertConfig(
+        conv_feature_layers="[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2",
+        encoder_layers=3,
+        encoder_embed_dim=48,
+        encoder_ffn_embed_dim=96,
+        encoder_attention_heads=4,
+        conv_pos=16,
+        conv_pos_groups=4,
+        final_dim=16,
+        label_rate=50,
+    )
     task = HubertPretrainingConfig(data=str(tmp_path), labels=["km"], label_rate=50, normalize=True)
     labels = Dictionary()
     for i in range(20):
@@ -378,23 +466,49 @@ def test_hubert_checkpoint_gives_fairseqs_hidden_states(tmp_path):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = HubertModel(cfg, task, [labels]).eval()
-    plain = {name: dict(OmegaConf.to_container(OmegaConf.structured(c), resolve=True, enum_to_str=True), _name=n)
-             for name, c, n in (("model", cfg, "hubert"), ("task", task, "hubert_pretraining"))}
-    torch.save({"args": None, "cfg": plain, "model": model.state_dict(), "extra_state": {"train_iterator": {}},
-                "optimizer_history": [{"criterion_name": "hubert", "optimizer_name": "adam",
-                                       "lr_scheduler_state": {}, "num_updates": 0}]}, tmp_path / "hubert.pt")
+    plain = {
+        name: dict(
+            OmegaConf.to_container(OmegaConf.structured(c), resolve=True, enum_to_str=True), _name=n
+        )
+        for name, c, n in (("model", cfg, "hubert"), ("task", task, "hubert_pretraining"))
+    }
+    torch.save(
+        {
+            "args": None,
+            "cfg": plain,
+            "model": model.state_dict(),
+            "extra_state": {"train_iterator": {}},
+            "optimizer_history": [
+                {
+                    "criterion_name": "hubert",
+                    "optimizer_name": "adam",
+                    "lr_scheduler_state": {},
+                    "num_updates": 0,
+                }
+            ],
+        },
+        tmp_path / "hubert.pt",
+    )
     payload = read_checkpoint(tmp_path / "hubert.pt", 2)
     assert payload["architecture"] == "hubert" and payload["normalize_waveform"]
     wav = torch.from_numpy(np.random.default_rng(0).standard_normal(16000).astype(np.float32)) * 0.1
     with torch.inference_mode():
-        ref, _ = model.extract_features(F.layer_norm(wav, wav.shape).unsqueeze(0), None, mask=False, output_layer=2)
+        ref, _ = model.extract_features(
+            F.layer_norm(wav, wav.shape).unsqueeze(0), None, mask=False, output_layer=2
+        )
     assert torch.allclose(HiddenStates(payload)(wav), ref[0], atol=1e-5)
 
 
 def test_w2v_kmeans_needs_audio_for_stored_features(corpus, w2v_checkpoint):
     with pytest.raises(TokenizerError, match="audio-manifest"):
-        fit_tokenizer("w2v-kmeans", corpus["speech"], codebook_size=4, checkpoint=w2v_checkpoint, layer=1,
-                      progress=False)
+        fit_tokenizer(
+            "w2v-kmeans",
+            corpus["speech"],
+            codebook_size=4,
+            checkpoint=w2v_checkpoint,
+            layer=1,
+            progress=False,
+        )
 
 
 # ----------------------------------------------------------------------------- application and report
@@ -403,7 +517,8 @@ def test_w2v_kmeans_needs_audio_for_stored_features(corpus, w2v_checkpoint):
 def test_apply_writes_and_refreshes_the_units_column(tmp_path, corpus, kmeans_tok, bestrq_tok):
     rows = read_manifest(corpus["speech"])
     mixed = [dict(r, src_text="") for r in rows[:12]] + [
-        {"id": "text_1", "audio": "", "n_frames": "", "src_text": "ahoj", "src_lang": "cs"}]
+        {"id": "text_1", "audio": "", "n_frames": "", "src_text": "ahoj", "src_lang": "cs"}
+    ]
     manifest = corpus["dir"] / "mixed.tsv"
     write_manifest(manifest, mixed, ["id", "audio", "n_frames", "src_text", "src_lang"])
     tok_path = tmp_path / "km.pt"
@@ -425,10 +540,18 @@ def test_apply_writes_and_refreshes_the_units_column(tmp_path, corpus, kmeans_to
     summary = apply_to_manifest(bestrq_tok, manifest, progress=False)
     assert summary.speech_rows == 12 and not summary.failed and not summary.length_mismatches
     again = read_manifest(manifest)
-    assert [r["units"] for r in again[:-1]] == [" ".join(map(str, bestrq_tok.units_for_features(
-        load_features(r["audio"], corpus["dir"])).tolist())) for r in again[:-1]]
-    assert [{k: v for k, v in r.items() if k != "units"} for r in again] == \
-        [{k: v for k, v in r.items() if k != "units"} for r in out]
+    assert [r["units"] for r in again[:-1]] == [
+        " ".join(
+            map(
+                str,
+                bestrq_tok.units_for_features(load_features(r["audio"], corpus["dir"])).tolist(),
+            )
+        )
+        for r in again[:-1]
+    ]
+    assert [{k: v for k, v in r.items() if k != "units"} for r in again] == [
+        {k: v for k, v in r.items() if k != "units"} for r in out
+    ]
     assert not [p for p in corpus["dir"].iterdir() if p.name.endswith(".tmp")]
 
 
@@ -445,19 +568,35 @@ def test_apply_w2v_kind_with_an_audio_manifest(corpus, w2v_tok):
 def test_report_prints_usage_and_stability(tmp_path, corpus, kmeans_tok, capsys):
     tok_path = tmp_path / "km.pt"
     kmeans_tok.save(tok_path)
-    cli.main(["report", "--tokenizer", str(tok_path), "--manifest", str(corpus["speech"]),
-              "--audio-manifest", str(corpus["audio"]), "--stability-utterances", "6", "--quiet"])
+    cli.main(
+        [
+            "report",
+            "--tokenizer",
+            str(tok_path),
+            "--manifest",
+            str(corpus["speech"]),
+            "--audio-manifest",
+            str(corpus["audio"]),
+            "--stability-utterances",
+            "6",
+            "--quiet",
+        ]
+    )
     text = capsys.readouterr().out
     for expected in ("used entries", "perplexity", "gain -6 dB", "noise 30 dB SNR"):
         assert expected in text, text
-    stab = stability(kmeans_tok, corpus["speech"], corpus["audio"], max_utterances=6, progress=False)
+    stab = stability(
+        kmeans_tok, corpus["speech"], corpus["audio"], max_utterances=6, progress=False
+    )
     assert stab.utterances == 6 and 0 <= stab.unchanged_noise <= 1 and 0 <= stab.unchanged_gain <= 1
     with pytest.raises(TokenizerError, match="audio-manifest"):
         stability(kmeans_tok, corpus["speech"], None, max_utterances=2, progress=False)
 
 
 def test_utterance_normalisation_makes_ids_independent_of_gain(corpus):
-    tok = fit_tokenizer("kmeans", corpus["speech"], codebook_size=32, normalization="utterance", progress=False)
+    tok = fit_tokenizer(
+        "kmeans", corpus["speech"], codebook_size=32, normalization="utterance", progress=False
+    )
     stab = stability(tok, corpus["speech"], corpus["audio"], max_utterances=5, progress=False)
     assert stab.unchanged_gain > 0.95, stab
 
@@ -491,7 +630,7 @@ def test_every_default_corpus_utterance_gets_one_id_per_step(default_corpus, kme
     assert len(seen) > 1000
     refs = sorted(seen)
     for start in range(0, len(refs), 256):
-        chunk = refs[start:start + 256]
+        chunk = refs[start : start + 256]
         feats = [load_features(r, folder) for r in chunk]
         for ref, f, z in zip(chunk, feats, kmeans_tok.units_for_batch(feats)):
             assert len(f) == seen[ref] and len(z) == grid_length(seen[ref]), ref

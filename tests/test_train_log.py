@@ -1,4 +1,5 @@
 """Reading fairseq's simple-format logs into curves, the falls check and the PNG."""
+
 import subprocess
 import sys
 
@@ -21,7 +22,11 @@ def test_read_log_gives_training_and_validation_curves_by_update():
     assert train["asr_s2t/dec_acc"] == [(10, 2.4), (20, 9.1)]
     assert not {"num_updates", "lr", "wps", "asr_s2t_nsentences"} & set(train)
     valid = phases["valid:valid"]
-    assert valid["bleu"] == [(20, 1.23)] and valid["ast_bleu"] == [(20, 1.5)] and valid["wer"] == [(20, 98.4)]
+    assert (
+        valid["bleu"] == [(20, 1.23)]
+        and valid["ast_bleu"] == [(20, 1.5)]
+        and valid["wer"] == [(20, 98.4)]
+    )
     assert set(loss_terms(train)) == {"loss", "asr_s2t/ctc_loss", "asr_s2t/dec_loss"}
 
 
@@ -44,8 +49,17 @@ def test_command_checks_falls_and_writes_png(tmp_path, capsys):
     log = tmp_path / "train.log"
     log.write_text(LOG, encoding="utf-8")
     png = tmp_path / "curves.png"
-    cmd = [sys.executable, "-m", "mu2slam_fairseq.train_log", str(log), "--out", str(png), "--check-falls",
-           "--window", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mu2slam_fairseq.train_log",
+        str(log),
+        "--out",
+        str(png),
+        "--check-falls",
+        "--window",
+        "1",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 of 3 terms fell" in out.stdout
@@ -56,6 +70,9 @@ def test_command_checks_falls_and_writes_png(tmp_path, capsys):
 
 
 def test_a_run_keeps_its_colour_in_every_chart():
-    panels = {"BLEU": {"pretrained": [(1, 0.1)], "scratch": [(1, 0.0)]}, "WER": {"scratch": [(1, 99.0)]},
-              "loss": {"s2t": [(1, 4.0)], "pretrained": [(1, 4.2)]}}
+    panels = {
+        "BLEU": {"pretrained": [(1, 0.1)], "scratch": [(1, 0.0)]},
+        "WER": {"scratch": [(1, 99.0)]},
+        "loss": {"s2t": [(1, 4.0)], "pretrained": [(1, 4.2)]},
+    }
     assert curve_colours(panels, ["a", "b"]) == {"pretrained": "a", "scratch": "b", "s2t": "a"}

@@ -1,4 +1,5 @@
 """The manifest validator: one test per defect, on manifests built around real game clips."""
+
 import shutil
 from pathlib import Path
 
@@ -59,7 +60,10 @@ def only(problems, line, text):
 def test_good_manifests_pass(clips):
     root = clips[0]
     assert validate_manifest(write(root, "asr.tsv", asr_rows(clips))) == []
-    mt = ["id\taudio\tn_frames\tsrc_text\ttgt_text\tsrc_lang\ttgt_lang", "m1\t\t\tHallo Welt\tHello world\tde\ten"]
+    mt = [
+        "id\taudio\tn_frames\tsrc_text\ttgt_text\tsrc_lang\ttgt_lang",
+        "m1\t\t\tHallo Welt\tHello world\tde\ten",
+    ]
     assert validate_manifest(write(root, "mt.tsv", mt)) == []
     text = ["id\tsrc_text\tsrc_lang", "t1\tLa vita è bella\tit", "t2\t我们\tzh-CN"]
     assert validate_manifest(write(root, "text.tsv", text)) == []
@@ -89,7 +93,11 @@ def test_stray_tab_changes_the_field_count(clips):
 def test_duplicate_id(clips):
     rows = asr_rows(clips)
     rows[3] = rows[3].replace("u3\t", "u1\t", 1)
-    only(validate_manifest(write(clips[0], "dup.tsv", rows)), 4, "duplicate id 'u1' (first on line 2)")
+    only(
+        validate_manifest(write(clips[0], "dup.tsv", rows)),
+        4,
+        "duplicate id 'u1' (first on line 2)",
+    )
 
 
 def test_empty_target_text_on_labeled_row(clips):
@@ -101,9 +109,15 @@ def test_empty_target_text_on_labeled_row(clips):
 
 
 def test_empty_source_text_on_text_row(clips):
-    path = write(clips[0], "empty_src.tsv", ["id\tsrc_text\tsrc_lang", "t1\tfine text\ten", "t2\t \ten"])
+    path = write(
+        clips[0], "empty_src.tsv", ["id\tsrc_text\tsrc_lang", "t1\tfine text\ten", "t2\t \ten"]
+    )
     only(validate_manifest(path), 3, "empty src_text")
-    mt = write(clips[0], "empty_mt.tsv", ["id\tsrc_text\ttgt_text\tsrc_lang\ttgt_lang", "m1\tHallo\t\tde\ten"])
+    mt = write(
+        clips[0],
+        "empty_mt.tsv",
+        ["id\tsrc_text\ttgt_text\tsrc_lang\ttgt_lang", "m1\tHallo\t\tde\ten"],
+    )
     only(validate_manifest(mt), 2, "empty tgt_text")
 
 
@@ -148,7 +162,9 @@ def test_n_frames_disagrees_with_the_audio(clips):
     true = frames[f[1]][0]
     f[2] = str(true + 7)
     rows[1] = "\t".join(f)
-    p = only(validate_manifest(write(clips[0], "frames.tsv", rows)), 2, f"n_frames {true + 7} disagrees")
+    p = only(
+        validate_manifest(write(clips[0], "frames.tsv", rows)), 2, f"n_frames {true + 7} disagrees"
+    )
     assert f"{true} feature frames" in p.message
     rows = asr_rows(clips)
     rows[4] = rows[4].replace("\t57\t", "\t56\t")
@@ -185,8 +201,23 @@ def test_unknown_language_codes(clips):
     ]
     assert [p.line for p in validate_manifest(path, extra_langs=["xx", "EN"])] == []
     assert [p.line for p in validate_manifest(path, extra_langs=["xx"])] == [4]
-    ok = ["id\tsrc_text\tsrc_lang"] + [f"t{i}\ttext\t{c}" for i, c in enumerate(
-        ["zh-CN", "sv-SE", "cmn_hans_cn", "es_419", "pt-br", "yue_hant_hk", "iw", "fil", "deu", "rm-sursilv"])]
+    ok = ["id\tsrc_text\tsrc_lang"] + [
+        f"t{i}\ttext\t{c}"
+        for i, c in enumerate(
+            [
+                "zh-CN",
+                "sv-SE",
+                "cmn_hans_cn",
+                "es_419",
+                "pt-br",
+                "yue_hant_hk",
+                "iw",
+                "fil",
+                "deu",
+                "rm-sursilv",
+            ]
+        )
+    ]
     assert validate_manifest(write(clips[0], "known.tsv", ok)) == []
     restricted = validate_manifest(write(clips[0], "restricted.tsv", asr_rows(clips)), langs=["cs"])
     assert [p.line for p in restricted] == [4, 4, 5, 5]
@@ -216,7 +247,10 @@ def test_command_line(clips, capsys):
 
 def test_problem_prints_as_file_line_message():
     assert str(Problem("a.tsv", 3, "boom")) == "a.tsv:3: boom"
-    assert str(Problem("a.tsv", None, "empty file (no header row)")) == "a.tsv: empty file (no header row)"
+    assert (
+        str(Problem("a.tsv", None, "empty file (no header row)"))
+        == "a.tsv: empty file (no header row)"
+    )
 
 
 def test_unreadable_manifest(tmp_path):

@@ -1,4 +1,5 @@
 """Exact semantics of every view: encoder input, MLM targets, decoder input and target."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,9 @@ def corpus(tmp_path_factory, fillets_root):
 
 def dataset(corpus, kind, **kw):
     kw.setdefault("units_for_features", corpus["quantize"])
-    return DATASET_CLASSES[kind](corpus["paths"][kind], corpus["dict"], corpus["encode"], name=kind, **kw)
+    return DATASET_CLASSES[kind](
+        corpus["paths"][kind], corpus["dict"], corpus["encode"], name=kind, **kw
+    )
 
 
 def batch(ds, n=None):
@@ -37,12 +40,23 @@ def test_worked_example_text_unlabeled_exactly():
     pad, eos = d.pad(), d.eos()
     x = torch.tensor([a, b, c, dd, e, f])
     m = torch.tensor([0, 1, 1, 1, 0, 0], dtype=torch.bool)
-    view = collate_view("text_u", "text", [ViewItem(7, Source(lang, lang, text=x, text_mask=m), [Target("text_u", x, lang, TEXT, m)])], d)
+    view = collate_view(
+        "text_u",
+        "text",
+        [
+            ViewItem(
+                7, Source(lang, lang, text=x, text_mask=m), [Target("text_u", x, lang, TEXT, m)]
+            )
+        ],
+        d,
+    )
     assert view["net_input"]["src_tokens"].tolist() == [[a, M, M, M, e, f]]
     assert view["mlm_target"].tolist() == [[pad, b, c, dd, pad, pad]]  # positions 2-4 (1-based)
     (dec,) = view["decoders"]
     assert dec["prev_output_tokens"].tolist() == [[eos, M, b, c, dd, M]]  # <bos> M b c d M
-    assert dec["target"].tolist() == [[pad, b, c, dd, pad, pad]]  # x^¬m = M b c d M M, loss at 2-4 only
+    assert dec["target"].tolist() == [
+        [pad, b, c, dd, pad, pad]
+    ]  # x^¬m = M b c d M M, loss at 2-4 only
     assert view["ntokens"] == 3 and view["n_mlm"] == 3 and view["id"].tolist() == [7]
     assert view["net_input"]["src_speech"] is None and view["net_input"]["speech_mask"] is None
     assert dec["tgt_modality"].tolist() == [TEXT] and dec["tgt_lang"].tolist() == [lang]
@@ -74,17 +88,23 @@ def test_speech_unlabeled_on_the_grid_with_complementary_masks(corpus):
     view = batch(ds)["speech_u"]
     ni, (dec,) = view["net_input"], view["decoders"]
     rows = read_manifest(corpus["paths"]["speech"])
-    assert ni["src_tokens"].shape == (len(rows), 0) and ni["src_lengths"].tolist() == [0] * len(rows)
+    assert ni["src_tokens"].shape == (len(rows), 0) and ni["src_lengths"].tolist() == [0] * len(
+        rows
+    )
     for i, row in enumerate(rows):
         n = int(row["n_frames"])
         steps = grid_length(n)
         units = [table[int(u)] for u in row["units"].split()]
         assert len(units) == steps and ni["src_speech_lengths"][i] == n
-        assert torch.equal(ni["src_speech"][i, :n], torch.from_numpy(load_features(row["audio"], corpus["base"])))
+        assert torch.equal(
+            ni["src_speech"][i, :n], torch.from_numpy(load_features(row["audio"], corpus["base"]))
+        )
         assert not ni["src_speech"][i, n:].any() and not ni["speech_mask"][i, steps:].any()
         m = ni["speech_mask"][i, :steps]
         assert _partition(m, dec["target"][i, :steps], pad)
-        assert (dec["target"][i, steps:] == pad).all() and (view["mlm_target"][i, steps:] == pad).all()
+        assert (dec["target"][i, steps:] == pad).all() and (
+            view["mlm_target"][i, steps:] == pad
+        ).all()
         z = torch.tensor(units)
         assert torch.equal(view["mlm_target"][i, :steps], torch.where(m, z, torch.tensor(pad)))
         comp = torch.where(m, z, torch.tensor(M))  # z^¬m
@@ -106,7 +126,12 @@ def test_units_from_column_and_from_tokenizer_agree(corpus):
 
 def test_asr_views(corpus):
     ds = dataset(corpus, "asr")
-    d, pad, M, eos = corpus["dict"], corpus["dict"].pad(), corpus["dict"].index(MASK), corpus["dict"].eos()
+    d, pad, M, eos = (
+        corpus["dict"],
+        corpus["dict"].pad(),
+        corpus["dict"].index(MASK),
+        corpus["dict"].eos(),
+    )
     table = unit_ids(d)
     quantize = corpus["quantize"]
     views = batch(ds)
@@ -127,7 +152,10 @@ def test_asr_views(corpus):
         m = s2t["net_input"]["speech_mask"][i, :steps]
         assert 0 < m.sum() < steps
         assert torch.equal(s2t["mlm_target"][i, :steps], torch.where(m, z, torch.tensor(pad)))
-        assert s2t["ctc"]["target"][i, :L].tolist() == t.tolist() and s2t["ctc"]["target_lengths"][i] == L
+        assert (
+            s2t["ctc"]["target"][i, :L].tolist() == t.tolist()
+            and s2t["ctc"]["target_lengths"][i] == L
+        )
         assert dec["tgt_modality"][i] == TEXT and dec["tgt_lang"][i] == nl
         # backward ℓ_p: t^m -> z + eos (units of the speech's language)
         dec = t2s["decoders"][0]
@@ -144,13 +172,24 @@ def test_asr_views(corpus):
         ms = ni["speech_mask"][i, :steps]
         mt = ni["src_tokens"][i, :L] == M
         enc_mask = torch.cat([ms, mt])
-        assert torch.equal(align["mlm_target"][i, : steps + L], torch.where(enc_mask, torch.cat([z, t]), torch.tensor(pad)))
+        assert torch.equal(
+            align["mlm_target"][i, : steps + L],
+            torch.where(enc_mask, torch.cat([z, t]), torch.tensor(pad)),
+        )
         assert (align["mlm_target"][i, steps + L :] == pad).all()
         units_dec, text_dec = align["decoders"]
         assert units_dec["name"] == "asr_align_units" and text_dec["name"] == "asr_align_text"
-        assert _partition(ms, units_dec["target"][i, :steps], pad) and _partition(mt, text_dec["target"][i, :L], pad)
-        assert units_dec["prev_output_tokens"][i, 1:steps].tolist() == torch.where(ms, z, torch.tensor(M))[:-1].tolist()
-        assert text_dec["prev_output_tokens"][i, 1:L].tolist() == torch.where(mt, t, torch.tensor(M))[:-1].tolist()
+        assert _partition(ms, units_dec["target"][i, :steps], pad) and _partition(
+            mt, text_dec["target"][i, :L], pad
+        )
+        assert (
+            units_dec["prev_output_tokens"][i, 1:steps].tolist()
+            == torch.where(ms, z, torch.tensor(M))[:-1].tolist()
+        )
+        assert (
+            text_dec["prev_output_tokens"][i, 1:L].tolist()
+            == torch.where(mt, t, torch.tensor(M))[:-1].tolist()
+        )
         assert units_dec["tgt_modality"][i] == SPEECH and text_dec["tgt_modality"][i] == TEXT
     assert align["net_input"]["src_lengths"].tolist() == s2t["ctc"]["target_lengths"].tolist()
     assert views["asr_t2s"]["ctc"] is None and views["asr_align"]["ctc"] is None
@@ -168,13 +207,21 @@ def test_ast_uses_translation_and_has_no_ctc(corpus):
         assert views["ast_s2t"]["decoders"][0]["tgt_lang"][i] == en
         assert views["ast_t2s"]["net_input"]["text_lang"][i] == en
         assert views["ast_t2s"]["decoders"][0]["tgt_lang"][i] == nl
-        assert views["ast_align"]["net_input"]["speech_lang"][i] == nl and views["ast_align"]["net_input"]["text_lang"][i] == en
+        assert (
+            views["ast_align"]["net_input"]["speech_lang"][i] == nl
+            and views["ast_align"]["net_input"]["text_lang"][i] == en
+        )
     assert views["ast_s2t"]["ctc"] is None
 
 
 def test_mt_views_and_separator(corpus):
     ds = dataset(corpus, "mt")
-    d, pad, M, eos = corpus["dict"], corpus["dict"].pad(), corpus["dict"].index(MASK), corpus["dict"].eos()
+    d, pad, M, eos = (
+        corpus["dict"],
+        corpus["dict"].pad(),
+        corpus["dict"].index(MASK),
+        corpus["dict"].eos(),
+    )
     views = batch(ds, 12)
     rows = read_manifest(corpus["paths"]["mt"])[:12]
     en = d.index(lang_symbol("en"))
@@ -193,7 +240,9 @@ def test_mt_views_and_separator(corpus):
         assert al["mlm_target"][i, len(v)] == pad
         mv, mt = enc[: len(v)] == M, enc[len(v) + 1 :] == M
         src_dec, tgt_dec = al["decoders"]
-        assert _partition(mv, src_dec["target"][i, : len(v)], pad) and _partition(mt, tgt_dec["target"][i, : len(t)], pad)
+        assert _partition(mv, src_dec["target"][i, : len(v)], pad) and _partition(
+            mt, tgt_dec["target"][i, : len(t)], pad
+        )
         assert src_dec["tgt_lang"][i] == lv and tgt_dec["tgt_lang"][i] == en
         masked += int((fwd["net_input"]["src_tokens"][i, : len(v)] == M).sum())
         total += len(v)
@@ -209,11 +258,15 @@ def test_manifest_problems_name_file_line_and_id(corpus):
     bad[2]["units"] = " ".join(bad[2]["units"].split()[:-1])
     path = base / "bad_units.tsv"
     write_manifest(path, bad)
-    with pytest.raises(ManifestError, match=rf"bad_units.tsv:4: id '{bad[2]['id']}': .* units for .* frames"):
+    with pytest.raises(
+        ManifestError, match=rf"bad_units.tsv:4: id '{bad[2]['id']}': .* units for .* frames"
+    ):
         DATASET_CLASSES["speech"](path, corpus["dict"], name="bad")
     bad = [dict(r, src_lang="xx") for r in rows]
     write_manifest(path, bad)
-    with pytest.raises(ManifestError, match=r"bad_units.tsv:2: .*language 'xx' has no tag <lang_xx>"):
+    with pytest.raises(
+        ManifestError, match=r"bad_units.tsv:2: .*language 'xx' has no tag <lang_xx>"
+    ):
         DATASET_CLASSES["speech"](path, corpus["dict"], name="bad")
     # a corpus-level default fills an empty language column
     write_manifest(path, [dict(r, src_lang="") for r in rows])

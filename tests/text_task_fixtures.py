@@ -5,6 +5,7 @@ labels included, no quoting (a text holds an unbalanced ``"``). XNLI-MT-1.0
 ``multinli/multinli.train.<lang>.tsv``: header ``premise hypo label`` with the label
 ``contradictory``. TyDiQA-GoldP: SQuAD-1.1 JSON, the language as the question-id prefix.
 """
+
 import json
 from pathlib import Path
 from typing import Dict, List
@@ -15,15 +16,21 @@ XNLI_HEADER = (
     "sentence2_tokenized match"
 ).split()
 PAIRS = {
-    "en": [("The cat sleeps on the mat.", "A cat is sleeping.", "entailment"),
-           ("The cat sleeps on the mat.", "The cat is running outside.", "contradiction"),
-           ("He bought a red car.", "He likes red things.", "neutral"),
-           ("She said \"hello to everyone.", "She greeted people.", "entailment")],
-    "de": [("Die Katze schläft auf der Matte.", "Eine Katze schläft.", "entailment"),
-           ("Die Katze schläft auf der Matte.", "Die Katze rennt draußen.", "contradiction"),
-           ("Er kaufte ein rotes Auto.", "Er mag rote Dinge.", "neutral")],
-    "fr": [("Le chat dort sur le tapis.", "Un chat dort.", "entailment"),
-           ("Le chat dort sur le tapis.", "Le chat court dehors.", "contradiction")],
+    "en": [
+        ("The cat sleeps on the mat.", "A cat is sleeping.", "entailment"),
+        ("The cat sleeps on the mat.", "The cat is running outside.", "contradiction"),
+        ("He bought a red car.", "He likes red things.", "neutral"),
+        ('She said "hello to everyone.', "She greeted people.", "entailment"),
+    ],
+    "de": [
+        ("Die Katze schläft auf der Matte.", "Eine Katze schläft.", "entailment"),
+        ("Die Katze schläft auf der Matte.", "Die Katze rennt draußen.", "contradiction"),
+        ("Er kaufte ein rotes Auto.", "Er mag rote Dinge.", "neutral"),
+    ],
+    "fr": [
+        ("Le chat dort sur le tapis.", "Un chat dort.", "entailment"),
+        ("Le chat dort sur le tapis.", "Le chat court dehors.", "contradiction"),
+    ],
 }
 
 
@@ -37,13 +44,38 @@ def write_xnli(root: Path) -> Dict[str, Path]:
         for lang, pairs in PAIRS.items():
             for i, (p, h, label) in enumerate(pairs):
                 parse = f"( ( {p} ) )"
-                fields = [lang, label, parse, f"( {h} )", f"(ROOT (S {p}))", f"(ROOT (S {h}))", p, h,
-                          str(100 + i), f"{split}{i}", "fiction", label, label, "neutral", label, label,
-                          p.replace(".", " ."), h.replace(".", " ."), "True"]
+                fields = [
+                    lang,
+                    label,
+                    parse,
+                    f"( {h} )",
+                    f"(ROOT (S {p}))",
+                    f"(ROOT (S {h}))",
+                    p,
+                    h,
+                    str(100 + i),
+                    f"{split}{i}",
+                    "fiction",
+                    label,
+                    label,
+                    "neutral",
+                    label,
+                    label,
+                    p.replace(".", " ."),
+                    h.replace(".", " ."),
+                    "True",
+                ]
                 assert len(fields) == 19
                 lines.append("\t".join(fields))
-        lines.append("\t".join(["sw", "neutral"] + ["x"] * 4 + ["Paka analala.", "Paka yupo.", "1", "sw0", "fiction"]
-                               + ["neutral"] * 5 + ["x", "x", "True"]))
+        lines.append(
+            "\t".join(
+                ["sw", "neutral"]
+                + ["x"] * 4
+                + ["Paka analala.", "Paka yupo.", "1", "sw0", "fiction"]
+                + ["neutral"] * 5
+                + ["x", "x", "True"]
+            )
+        )
         (xnli / f"xnli.{split}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     for lang in ("en", "de"):
         lines = ["premise\thypo\tlabel"]
@@ -54,14 +86,30 @@ def write_xnli(root: Path) -> Dict[str, Path]:
 
 
 QA = [
-    ("english-1001-0", "The Eiffel Tower stands in Paris. It was finished in 1889 and is 330 metres tall.",
-     "Where does the Eiffel Tower stand?", ["Paris"]),
-    ("english-1002-0", "The Eiffel Tower stands in Paris. It was finished in 1889 and is 330 metres tall.",
-     "When was the tower finished?", ["1889", "in 1889"]),
-    ("finnish-2001-0", "Helsinki on Suomen pääkaupunki. Se sijaitsee Suomenlahden rannalla.",
-     "Mikä on Suomen pääkaupunki?", ["Helsinki"]),
-    ("finnish-2002-0", "Helsinki on Suomen pääkaupunki. Se sijaitsee Suomenlahden rannalla.",
-     "Missä Helsinki sijaitsee?", ["Suomenlahden rannalla"]),
+    (
+        "english-1001-0",
+        "The Eiffel Tower stands in Paris. It was finished in 1889 and is 330 metres tall.",
+        "Where does the Eiffel Tower stand?",
+        ["Paris"],
+    ),
+    (
+        "english-1002-0",
+        "The Eiffel Tower stands in Paris. It was finished in 1889 and is 330 metres tall.",
+        "When was the tower finished?",
+        ["1889", "in 1889"],
+    ),
+    (
+        "finnish-2001-0",
+        "Helsinki on Suomen pääkaupunki. Se sijaitsee Suomenlahden rannalla.",
+        "Mikä on Suomen pääkaupunki?",
+        ["Helsinki"],
+    ),
+    (
+        "finnish-2002-0",
+        "Helsinki on Suomen pääkaupunki. Se sijaitsee Suomenlahden rannalla.",
+        "Missä Helsinki sijaitsee?",
+        ["Suomenlahden rannalla"],
+    ),
 ]
 
 
@@ -70,10 +118,20 @@ def tydiqa_json(items: List[tuple]) -> str:
     articles: Dict[str, List] = {}
     for qid, context, question, answers in items:
         qas = articles.setdefault(context, [])
-        qas.append({"id": qid, "question": question,
-                    "answers": [{"answer_start": context.index(a), "text": a} for a in answers]})
-    data = [{"title": f"t{i}", "paragraphs": [{"context": c, "qas": q}]} for i, (c, q) in enumerate(articles.items())]
-    return json.dumps({"version": "TyDiQA-GoldP-1.1-for-SQuAD-1.1", "data": data}, ensure_ascii=False, indent=1)
+        qas.append(
+            {
+                "id": qid,
+                "question": question,
+                "answers": [{"answer_start": context.index(a), "text": a} for a in answers],
+            }
+        )
+    data = [
+        {"title": f"t{i}", "paragraphs": [{"context": c, "qas": q}]}
+        for i, (c, q) in enumerate(articles.items())
+    ]
+    return json.dumps(
+        {"version": "TyDiQA-GoldP-1.1-for-SQuAD-1.1", "data": data}, ensure_ascii=False, indent=1
+    )
 
 
 def write_tydiqa(root: Path) -> Dict[str, Path]:

@@ -23,6 +23,7 @@ short, the sampling being the same.
 Rows are streamed, so inputs of any size merge in constant memory; OUT is replaced
 atomically, and the summary lists rows, hours and languages.
 """
+
 import argparse
 import csv
 import os
@@ -56,15 +57,22 @@ def rebase(audio: str, src_dir: Path, out_dir: Path) -> str:
     return f"{path}:{ref[1]}:{ref[2]}" if ref else path
 
 
-def merge(out: Path, inputs: Sequence[Path], lang_map: Optional[Dict[str, str]] = None,
-          per_input: Optional[int] = None, shard: Tuple[int, int] = (0, 1)) -> Summary:
+def merge(
+    out: Path,
+    inputs: Sequence[Path],
+    lang_map: Optional[Dict[str, str]] = None,
+    per_input: Optional[int] = None,
+    shard: Tuple[int, int] = (0, 1),
+) -> Summary:
     out = Path(out)
     inputs = [Path(p) for p in inputs if Path(p).resolve() != out.resolve()]
     if not inputs:
         raise ValueError("no input manifest (other than the output)")
     headers = {p: header(p) for p in inputs}
     seen = [c for h in headers.values() for c in h]
-    columns = [c for c in COLUMNS if c in seen] + list(dict.fromkeys(c for c in seen if c not in COLUMNS))
+    columns = [c for c in COLUMNS if c in seen] + list(
+        dict.fromkeys(c for c in seen if c not in COLUMNS)
+    )
     lang_map = lang_map or {}
     summary = Summary(COMMAND, out.parent)
     out_dir = out.parent.resolve()
@@ -82,7 +90,9 @@ def merge(out: Path, inputs: Sequence[Path], lang_map: Optional[Dict[str, str]] 
                         continue
                     kept += 1
                     if len(fields) != len(names):
-                        raise ValueError(f"{path}:{reader.line_num}: {len(fields)} fields, header has {len(names)}")
+                        raise ValueError(
+                            f"{path}:{reader.line_num}: {len(fields)} fields, header has {len(names)}"
+                        )
                     row = dict(zip(names, fields))
                     row["id"] = f"{path.stem}/{row['id']}"
                     if row.get("audio"):
@@ -95,12 +105,24 @@ def merge(out: Path, inputs: Sequence[Path], lang_map: Optional[Dict[str, str]] 
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("out", type=Path, help="the merged manifest to write")
     p.add_argument("inputs", type=Path, nargs="+", help="manifests to merge, in this order")
-    p.add_argument("--map-lang", action="append", default=[], metavar="FROM=TO", help="rename a language code (repeatable)")
-    p.add_argument("--per-input", type=int, metavar="N", help="keep only the first N rows of each input")
-    p.add_argument("--shard", default="0/1", metavar="I/K", help="keep rows I, I+K, I+2K, ... of each input")
+    p.add_argument(
+        "--map-lang",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="rename a language code (repeatable)",
+    )
+    p.add_argument(
+        "--per-input", type=int, metavar="N", help="keep only the first N rows of each input"
+    )
+    p.add_argument(
+        "--shard", default="0/1", metavar="I/K", help="keep rows I, I+K, I+2K, ... of each input"
+    )
     a = p.parse_args(argv)
     pairs = [m.split("=", 1) for m in a.map_lang]
     if any(len(pair) != 2 or not all(pair) for pair in pairs):

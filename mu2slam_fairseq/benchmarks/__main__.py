@@ -8,6 +8,7 @@ changed from one minute to the next. So unless the environment sets a policy, th
 process restarts itself once with ``OMP_WAIT_POLICY=PASSIVE`` (children inherit it);
 set it yourself to measure another one.
 """
+
 import importlib
 import os
 import pkgutil

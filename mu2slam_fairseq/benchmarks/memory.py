@@ -14,6 +14,7 @@ system accounts it when the child ends:
 Beside each: its model state (weights + gradients, + Adam's two moments when training),
 the part of the peak no batch size can remove.
 """
+
 import argparse
 import json
 import os
@@ -31,7 +32,9 @@ from . import _common as C
 BASE_NEEDS_GB = 12.0  # what one mu2slam_base update of one example per type needs, with a margin
 
 
-def run_child(cmd: List[str], threads: int, limit_gb: Optional[float] = None) -> Tuple[float, float, str, int]:
+def run_child(
+    cmd: List[str], threads: int, limit_gb: Optional[float] = None
+) -> Tuple[float, float, str, int]:
     """(peak resident MB, wall seconds, output, exit code) of one child process, from its own
     rusage; ``limit_gb`` caps its data segment, so that it fails with MemoryError instead of
     drawing the kernel's out-of-memory killer onto whatever else runs."""
@@ -70,25 +73,50 @@ def corpus_config(corpus: Path, out: Path, quick: bool) -> Path:
     from ..data.vocab import build_vocab
     from ..speech_tokenizer import fit_tokenizer
 
-    names = {"speech": ["train_speech"], "text": ["train_text"], "asr": ["train_asr_nl", "train_asr_cs"],
-             "ast": ["train_st_nl_en", "train_st_cs_en"], "mt": ["train_mt"]}
+    names = {
+        "speech": ["train_speech"],
+        "text": ["train_text"],
+        "asr": ["train_asr_nl", "train_asr_cs"],
+        "ast": ["train_st_nl_en", "train_st_cs_en"],
+        "mt": ["train_mt"],
+    }
     if quick:  # the small workspace stands in for the corpus
         corpus = C.build_workspace(corpus, out / "ws", **C.QUICK_SIZES)
         names = {t: [f"train_{t}"] for t in names}
     manifests = [corpus / f"{m}.tsv" for ms in names.values() for m in ms]
-    build_vocab([m for m in manifests if "speech" not in m.name], out / "vocab", kind="char", vocab_size=4000,
-                n_units=1024, budget=20_000)
-    fit_tokenizer("bestrq", corpus / f"{names['speech'][0]}.tsv", codebook_size=1024, max_utterances=100,
-                  progress=False).save(out / "tokenizer.pt")
+    build_vocab(
+        [m for m in manifests if "speech" not in m.name],
+        out / "vocab",
+        kind="char",
+        vocab_size=4000,
+        n_units=1024,
+        budget=20_000,
+    )
+    fit_tokenizer(
+        "bestrq",
+        corpus / f"{names['speech'][0]}.tsv",
+        codebook_size=1024,
+        max_utterances=100,
+        progress=False,
+    ).save(out / "tokenizer.pt")
     config = {
-        "vocab": {"dict": "vocab/dict.txt", "spm": "vocab/spm.model"}, "speech_tokenizer": "tokenizer.pt",
-        "batching": {"shares": {"speech": 4, "text": 8, "ast": 1, "asr": 1, "mt": 1}, "sentences_per_share": 1},
-        "corpora": [{"name": m, "type": t, "splits": {"train": str((corpus / f"{m}.tsv").resolve())}}
-                    for t, ms in names.items() for m in ms],
+        "vocab": {"dict": "vocab/dict.txt", "spm": "vocab/spm.model"},
+        "speech_tokenizer": "tokenizer.pt",
+        "batching": {
+            "shares": {"speech": 4, "text": 8, "ast": 1, "asr": 1, "mt": 1},
+            "sentences_per_share": 1,
+        },
+        "corpora": [
+            {"name": m, "type": t, "splits": {"train": str((corpus / f"{m}.tsv").resolve())}}
+            for t, ms in names.items()
+            for m in ms
+        ],
     }
     (out / "data.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     # in a folder of its own, so that it names the dictionary by absolute path (fairseq reads it from the corpus)
-    write_s2t_config(out / "s2t" / "s2t.yaml", out / "vocab" / "dict.txt", out / "vocab" / "spm.model", corpus)
+    write_s2t_config(
+        out / "s2t" / "s2t.yaml", out / "vocab" / "dict.txt", out / "vocab" / "spm.model", corpus
+    )
     return corpus
 
 
@@ -99,27 +127,87 @@ S2T_FRAMES = 4 * MAX_TOKENS * 6 // 15
 
 def train_cmds(corpus: Path, data: Path, updates: int, quick: bool) -> Dict[str, List[str]]:
     layers = C.QUICK_MODEL if quick else []
-    common = [*layers, "--user-dir", str(C.PACKAGE_DIR), "--optimizer", "adam", "--lr", "1e-4", "--max-update", str(updates),
-              "--no-save", "--disable-validation", "--cpu", "--log-format", "simple", "--log-interval", "1",
-              "--num-workers", "0", "--seed", "1"]
-    mu2slam = [sys.executable, "-m", "fairseq_cli.train", str(data), "--task", "mu2slam_pretrain",
-               "--criterion", "mu2slam", "--arch", "mu2slam_tiny", "--max-tokens", str(MAX_TOKENS), *common]
+    common = [
+        *layers,
+        "--user-dir",
+        str(C.PACKAGE_DIR),
+        "--optimizer",
+        "adam",
+        "--lr",
+        "1e-4",
+        "--max-update",
+        str(updates),
+        "--no-save",
+        "--disable-validation",
+        "--cpu",
+        "--log-format",
+        "simple",
+        "--log-interval",
+        "1",
+        "--num-workers",
+        "0",
+        "--seed",
+        "1",
+    ]
+    mu2slam = [
+        sys.executable,
+        "-m",
+        "fairseq_cli.train",
+        str(data),
+        "--task",
+        "mu2slam_pretrain",
+        "--criterion",
+        "mu2slam",
+        "--arch",
+        "mu2slam_tiny",
+        "--max-tokens",
+        str(MAX_TOKENS),
+        *common,
+    ]
     from fairseq.models import ARCH_CONFIG_REGISTRY
 
     tiny = argparse.Namespace(**({"encoder_layers": 1, "decoder_layers": 1} if quick else {}))
     ARCH_CONFIG_REGISTRY["mu2slam_tiny"](tiny)
-    ast = ",".join(p.stem for p in sorted(corpus.glob("train_*.tsv")) if "_st_" in p.stem or p.stem == "train_ast")
-    s2t = [sys.executable, "-m", "fairseq_cli.train", str(corpus), "--task", "speech_to_text",
-           "--config-yaml", str((data / "s2t" / "s2t.yaml").resolve()), "--train-subset", ast, "--arch", "s2t_conformer",
-           "--conv-version", "convtransformer", *C.s2t_size_args(tiny), "--criterion", "label_smoothed_cross_entropy",
-           "--label-smoothing", "0.1", "--max-tokens", str(S2T_FRAMES), "--required-batch-size-multiple", "1", *common]
+    ast = ",".join(
+        p.stem
+        for p in sorted(corpus.glob("train_*.tsv"))
+        if "_st_" in p.stem or p.stem == "train_ast"
+    )
+    s2t = [
+        sys.executable,
+        "-m",
+        "fairseq_cli.train",
+        str(corpus),
+        "--task",
+        "speech_to_text",
+        "--config-yaml",
+        str((data / "s2t" / "s2t.yaml").resolve()),
+        "--train-subset",
+        ast,
+        "--arch",
+        "s2t_conformer",
+        "--conv-version",
+        "convtransformer",
+        *C.s2t_size_args(tiny),
+        "--criterion",
+        "label_smoothed_cross_entropy",
+        "--label-smoothing",
+        "0.1",
+        "--max-tokens",
+        str(S2T_FRAMES),
+        "--required-batch-size-multiple",
+        "1",
+        *common,
+    ]
     return {"mu2slam": mu2slam, "s2t": s2t}
 
 
 def base_step(a) -> None:
     """Child: one pre-training update of mu2slam_base; prints its figures as JSON."""
     with C.workspace(a, n_speech=8, n_text=40, max_frames=300, max_text_chars=80) as ws:
-        t = C.mu2slam(ws, task="mu2slam_pretrain", arch="mu2slam_base", config="pretrain_single.yaml")
+        t = C.mu2slam(
+            ws, task="mu2slam_pretrain", arch="mu2slam_base", config="pretrain_single.yaml"
+        )
         batch = C.pretrain_batch(t)
         params = sum(p.numel() for p in t.model.parameters())
         before = C.peak_rss_mb()
@@ -127,8 +215,18 @@ def base_step(a) -> None:
         C.train_step(t, batch)
         seconds = time.perf_counter() - start
         w = C.mu2slam_workload(batch)
-    print("RESULT " + json.dumps({"params": params, "before_mb": before, "seconds": seconds,
-                                  "enc_positions": w.enc_positions, "dec_tokens": w.dec_tokens}))
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "params": params,
+                "before_mb": before,
+                "seconds": seconds,
+                "enc_positions": w.enc_positions,
+                "dec_tokens": w.dec_tokens,
+            }
+        )
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -147,41 +245,84 @@ def main(argv: Optional[List[str]] = None) -> None:
         data = Path(tmp)
         t = time.perf_counter()
         corpus = corpus_config(a.corpus, data, a.quick)
-        print(f"data config over {'a sample of ' if a.quick else ''}the default corpus, set up in "
-              f"{time.perf_counter() - t:.1f} s", flush=True)
-        floor_mb, _, _, _ = run_child([sys.executable, "-c", "import torch, fairseq, mu2slam_fairseq"], a.threads)
+        print(
+            f"data config over {'a sample of ' if a.quick else ''}the default corpus, set up in "
+            f"{time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
+        floor_mb, _, _, _ = run_child(
+            [sys.executable, "-c", "import torch, fairseq, mu2slam_fairseq"], a.threads
+        )
         rows.append(["python + torch + fairseq + plugin imported", f"{floor_mb:.0f}", "", "", ""])
         for name, cmd in train_cmds(corpus, data, updates, a.quick).items():
             peak, wall, out, _ = run_child(cmd, a.threads)
             params = _num_params(out)
             floors[name] = params * 16 / 2**20
-            label = ("fairseq-train mu2slam_tiny pre-training, default corpus" if name == "mu2slam"
-                     else "fairseq-train s2t_conformer (same sizes), AST manifests")
-            rows.append([f"{label}, {updates} updates", f"{peak:.0f}", f"{peak - floor_mb:.0f}",
-                         f"{params / 1e6:.1f} M: {floors[name]:.0f}", f"{wall:.0f}"])
+            label = (
+                "fairseq-train mu2slam_tiny pre-training, default corpus"
+                if name == "mu2slam"
+                else "fairseq-train s2t_conformer (same sizes), AST manifests"
+            )
+            rows.append(
+                [
+                    f"{label}, {updates} updates",
+                    f"{peak:.0f}",
+                    f"{peak - floor_mb:.0f}",
+                    f"{params / 1e6:.1f} M: {floors[name]:.0f}",
+                    f"{wall:.0f}",
+                ]
+            )
             floors[name + "_peak"] = peak
         if not a.quick and not a.no_base:
             free = available_gb()
             if free < BASE_NEEDS_GB:
-                print(f"mu2slam_base step skipped: {free:.1f} GB available, it needs about {BASE_NEEDS_GB:.0f} GB")
+                print(
+                    f"mu2slam_base step skipped: {free:.1f} GB available, it needs about {BASE_NEEDS_GB:.0f} GB"
+                )
             else:
-                cmd = [sys.executable, "-m", "mu2slam_fairseq.benchmarks", "memory", "--child", "base-step",
-                       "--corpus", str(a.corpus), "--threads", str(a.threads)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "mu2slam_fairseq.benchmarks",
+                    "memory",
+                    "--child",
+                    "base-step",
+                    "--corpus",
+                    str(a.corpus),
+                    "--threads",
+                    str(a.threads),
+                ]
                 peak, wall, out, code = run_child(cmd, a.threads, limit_gb=free - 2.0)
                 if code != 0 or "RESULT " not in out:
-                    print(f"mu2slam_base step did not fit in {free - 2.0:.1f} GB (exit {code}): {out.strip()[-300:]}")
+                    print(
+                        f"mu2slam_base step did not fit in {free - 2.0:.1f} GB (exit {code}): {out.strip()[-300:]}"
+                    )
                 else:
                     r = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
                     state = r["params"] * 8 / 2**20
-                    rows.append([f"mu2slam_base, one pre-training update, one example per type ({r['enc_positions']} "
-                                 f"encoder positions, {r['dec_tokens']} decoder tokens)", f"{peak:.0f}",
-                                 f"{peak - floor_mb:.0f}", f"{r['params'] / 1e6:.0f} M: {state:.0f} (no Adam)",
-                                 f"{r['seconds']:.0f} (step)"])
-                    print(f"mu2slam_base: Adam's two moments would add {r['params'] * 8 / 2**30:.1f} GB")
-    print(C.table(["process", "peak MB", "above imports MB", "parameters: model state MB", "wall s"], rows))
+                    rows.append(
+                        [
+                            f"mu2slam_base, one pre-training update, one example per type ({r['enc_positions']} "
+                            f"encoder positions, {r['dec_tokens']} decoder tokens)",
+                            f"{peak:.0f}",
+                            f"{peak - floor_mb:.0f}",
+                            f"{r['params'] / 1e6:.0f} M: {state:.0f} (no Adam)",
+                            f"{r['seconds']:.0f} (step)",
+                        ]
+                    )
+                    print(
+                        f"mu2slam_base: Adam's two moments would add {r['params'] * 8 / 2**30:.1f} GB"
+                    )
+    print(
+        C.table(
+            ["process", "peak MB", "above imports MB", "parameters: model state MB", "wall s"], rows
+        )
+    )
     ratio = (floors["mu2slam_peak"] - floor_mb) / max(floors["s2t_peak"] - floor_mb, 1.0)
-    print(f"comparison: mu2slam_tiny pre-training uses {ratio:.2f}x the memory above imports of s2t_conformer "
-          f"training of the same sizes")
+    print(
+        f"comparison: mu2slam_tiny pre-training uses {ratio:.2f}x the memory above imports of s2t_conformer "
+        f"training of the same sizes"
+    )
 
 
 def _num_params(log: str) -> int:

@@ -9,6 +9,7 @@ machine's drift cancels. For mu2slam_tiny and mu2slam_small (d=512: 12 Conformer
 decoder layers), each beside fairseq's s2t_conformer of the same sizes on the same AST
 utterances.
 """
+
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -20,7 +21,9 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 Key = Tuple[str, str]  # (step, precision)
 
 
-def steps_of(ws, arch: str, utterances: int, with_pretraining: bool) -> Dict[Key, Callable[[], object]]:
+def steps_of(
+    ws, arch: str, utterances: int, with_pretraining: bool
+) -> Dict[Key, Callable[[], object]]:
     """The training steps of one configuration, in both precisions."""
     ft = C.mu2slam(ws, arch=arch)
     s2t = C.s2t_conformer(ws, ft.model.cfg)
@@ -35,16 +38,25 @@ def steps_of(ws, arch: str, utterances: int, with_pretraining: bool) -> Dict[Key
         pt = C.mu2slam(ws, task="mu2slam_pretrain", arch=arch, config="pretrain.yaml")
         b_pt = C.pretrain_batch(pt)
         for precision in PRECISIONS:
-            steps[("mu2slam pre-training", precision)] = lambda x=precision == "bf16": C.train_step(pt, b_pt, x)
+            steps[("mu2slam pre-training", precision)] = lambda x=precision == "bf16": C.train_step(
+                pt, b_pt, x
+            )
     return steps
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     p = C.parser("mfu", __doc__)
-    p.add_argument("--configs", default="tiny,d512", help=f"comma-separated subset of {','.join(CONFIGS)}")
-    p.add_argument("--utterances", type=int, default=8, help="AST utterances per fine-tuning / s2t batch")
-    p.add_argument("--pretraining", default="tiny",
-                   help="configurations that also time a pre-training update (the slowest step; d512 adds minutes)")
+    p.add_argument(
+        "--configs", default="tiny,d512", help=f"comma-separated subset of {','.join(CONFIGS)}"
+    )
+    p.add_argument(
+        "--utterances", type=int, default=8, help="AST utterances per fine-tuning / s2t batch"
+    )
+    p.add_argument(
+        "--pretraining",
+        default="tiny",
+        help="configurations that also time a pre-training update (the slowest step; d512 adds minutes)",
+    )
     a = p.parse_args(argv)
     C.start(a, "model FLOP utilisation", repeats=4, quick_repeats=1)
     configs = ["tiny"] if a.quick else [c for c in a.configs.split(",") if c]
@@ -55,32 +67,65 @@ def main(argv: Optional[List[str]] = None) -> None:
         candidates: Dict[Tuple[str, Key], Callable[[], object]] = {}
         flops: Dict[Tuple[str, Key], int] = {}
         for c in configs:
-            for key, fn in steps_of(ws, CONFIGS[c], 2 if a.quick else a.utterances, c in pretraining).items():
+            for key, fn in steps_of(
+                ws, CONFIGS[c], 2 if a.quick else a.utterances, c in pretraining
+            ).items():
                 candidates[(c, key)] = fn
                 flops[(c, key)] = C.flops_of(fn)  # also the warm-up
         for precision, dtype in PRECISIONS.items():
             x, y = C.matmul_inputs(n, dtype)
             candidates[("ceiling", ("matmul", precision))] = lambda x=x, y=y: torch.matmul(x, y)
         times = C.paired_times(candidates, a.repeats, warmup=0)
-    ceiling = {pr: [ceiling_flops / t / 1e9 for t in times[("ceiling", ("matmul", pr))]] for pr in PRECISIONS}
-    print("matmul ceiling, median (best) of the rounds: " + ", ".join(
-        f"{pr} {C.median(v):.0f} ({max(v):.0f}) GFLOP/s" for pr, v in ceiling.items()))
+    ceiling = {
+        pr: [ceiling_flops / t / 1e9 for t in times[("ceiling", ("matmul", pr))]]
+        for pr in PRECISIONS
+    }
+    print(
+        "matmul ceiling, median (best) of the rounds: "
+        + ", ".join(f"{pr} {C.median(v):.0f} ({max(v):.0f}) GFLOP/s" for pr, v in ceiling.items())
+    )
     mfu: Dict[Tuple[str, Key], List[float]] = {}
     rows = []
     for (c, key), f in flops.items():
         step, precision = key
         seconds = times[(c, key)]
         mfu[(c, key)] = [f / s / 1e9 / g for s, g in zip(seconds, ceiling[precision])]
-        rows.append([f"{CONFIGS[c]} ({c})", step, precision, f"{f / 1e9:.1f}", f"{C.median(seconds):.3f}",
-                     f"{f / C.median(seconds) / 1e9:.1f}", f"{100 * C.median(mfu[(c, key)]):.1f}%"])
-    print(C.table(["configuration", "step (forward+backward)", "precision", "GFLOP", "step s", "GFLOP/s",
-                   "MFU vs ceiling of its round"], rows))
+        rows.append(
+            [
+                f"{CONFIGS[c]} ({c})",
+                step,
+                precision,
+                f"{f / 1e9:.1f}",
+                f"{C.median(seconds):.3f}",
+                f"{f / C.median(seconds) / 1e9:.1f}",
+                f"{100 * C.median(mfu[(c, key)]):.1f}%",
+            ]
+        )
+    print(
+        C.table(
+            [
+                "configuration",
+                "step (forward+backward)",
+                "precision",
+                "GFLOP",
+                "step s",
+                "GFLOP/s",
+                "MFU vs ceiling of its round",
+            ],
+            rows,
+        )
+    )
     for c in configs:
         for precision in PRECISIONS:
-            ours, ref = mfu[(c, ("mu2slam fine-tuning AST", precision))], mfu[(c, ("s2t_conformer AST", precision))]
-            line = (f"comparison: {c} {precision}: mu2slam fine-tuning MFU {100 * C.median(ours):.1f}% vs "
-                    f"s2t_conformer {100 * C.median(ref):.1f}% ({C.median([x / y for x, y in zip(ours, ref)]):.2f}x "
-                    "round by round)")
+            ours, ref = (
+                mfu[(c, ("mu2slam fine-tuning AST", precision))],
+                mfu[(c, ("s2t_conformer AST", precision))],
+            )
+            line = (
+                f"comparison: {c} {precision}: mu2slam fine-tuning MFU {100 * C.median(ours):.1f}% vs "
+                f"s2t_conformer {100 * C.median(ref):.1f}% ({C.median([x / y for x, y in zip(ours, ref)]):.2f}x "
+                "round by round)"
+            )
             if (c, ("mu2slam pre-training", precision)) in mfu:
                 line += f"; pre-training {100 * C.median(mfu[(c, ('mu2slam pre-training', precision))]):.1f}%"
             print(line)

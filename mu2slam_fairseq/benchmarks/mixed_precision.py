@@ -9,6 +9,7 @@ Quality: two copies of one initialisation pre-train on the same batches with Ada
 the same dropout draws, one in fp32 and one under bf16 autocast (fp32 master weights,
 fp32 loss); both loss curves are printed with their largest relative gap.
 """
+
 import copy
 from typing import List, Optional
 
@@ -37,8 +38,12 @@ def loss_curves(pt: C.Trainee, updates: int, lr: float, seed: int) -> List[List[
 def main(argv: Optional[List[str]] = None) -> None:
     p = C.parser("mixed_precision", __doc__)
     p.add_argument("--arch", default="mu2slam_tiny")
-    p.add_argument("--utterances", type=int, default=8, help="AST utterances per fine-tuning / s2t batch")
-    p.add_argument("--updates", type=int, default=20, help="pre-training updates of each loss curve")
+    p.add_argument(
+        "--utterances", type=int, default=8, help="AST utterances per fine-tuning / s2t batch"
+    )
+    p.add_argument(
+        "--updates", type=int, default=20, help="pre-training updates of each loss curve"
+    )
     p.add_argument("--lr", type=float, default=5e-4)
     a = p.parse_args(argv)
     C.start(a, "mixed precision", repeats=7)
@@ -48,31 +53,64 @@ def main(argv: Optional[List[str]] = None) -> None:
         models, batches = C.side_by_side(ws, a.arch, n)
         steps = {}
         for precision, bf16 in (("fp32", False), ("bf16", True)):
-            for key, label in (("s2t", "s2t_conformer, AST"), ("ft", "mu2slam fine-tuning, AST"),
-                               ("pt", "mu2slam pre-training")):
-                steps[(label, precision)] = lambda x=bf16, k=key: C.train_step(models[k], batches[k], x)
+            for key, label in (
+                ("s2t", "s2t_conformer, AST"),
+                ("ft", "mu2slam fine-tuning, AST"),
+                ("pt", "mu2slam pre-training"),
+            ):
+                steps[(label, precision)] = lambda x=bf16, k=key: C.train_step(
+                    models[k], batches[k], x
+                )
         rounds = C.paired_times(steps, a.repeats)
         curves = loss_curves(models["pt"], updates, a.lr, a.seed)
     times = {k: C.median(v) for k, v in rounds.items()}
     ratio = lambda num, den: C.paired_ratio(rounds, num, den)  # noqa: E731
-    print(f"{a.arch} and s2t_conformer of the same sizes; {n} AST utterances; updates are forward+backward; "
-          "ratios are medians of round-by-round ratios")
+    print(
+        f"{a.arch} and s2t_conformer of the same sizes; {n} AST utterances; updates are forward+backward; "
+        "ratios are medians of round-by-round ratios"
+    )
     ref = ("s2t_conformer, AST", "fp32")
     rows = []
     for (name, precision), t in times.items():
         vs_s2t = f"{ratio(ref, (name, precision)):.2f}x" if name != "mu2slam pre-training" else ""
-        rows.append([name, precision, f"{t:.3f}", f"{1 / t:.2f}", f"{ratio((name, 'fp32'), (name, precision)):.2f}x",
-                     vs_s2t])
-    print(C.table(["update", "precision", "step s", "updates/s", "vs its fp32", "vs s2t_conformer fp32"], rows))
-    print(f"comparison: mu2slam fine-tuning bf16 update rate vs s2t_conformer fp32: "
-          f"{C.verdict(ratio(ref, ('mu2slam fine-tuning, AST', 'bf16')), GOAL)}")
-    print(f"comparison: pre-training update, bf16 vs fp32: "
-          f"{ratio(('mu2slam pre-training', 'fp32'), ('mu2slam pre-training', 'bf16')):.2f}x")
+        rows.append(
+            [
+                name,
+                precision,
+                f"{t:.3f}",
+                f"{1 / t:.2f}",
+                f"{ratio((name, 'fp32'), (name, precision)):.2f}x",
+                vs_s2t,
+            ]
+        )
+    print(
+        C.table(
+            ["update", "precision", "step s", "updates/s", "vs its fp32", "vs s2t_conformer fp32"],
+            rows,
+        )
+    )
+    print(
+        f"comparison: mu2slam fine-tuning bf16 update rate vs s2t_conformer fp32: "
+        f"{C.verdict(ratio(ref, ('mu2slam fine-tuning, AST', 'bf16')), GOAL)}"
+    )
+    print(
+        f"comparison: pre-training update, bf16 vs fp32: "
+        f"{ratio(('mu2slam pre-training', 'fp32'), ('mu2slam pre-training', 'bf16')):.2f}x"
+    )
     gaps = [abs(b - f) / abs(f) for f, b in zip(*curves)]
-    print(C.table(["pre-training update", "loss fp32", "loss bf16", "relative gap"],
-                  [[str(i + 1), f"{f:.4f}", f"{b:.4f}", f"{100 * g:.2f}%"] for i, (f, b, g) in enumerate(zip(*curves, gaps))]))
-    print(f"comparison: loss curves over {updates} updates: largest relative gap {100 * max(gaps):.2f}%, "
-          f"final loss fp32 {curves[0][-1]:.4f} vs bf16 {curves[1][-1]:.4f}")
+    print(
+        C.table(
+            ["pre-training update", "loss fp32", "loss bf16", "relative gap"],
+            [
+                [str(i + 1), f"{f:.4f}", f"{b:.4f}", f"{100 * g:.2f}%"]
+                for i, (f, b, g) in enumerate(zip(*curves, gaps))
+            ],
+        )
+    )
+    print(
+        f"comparison: loss curves over {updates} updates: largest relative gap {100 * max(gaps):.2f}%, "
+        f"final loss fp32 {curves[0][-1]:.4f} vs bf16 {curves[1][-1]:.4f}"
+    )
 
 
 if __name__ == "__main__":

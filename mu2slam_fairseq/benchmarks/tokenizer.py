@@ -6,6 +6,7 @@ flops) plus an argmin and the exactness check; its GFLOP/s is printed beside a p
 40 ms steps and 10 ms log-Mel frames per second, and the end-to-end figure includes the
 normalisation and stacking of raw log-Mel frames.
 """
+
 import argparse
 import time
 from typing import Callable, List, Optional
@@ -44,21 +45,27 @@ def synthetic_tokenizer(kind: str, entries: int, n_mels: int, seed: int = 0) -> 
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m mu2slam_fairseq.benchmarks tokenizer", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m mu2slam_fairseq.benchmarks tokenizer", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("--entries", type=int, default=1024, help="codebook size")
     p.add_argument("--steps", type=int, default=65536, help="40 ms steps quantized per measurement")
     p.add_argument("--n", type=int, default=1024, help="ceiling matmul size: (2048 x n) @ (n x 4n)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, not the figures")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes: checks that it runs, not the figures"
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.entries, a.steps, a.n, a.repeats = 256, 4096, 512, 1
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, codebook {a.entries} entries, "
-          f"{a.steps} steps per run, best of {a.repeats}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, codebook {a.entries} entries, "
+        f"{a.steps} steps per run, best of {a.repeats}"
+    )
 
     ceiling = matmul_ceiling(a.n, a.repeats)
     print(f"fp32 matmul ceiling (2048 x {a.n}) @ ({a.n} x {4 * a.n}): {ceiling:8.1f} GFLOP/s")
@@ -66,11 +73,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     tok = synthetic_tokenizer("kmeans", a.entries, 80)
     # Vectors near codebook entries, as with real data: many close calls for the exactness check.
     g = torch.Generator().manual_seed(1)
-    x = tok.codebook[torch.randint(a.entries, (a.steps,), generator=g)] + 0.7 * torch.randn(a.steps, 320, generator=g)
+    x = tok.codebook[torch.randint(a.entries, (a.steps,), generator=g)] + 0.7 * torch.randn(
+        a.steps, 320, generator=g
+    )
     flops = 2.0 * a.steps * 320 * a.entries
     sq = tok.codebook_sq
     t_exact = best_time(lambda: nearest(x, tok.codebook, sq), a.repeats)
-    t_plain = best_time(lambda: torch.addmm(sq, x, tok.codebook.t(), alpha=-2.0).argmin(dim=1), a.repeats)
+    t_plain = best_time(
+        lambda: torch.addmm(sq, x, tok.codebook.t(), alpha=-2.0).argmin(dim=1), a.repeats
+    )
     ids_plain = torch.addmm(sq, x, tok.codebook.t(), alpha=-2.0).argmin(dim=1)
     differ = int((nearest(x, tok.codebook, sq)[0] != ids_plain).sum())
 
@@ -91,9 +102,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(line("search, matmul + argmin only", t_plain, flops))
     print(line("units_for_features (kmeans)", t_e2e, flops))
     print(line("units_for_features (bestrq, 16 dims)", t_rq, None))
-    print(f"ids that differ between the exact search and plain float32 argmin: {differ} of {a.steps}")
-    print(f"comparison: the exact search runs at {100 * flops / t_exact / 1e9 / ceiling:.0f}% of the fp32 matmul "
-          f"ceiling, {t_plain / t_exact:.2f}x the speed of a plain matmul + argmin")
+    print(
+        f"ids that differ between the exact search and plain float32 argmin: {differ} of {a.steps}"
+    )
+    print(
+        f"comparison: the exact search runs at {100 * flops / t_exact / 1e9 / ceiling:.0f}% of the fp32 matmul "
+        f"ceiling, {t_plain / t_exact:.2f}x the speed of a plain matmul + argmin"
+    )
 
 
 if __name__ == "__main__":

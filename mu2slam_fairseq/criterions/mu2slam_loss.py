@@ -15,6 +15,7 @@ Speed: views run in packs, several views per encoder and decoder pass (``packing
 ``--pack-overhead``), and the vocabulary heads (MLM, decoder output) project only the
 positions that carry loss. CTC reuses the encoder pass of its speech -> text view.
 """
+
 import math
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -39,7 +40,9 @@ def empty_log(terms: Optional[Dict[str, Tuple[str, ...]]] = None) -> Dict[str, f
     for view, parts in (log_terms() if terms is None else terms).items():
         log[f"{view}/nsentences"] = 0
         for part in parts:
-            log.update({f"{view}/{part}/loss": 0.0, f"{view}/{part}/n": 0, f"{view}/{part}/correct": 0})
+            log.update(
+                {f"{view}/{part}/loss": 0.0, f"{view}/{part}/n": 0, f"{view}/{part}/correct": 0}
+            )
     return log
 
 
@@ -53,11 +56,15 @@ def fill_log(log: Dict[str, float], key: str, value: float) -> None:
 class Mu2slamCriterionConfig(coefficients_config()):
     """The coefficients of ``objectives/`` (``--weight-*``), then the criterion's own settings."""
 
-    label_smoothing: float = field(default=0.0, metadata={"help": "label smoothing of decoder losses"})
+    label_smoothing: float = field(
+        default=0.0, metadata={"help": "label smoothing of decoder losses"}
+    )
     pack_overhead: int = field(
         default=256,
-        metadata={"help": "views share one encoder and one decoder pass when that saves more than this many "
-                  "padded positions per pass saved (0: a pass per view); see criterions/packing.py"},
+        metadata={
+            "help": "views share one encoder and one decoder pass when that saves more than this many "
+            "padded positions per pass saved (0: a pass per view); see criterions/packing.py"
+        },
     )
 
 
@@ -70,7 +77,9 @@ Term = Tuple[str, torch.Tensor, int, int]  # (name, summed loss, count, correct 
 Sums = Tuple[List[torch.Tensor], List[int], List[int]]
 
 
-def unused_parameters(loss: torch.Tensor, parameters: Iterable[torch.nn.Parameter]) -> List[torch.nn.Parameter]:
+def unused_parameters(
+    loss: torch.Tensor, parameters: Iterable[torch.nn.Parameter]
+) -> List[torch.nn.Parameter]:
     """The trainable parameters that ``loss``'s autograd graph does not reach.
 
     Walking the graph once is cheaper than touching every parameter: a term like
@@ -111,16 +120,28 @@ class Mu2slamCriterion(FairseqCriterion):
         starts = [sum(s.rows for s in shapes[:k]) for k in range(len(views))]
         mlm = self._mlm_sums(model, enc, views, shapes)
         passes = [(k, dec) for k, v in enumerate(views) for dec in v.get("decoders", [])]
-        dec_sums = self._decoder_sums(model, enc, [d for _, d in passes], [starts[k] for k, _ in passes])
+        dec_sums = self._decoder_sums(
+            model, enc, [d for _, d in passes], [starts[k] for k, _ in passes]
+        )
         terms: List[List[Term]] = [[] for _ in views]
         for k, view in enumerate(views):
             if mlm is not None and mlm[1][k] > 0:
                 terms[k].append((f"{view['name']}/mlm", mlm[0][k], mlm[1][k], mlm[2][k]))
         for j, (k, dec) in enumerate(passes):
             name = views[k]["name"]
-            suffix = dec["name"][len(name):].lstrip("_") if dec["name"].startswith(name) else dec["name"]
-            terms[k].append((f"{name}/dec" + (f"_{suffix}" if suffix else ""),
-                             dec_sums[0][j], dec_sums[1][j], dec_sums[2][j]))
+            suffix = (
+                dec["name"][len(name) :].lstrip("_")
+                if dec["name"].startswith(name)
+                else dec["name"]
+            )
+            terms[k].append(
+                (
+                    f"{name}/dec" + (f"_{suffix}" if suffix else ""),
+                    dec_sums[0][j],
+                    dec_sums[1][j],
+                    dec_sums[2][j],
+                )
+            )
         for k, view in enumerate(views):
             if view.get("ctc") is not None and self.cfg.weight_ctc > 0:
                 own = view_encoder_out(enc, starts[k], shapes[k].rows, shapes[k].enc_len)
@@ -133,21 +154,29 @@ class Mu2slamCriterion(FairseqCriterion):
         if all(t is None for t in targets):
             return None
         out = enc["encoder_out"][0]
-        rows = [t if t is not None else torch.full((s.rows, 0), self.pad, device=out.device)
-                for t, s in zip(targets, shapes)]
+        rows = [
+            t if t is not None else torch.full((s.rows, 0), self.pad, device=out.device)
+            for t, s in zip(targets, shapes)
+        ]
         grid = stack_rows(rows, self.pad, out.size(0))
         owner = torch.cat([torch.full((s.rows,), k) for k, s in enumerate(shapes)])
         return self._sums(lambda keep: model.mlm_logits(enc, keep), grid, owner, len(views), 0.0)
 
-    def _decoder_sums(self, model, enc: Dict, passes: Sequence[Dict], starts: Sequence[int]) -> Sums:
+    def _decoder_sums(
+        self, model, enc: Dict, passes: Sequence[Dict], starts: Sequence[int]
+    ) -> Sums:
         """Per decoder pass: summed cross-entropy, count and correct argmaxes (one decoder batch)."""
         if not passes:
             return [], [], []
         batch = decoder_batch(enc, passes, starts, self.pad)
         logits = lambda keep: self.decode(model, batch["encoder_out"], batch, keep)  # noqa: E731
-        return self._sums(logits, batch["target"], batch["pass_of_row"], len(passes), self.cfg.label_smoothing)
+        return self._sums(
+            logits, batch["target"], batch["pass_of_row"], len(passes), self.cfg.label_smoothing
+        )
 
-    def _sums(self, logits_at, target: torch.Tensor, owner: torch.Tensor, groups: int, smoothing: float) -> Sums:
+    def _sums(
+        self, logits_at, target: torch.Tensor, owner: torch.Tensor, groups: int, smoothing: float
+    ) -> Sums:
         """Cross-entropy at the non-pad positions of ``target`` (B, T), summed per owner of each row."""
         keep = target.ne(self.pad)
         if not keep.any():  # nothing to predict: no head call (terms with n = 0 add nothing)
@@ -167,7 +196,10 @@ class Mu2slamCriterion(FairseqCriterion):
         (N, V) at the N positions where ``keep`` (B, T_out) is True (row-major order),
         which spares the vocabulary projection of every other position."""
         features, _ = model.decoder(
-            dec["prev_output_tokens"], encoder_out=enc, tgt_lang=dec["tgt_lang"], tgt_modality=dec["tgt_modality"],
+            dec["prev_output_tokens"],
+            encoder_out=enc,
+            tgt_lang=dec["tgt_lang"],
+            tgt_modality=dec["tgt_modality"],
             features_only=True,
         )
         return model.decoder.output_layer(features if keep is None else features[keep])
@@ -178,8 +210,13 @@ class Mu2slamCriterion(FairseqCriterion):
         lengths = enc["speech_steps"][0]
         target, target_lengths = ctc["target"], ctc["target_lengths"]
         loss = F.ctc_loss(
-            lprobs, target[target.ne(self.pad)], lengths, target_lengths,
-            blank=self.blank, reduction="sum", zero_infinity=True,
+            lprobs,
+            target[target.ne(self.pad)],
+            lengths,
+            target_lengths,
+            blank=self.blank,
+            reduction="sum",
+            zero_infinity=True,
         )
         return loss, int(target_lengths.sum()), 0
 
@@ -219,7 +256,9 @@ class Mu2slamCriterion(FairseqCriterion):
                 if n > 0:
                     metrics.log_scalar(f"{term}_loss", total(k) / n / math.log(2), n, round=3)
                     if not term.endswith("/ctc"):
-                        metrics.log_scalar(f"{term}_acc", 100.0 * total(f"{term}/correct") / n, n, round=2)
+                        metrics.log_scalar(
+                            f"{term}_acc", 100.0 * total(f"{term}/correct") / n, n, round=2
+                        )
             elif k.endswith("/nsentences") and total(k) > 0:
                 metrics.log_scalar(k.replace("/", "_"), total(k), 1, round=0)
 

@@ -14,6 +14,7 @@ independently of the others (padding masks in attention and in the convolution m
 and its group norm, positions and languages per row), so each view's losses are those of
 its own passes, up to float rounding.
 """
+
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -21,8 +22,15 @@ import torch
 
 from ..grid import grid_length
 
-ENCODER_INPUTS = ("src_tokens", "src_lengths", "src_speech", "src_speech_lengths", "speech_lang", "text_lang",
-                  "speech_mask")
+ENCODER_INPUTS = (
+    "src_tokens",
+    "src_lengths",
+    "src_speech",
+    "src_speech_lengths",
+    "speech_lang",
+    "text_lang",
+    "speech_mask",
+)
 
 
 @dataclass
@@ -43,8 +51,13 @@ def view_shape(view: Dict) -> ViewShape:
     decoders = view.get("decoders", [])
     text_lang = net.get("text_lang")
     packable = set(net) <= set(ENCODER_INPUTS) and text_lang is not None and text_lang.dim() == 1
-    return ViewShape(rows, int(lengths.max()), rows * len(decoders),
-                     max((d["prev_output_tokens"].size(1) for d in decoders), default=0), packable)
+    return ViewShape(
+        rows,
+        int(lengths.max()),
+        rows * len(decoders),
+        max((d["prev_output_tokens"].size(1) for d in decoders), default=0),
+        packable,
+    )
 
 
 def plan(shapes: Sequence[ViewShape], overhead: int) -> List[List[int]]:
@@ -73,7 +86,7 @@ def plan(shapes: Sequence[ViewShape], overhead: int) -> List[List[int]]:
                 best[j], cut[j] = c, i
     packs, j = [], len(order)
     while j > 0:
-        packs.append(order[cut[j]:j])
+        packs.append(order[cut[j] : j])
         j = cut[j]
     return packs[::-1] + alone
 
@@ -84,7 +97,7 @@ def stack_rows(rows: Sequence[torch.Tensor], fill, width: Optional[int] = None) 
     out = rows[0].new_full((sum(r.size(0) for r in rows), width, *rows[0].shape[2:]), fill)
     start = 0
     for r in rows:
-        out[start:start + r.size(0), :r.size(1)] = r
+        out[start : start + r.size(0), : r.size(1)] = r
         start += r.size(0)
     return out
 
@@ -94,19 +107,29 @@ def concat_inputs(net_inputs: Sequence[Dict], pad: int) -> Dict:
     if len(net_inputs) == 1:
         return net_inputs[0]
     cat = lambda key: torch.cat([n[key] for n in net_inputs])  # noqa: E731
-    out = {key: cat(key) for key in ("src_lengths", "src_speech_lengths", "speech_lang", "text_lang")}
+    out = {
+        key: cat(key) for key in ("src_lengths", "src_speech_lengths", "speech_lang", "text_lang")
+    }
     out["src_tokens"] = stack_rows([n["src_tokens"] for n in net_inputs], pad)
     speech = [n["src_speech"] for n in net_inputs]
     if all(s is None for s in speech):
         out["src_speech"] = out["speech_mask"] = None
         return out
     like = next(s for s in speech if s is not None)
-    speech = [like.new_zeros(len(n["src_lengths"]), 0, like.size(2)) if s is None else s
-              for s, n in zip(speech, net_inputs)]
+    speech = [
+        like.new_zeros(len(n["src_lengths"]), 0, like.size(2)) if s is None else s
+        for s, n in zip(speech, net_inputs)
+    ]
     out["src_speech"] = stack_rows(speech, 0.0)
-    masks = [n["speech_mask"] if n["speech_mask"] is not None else torch.zeros(len(n["src_lengths"]), 0, dtype=torch.bool)
-             for n in net_inputs]
-    out["speech_mask"] = stack_rows([m.to(like.device) for m in masks], False, int(grid_length(out["src_speech"].size(1))))
+    masks = [
+        n["speech_mask"]
+        if n["speech_mask"] is not None
+        else torch.zeros(len(n["src_lengths"]), 0, dtype=torch.bool)
+        for n in net_inputs
+    ]
+    out["speech_mask"] = stack_rows(
+        [m.to(like.device) for m in masks], False, int(grid_length(out["src_speech"].size(1)))
+    )
     return out
 
 
@@ -116,28 +139,41 @@ def view_encoder_out(enc: Dict[str, List[torch.Tensor]], start: int, rows: int, 
     return {
         "encoder_out": [enc["encoder_out"][0][:width, start:end]],
         "encoder_padding_mask": [enc["encoder_padding_mask"][0][start:end, :width]],
-        "encoder_embedding": [], "encoder_states": [], "src_tokens": [], "src_lengths": [],
-        "speech_steps": [enc["speech_steps"][0][start:end]], "tgt_lang": [], "tgt_modality": [],
+        "encoder_embedding": [],
+        "encoder_states": [],
+        "src_tokens": [],
+        "src_lengths": [],
+        "speech_steps": [enc["speech_steps"][0][start:end]],
+        "tgt_lang": [],
+        "tgt_modality": [],
     }
 
 
-def decoder_batch(enc: Dict[str, List[torch.Tensor]], passes: Sequence[Dict], starts: Sequence[int], pad: int) -> Dict:
+def decoder_batch(
+    enc: Dict[str, List[torch.Tensor]], passes: Sequence[Dict], starts: Sequence[int], pad: int
+) -> Dict:
     """One decoder batch for several decoder passes, pass k over the encoder rows from
     ``starts[k]``; returns the decoder's inputs, its encoder output and the stacked targets."""
     index = torch.cat([torch.arange(s, s + len(p["tgt_lang"])) for s, p in zip(starts, passes)])
     index = index.to(enc["encoder_out"][0].device)
     one = len(passes) == 1 and starts[0] == 0 and len(index) == enc["encoder_out"][0].size(1)
-    encoder_out = enc if one else {
-        **enc,
-        "encoder_out": [enc["encoder_out"][0].index_select(1, index)],
-        "encoder_padding_mask": [enc["encoder_padding_mask"][0].index_select(0, index)],
-        "speech_steps": [enc["speech_steps"][0].index_select(0, index)],
-    }
+    encoder_out = (
+        enc
+        if one
+        else {
+            **enc,
+            "encoder_out": [enc["encoder_out"][0].index_select(1, index)],
+            "encoder_padding_mask": [enc["encoder_padding_mask"][0].index_select(0, index)],
+            "speech_steps": [enc["speech_steps"][0].index_select(0, index)],
+        }
+    )
     return {
         "prev_output_tokens": stack_rows([p["prev_output_tokens"] for p in passes], pad),
         "target": stack_rows([p["target"] for p in passes], pad),
         "tgt_lang": torch.cat([p["tgt_lang"] for p in passes]),
         "tgt_modality": torch.cat([p["tgt_modality"] for p in passes]),
         "encoder_out": encoder_out,
-        "pass_of_row": torch.cat([torch.full((len(p["tgt_lang"]),), k, dtype=torch.long) for k, p in enumerate(passes)]),
+        "pass_of_row": torch.cat(
+            [torch.full((len(p["tgt_lang"]),), k, dtype=torch.long) for k, p in enumerate(passes)]
+        ),
     }

@@ -12,6 +12,7 @@ under the same names (e.g. ``ast_s2t/dec_loss``), next to ``nll_loss`` and ``ppl
 as there, every batch logs the same keys in the same order (``objectives.log_terms``), whatever
 types it holds, because fairseq sums data-parallel logging outputs position by position.
 """
+
 import math
 from dataclasses import dataclass, field
 from typing import Dict
@@ -29,12 +30,18 @@ from .mu2slam_loss import Mu2slamCriterion, empty_log, fill_log, unused_paramete
 
 @dataclass
 class Mu2slamSeq2SeqConfig(FairseqDataclass):
-    label_smoothing: float = field(default=0.1, metadata={"help": "label smoothing epsilon of the decoder loss"})
-    ctc_weight: float = field(default=0.0, metadata={"help": "weight of CTC on ASR speech (0: off)"})
+    label_smoothing: float = field(
+        default=0.1, metadata={"help": "label smoothing epsilon of the decoder loss"}
+    )
+    ctc_weight: float = field(
+        default=0.0, metadata={"help": "weight of CTC on ASR speech (0: off)"}
+    )
     weight_asr: float = field(default=1.0, metadata={"help": "scales the ASR decoder loss"})
     weight_ast: float = field(default=1.0, metadata={"help": "scales the AST decoder loss"})
     weight_mt: float = field(default=1.0, metadata={"help": "scales the MT decoder loss"})
-    weight_t2t: float = field(default=1.0, metadata={"help": "scales the text-understanding (t2t) decoder loss"})
+    weight_t2t: float = field(
+        default=1.0, metadata={"help": "scales the text-understanding (t2t) decoder loss"}
+    )
 
 
 @register_criterion("mu2slam_seq2seq", dataclass=Mu2slamSeq2SeqConfig)
@@ -44,7 +51,9 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
     def type_weight(self, data_type: str) -> float:
         weight = getattr(self.cfg, f"weight_{data_type}", None)
         if weight is None:
-            raise ValueError(f"mu2slam_seq2seq has no loss for {data_type} data (fine-tune on asr, ast, mt or t2t)")
+            raise ValueError(
+                f"mu2slam_seq2seq has no loss for {data_type} data (fine-tune on asr, ast, mt or t2t)"
+            )
         return weight
 
     def forward(self, model, sample, reduce=True):
@@ -54,14 +63,18 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
         log["nsentences"] = sample["nsentences"]
         for view in sample["views"]:
             if view.get("mlm_target") is not None and view["mlm_target"].ne(self.pad).any():
-                raise ValueError(f"view {view['name']} has masked inputs; fine-tuning views carry no <mask>")
+                raise ValueError(
+                    f"view {view['name']} has masked inputs; fine-tuning views carry no <mask>"
+                )
             weight = self.type_weight(view["type"])
             enc = model.encoder(**view["net_input"])
             fill_log(log, f"{view['name']}/nsentences", view["nsentences"])
             for dec in view["decoders"]:
                 keep = dec["target"].ne(self.pad)
                 target = dec["target"][keep]
-                lprobs = F.log_softmax(self.decode(model, enc, dec, keep).float(), dim=-1)  # (n, V): no padding
+                lprobs = F.log_softmax(
+                    self.decode(model, enc, dec, keep).float(), dim=-1
+                )  # (n, V): no padding
                 loss, nll = label_smoothed_nll_loss(lprobs, target, self.cfg.label_smoothing)
                 n = len(target)
                 correct = int((lprobs.argmax(-1) == target).sum())
@@ -82,8 +95,12 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
         if not torch.is_tensor(total):  # no view in the batch
             total = sum(p.view(-1)[0] * 0.0 for p in model.parameters() if p.requires_grad)
         elif total.requires_grad:
-            total = total + sum(p.view(-1)[0] * 0.0 for p in unused_parameters(total, model.parameters()))
-        log.update(loss=total.detach().item(), nll_loss=nll_total, ntokens=ntokens, sample_size=ntokens)
+            total = total + sum(
+                p.view(-1)[0] * 0.0 for p in unused_parameters(total, model.parameters())
+            )
+        log.update(
+            loss=total.detach().item(), nll_loss=nll_total, ntokens=ntokens, sample_size=ntokens
+        )
         return total, ntokens, log
 
     @staticmethod
@@ -92,5 +109,7 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
         total = lambda k: sum(log.get(k, 0) for log in logging_outputs)  # noqa: E731
         ntokens = total("ntokens")
         if ntokens > 0:
-            metrics.log_scalar("nll_loss", total("nll_loss") / ntokens / math.log(2), ntokens, round=3)
+            metrics.log_scalar(
+                "nll_loss", total("nll_loss") / ntokens / math.log(2), ntokens, round=3
+            )
             metrics.log_derived("ppl", lambda meters: utils.get_perplexity(meters["nll_loss"].avg))

@@ -7,13 +7,16 @@ V×V similarity per refresh instead of per step. Special symbols (fairseq specia
 speech units, language tags, ``<mask>``) are never replaced and never chosen, and the
 targets are left alone: only ``prev_output_tokens`` is noised.
 """
+
 from typing import Optional
 
 import torch
 
 
 class SynonymNoise:
-    def __init__(self, special: torch.Tensor, prob: float = 0.06, k: int = 8, refresh_updates: int = 1000):
+    def __init__(
+        self, special: torch.Tensor, prob: float = 0.06, k: int = 8, refresh_updates: int = 1000
+    ):
         """``special``: (V,) bool, True for symbols that are never replaced nor chosen."""
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f"synonym noise probability must be in [0, 1], got {prob}")
@@ -31,10 +34,10 @@ class SynonymNoise:
         cand = w[candidates]
         table = torch.full((w.size(0), k), -1, dtype=torch.long, device=w.device)
         for start in range(0, w.size(0), chunk):
-            sims = w[start:start + chunk] @ cand.T
+            sims = w[start : start + chunk] @ cand.T
             rows = torch.arange(start, min(start + chunk, w.size(0)), device=w.device)
             sims[rows.unsqueeze(1) == candidates.unsqueeze(0)] = float("-inf")  # never itself
-            table[start:start + chunk] = candidates[sims.topk(k, dim=1).indices]
+            table[start : start + chunk] = candidates[sims.topk(k, dim=1).indices]
         table[self.special.to(w.device)] = -1
         return table
 
@@ -43,8 +46,13 @@ class SynonymNoise:
             self.table = self.neighbours(weight)
             self.table_update = num_updates
 
-    def __call__(self, tokens: torch.Tensor, weight: torch.Tensor, num_updates: int = 0,
-                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(
+        self,
+        tokens: torch.Tensor,
+        weight: torch.Tensor,
+        num_updates: int = 0,
+        generator: Optional[torch.Generator] = None,
+    ) -> torch.Tensor:
         """A noised copy of ``tokens`` (B, L); the input tensor is not modified."""
         if self.prob == 0.0:
             return tokens
@@ -53,6 +61,8 @@ class SynonymNoise:
         eligible = ~self.special.to(tokens.device)[tokens]
         draw = torch.rand(tokens.shape, generator=generator, device="cpu").to(tokens.device)
         replace = eligible & (draw < self.prob)
-        choice = torch.randint(table.size(1), tokens.shape, generator=generator, device="cpu").to(tokens.device)
+        choice = torch.randint(table.size(1), tokens.shape, generator=generator, device="cpu").to(
+            tokens.device
+        )
         neighbour = table[tokens, choice]
         return torch.where(replace & (neighbour >= 0), neighbour, tokens)

@@ -5,6 +5,7 @@ Audio is read with soundfile (wav, flac, ogg, mp3 without ffmpeg) and resampled 
 ``get_fbank`` is not used: it imports ``torchaudio.sox_effects``, which current
 torchaudio no longer ships.
 """
+
 import contextlib
 import io
 from pathlib import Path
@@ -69,5 +70,7 @@ def fbank(waveform: np.ndarray) -> np.ndarray:
         raise AudioError(f"audio of {len(waveform)} samples is shorter than one 25 ms frame")
     x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)).unsqueeze(0) * 32768.0
     with _one_thread():
-        feats = torchaudio.compliance.kaldi.fbank(x, num_mel_bins=N_MELS, sample_frequency=SAMPLE_RATE)
+        feats = torchaudio.compliance.kaldi.fbank(
+            x, num_mel_bins=N_MELS, sample_frequency=SAMPLE_RATE
+        )
     return feats.numpy()

@@ -12,6 +12,7 @@ runs under a seed derived from (training seed, epoch, example index), so an exam
 augmentation is reproducible and a resumed run repeats it, while data-loader workers stay
 independent.
 """
+
 from typing import Any, Dict, Mapping, Tuple
 
 import numpy as np
@@ -20,8 +21,13 @@ from fairseq.data import data_utils
 from fairseq.data.audio.feature_transforms.specaugment import SpecAugmentTransform
 
 SPECAUGMENT_KEYS = {
-    "freq_mask_N": int, "freq_mask_F": int, "time_mask_N": int, "time_mask_T": int,
-    "time_mask_p": float, "time_warp_W": int, "mask_value": float,
+    "freq_mask_N": int,
+    "freq_mask_F": int,
+    "time_mask_N": int,
+    "time_mask_T": int,
+    "time_mask_p": float,
+    "time_warp_W": int,
+    "mask_value": float,
 }
 KEY_ALIASES = {"time_wrap_W": "time_warp_W"}
 _SALT = 7919  # keeps augmentation draws apart from any other use of (seed, epoch, index)
@@ -35,8 +41,14 @@ def specaugment_config(raw: Mapping[str, Any]) -> Dict[str, Any]:
         if name not in SPECAUGMENT_KEYS:
             raise ValueError(f"unknown key {key!r}; expected one of {', '.join(SPECAUGMENT_KEYS)}")
         kind = SPECAUGMENT_KEYS[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            raise ValueError(f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind is int and value != int(value))
+        ):
+            raise ValueError(
+                f"{key} must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+            )
         if value < 0:
             raise ValueError(f"{key} must be >= 0, got {value!r}")
         out[name] = kind(value)
@@ -48,7 +60,9 @@ def specaugment_config(raw: Mapping[str, Any]) -> Dict[str, Any]:
         try:
             import cv2  # noqa: F401  (fairseq's time warp resizes with OpenCV)
         except ImportError:
-            raise ValueError("time_warp_W > 0 needs OpenCV (pip install opencv-python-headless)") from None
+            raise ValueError(
+                "time_warp_W > 0 needs OpenCV (pip install opencv-python-headless)"
+            ) from None
     return out
 
 

@@ -37,6 +37,7 @@ per-type budgets::
     sampler = build_batch_sampler(cfg, dataset, seed, train=split == "train", max_tokens=max_tokens)
     return epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
 """
+
 import logging
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -54,7 +55,9 @@ from .views import fairseq_sample
 logger = logging.getLogger(__name__)
 
 _SAMPLER_SALT = 104729  # keeps the sampler's seeds apart from the masks' (seed, epoch, index)
-MaxSize = Union[None, int, Tuple[Optional[int], Optional[int]]]  # encoder, or (encoder, decoder) positions
+MaxSize = Union[
+    None, int, Tuple[Optional[int], Optional[int]]
+]  # encoder, or (encoder, decoder) positions
 
 
 class MultiTypeDataset(FairseqDataset):
@@ -64,7 +67,9 @@ class MultiTypeDataset(FairseqDataset):
     virtual, ``draw * len(self) + p`` (see ``sampling.py``), and seeds that draw's masks.
     """
 
-    def __init__(self, datasets: Sequence[ExampleDataset], temperatures: Optional[Dict[str, float]] = None):
+    def __init__(
+        self, datasets: Sequence[ExampleDataset], temperatures: Optional[Dict[str, float]] = None
+    ):
         if not datasets:
             raise ValueError("no corpora")
         names = [d.name for d in datasets]
@@ -94,10 +99,13 @@ class MultiTypeDataset(FairseqDataset):
         return self.locate(index)[0].data_type
 
     def positions(self, data_type: str) -> np.ndarray:
-        return np.concatenate([
-            np.arange(self.offsets[k], self.offsets[k + 1], dtype=np.int64)
-            for k, d in enumerate(self.datasets) if d.data_type == data_type
-        ])
+        return np.concatenate(
+            [
+                np.arange(self.offsets[k], self.offsets[k + 1], dtype=np.int64)
+                for k, d in enumerate(self.datasets)
+                if d.data_type == data_type
+            ]
+        )
 
     def groups(self, data_type: str, positions: np.ndarray) -> List[Group]:
         """(corpus, language) groups of some positions of one type, for temperature sampling."""
@@ -176,8 +184,12 @@ class TypeBudget:
     max_sentences: Optional[int] = None
 
 
-def type_budgets(batching: BatchingConfig, types: Sequence[str], max_tokens: Optional[int] = None,
-                 max_sentences: Optional[int] = None) -> Dict[str, TypeBudget]:
+def type_budgets(
+    batching: BatchingConfig,
+    types: Sequence[str],
+    max_tokens: Optional[int] = None,
+    max_sentences: Optional[int] = None,
+) -> Dict[str, TypeBudget]:
     """Each present type's budget from the config.
 
     Tokens: ``max_tokens_per_type[t]``, else the shared budget (``max_tokens`` argument,
@@ -226,7 +238,9 @@ class MultiTypeBatchSampler:
         (evaluation only) puts the types' sub-batches one after the other instead of
         zipping them."""
         if one_type_per_batch and train:
-            raise ValueError("one_type_per_batch is for evaluation: every training update holds every type")
+            raise ValueError(
+                "one_type_per_batch is for evaluation: every training update holds every type"
+            )
         self.dataset = dataset
         self.seed = seed
         self.train = train
@@ -249,7 +263,9 @@ class MultiTypeBatchSampler:
             if target_limit is not None:
                 fits &= dataset.target_sizes[pos] <= target_limit
             keep = pos[fits]
-            what = f"{limit} encoder positions" + (f" or {target_limit} decoder positions" if target_limit is not None else "")
+            what = f"{limit} encoder positions" + (
+                f" or {target_limit} decoder positions" if target_limit is not None else ""
+            )
             if len(keep) == 0:
                 raise ValueError(f"no {t} example fits in {what} (e.g. {dataset.describe(pos[0])})")
             if len(keep) < len(pos):
@@ -269,15 +285,20 @@ class MultiTypeBatchSampler:
     def _rng(self, epoch: int, t: str) -> np.random.Generator:
         return np.random.default_rng((self.seed, epoch, _SAMPLER_SALT, DATA_TYPES.index(t) + 1))
 
-    def sub_batches(self, t: str, indices: np.ndarray, rng: Optional[np.random.Generator]) -> List[np.ndarray]:
+    def sub_batches(
+        self, t: str, indices: np.ndarray, rng: Optional[np.random.Generator]
+    ) -> List[np.ndarray]:
         """Length-bucketed sub-batches of (virtual) indices under type t's budget."""
         sizes = self.dataset.num_tokens_vec(indices)
         tie = rng.random(len(indices)) if rng is not None else np.arange(len(indices))
         order = np.lexsort((tie, sizes))
         budget = self.budgets[t]
         batches = data_utils.batch_by_size(
-            indices[order], None, num_tokens_vec=sizes[order],
-            max_tokens=budget.max_tokens, max_sentences=budget.max_sentences,
+            indices[order],
+            None,
+            num_tokens_vec=sizes[order],
+            max_tokens=budget.max_tokens,
+            max_sentences=budget.max_sentences,
         )
         if rng is not None:
             batches = [batches[i] for i in rng.permutation(len(batches))]
@@ -290,7 +311,10 @@ class MultiTypeBatchSampler:
         per_type, samplers = {}, {}
         for t in self.dataset.types:
             rng = self._rng(epoch, t)
-            samplers[t] = (LanguageSampler(self.groups[t], self.dataset.temperatures, len(self.dataset), rng), rng)
+            samplers[t] = (
+                LanguageSampler(self.groups[t], self.dataset.temperatures, len(self.dataset), rng),
+                rng,
+            )
             per_type[t] = self.sub_batches(t, samplers[t][0].draw(self.round_size(t)), rng)
         updates = self.updates_per_epoch or max(len(b) for b in per_type.values())
         updates = -(-updates // self.num_shards) * self.num_shards
@@ -301,7 +325,9 @@ class MultiTypeBatchSampler:
             del batches[updates:]
         return per_type
 
-    def __call__(self, dataset: Optional[FairseqDataset] = None, epoch: int = 1) -> List[np.ndarray]:
+    def __call__(
+        self, dataset: Optional[FairseqDataset] = None, epoch: int = 1
+    ) -> List[np.ndarray]:
         per_type = self.epoch_sub_batches(epoch)
         if self.one_type_per_batch:
             return [np.asarray(b, dtype=np.int64) for batches in per_type.values() for b in batches]
@@ -327,12 +353,23 @@ def build_dataset(
     corpora = cfg.corpora_for(split)
     if not corpora:
         raise ValueError(f"{cfg.path}: no corpus has a {split!r} split")
-    transform: Optional[Callable] = GlobalCmvn(cfg.features.global_cmvn) if cfg.features.global_cmvn else None
+    transform: Optional[Callable] = (
+        GlobalCmvn(cfg.features.global_cmvn) if cfg.features.global_cmvn else None
+    )
     datasets = [
         DATASET_CLASSES[c.type](
-            c.splits[split], dictionary, encode, masking=cfg.masking, seed=seed,
-            units_for_features=units_for_features, feature_transform=transform,
-            src_lang=c.src_lang, tgt_lang=c.tgt_lang, views=c.views, name=c.name, augment=augment,
+            c.splits[split],
+            dictionary,
+            encode,
+            masking=cfg.masking,
+            seed=seed,
+            units_for_features=units_for_features,
+            feature_transform=transform,
+            src_lang=c.src_lang,
+            tgt_lang=c.tgt_lang,
+            views=c.views,
+            name=c.name,
+            augment=augment,
         )
         for c in corpora
     ]
@@ -362,7 +399,14 @@ def build_batch_sampler(
     else:
         budgets = type_budgets(cfg.batching, dataset.types, max_tokens, max_sentences)
     return MultiTypeBatchSampler(
-        dataset, budgets, seed, train, cfg.batching.updates_per_epoch, num_shards, max_size, one_type_per_batch
+        dataset,
+        budgets,
+        seed,
+        train,
+        cfg.batching.updates_per_epoch,
+        num_shards,
+        max_size,
+        one_type_per_batch,
     )
 
 

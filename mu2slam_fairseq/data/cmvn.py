@@ -4,6 +4,7 @@ Written as an ``.npz`` with ``mean`` and ``std`` (fairseq's ``global_cmvn`` form
 the same file works in a fairseq speech_to_text config.yaml; ``GlobalCmvn`` applies it
 to the model's input.
 """
+
 import argparse
 import os
 import random
@@ -18,9 +19,16 @@ from .features import load_features
 from .manifest import read_manifest
 
 
-def global_cmvn(manifests: Sequence[Path], max_utterances: int = 5000, seed: int = 1) -> Tuple[np.ndarray, np.ndarray]:
+def global_cmvn(
+    manifests: Sequence[Path], max_utterances: int = 5000, seed: int = 1
+) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation per feature dimension over (a seeded sample of) utterances."""
-    rows = [(r, Path(m).parent) for m in manifests for r in read_manifest(m, required=("id", "audio")) if r["audio"]]
+    rows = [
+        (r, Path(m).parent)
+        for m in manifests
+        for r in read_manifest(m, required=("id", "audio"))
+        if r["audio"]
+    ]
     if not rows:
         raise ValueError(f"no audio rows in {', '.join(map(str, manifests))}")
     if len(rows) > max_utterances:
@@ -56,7 +64,9 @@ def save_cmvn(path: Path, mean: np.ndarray, std: np.ndarray) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    p = argparse.ArgumentParser(description="Compute global CMVN statistics (mean/std npz) over speech manifests.")
+    p = argparse.ArgumentParser(
+        description="Compute global CMVN statistics (mean/std npz) over speech manifests."
+    )
     p.add_argument("manifests", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True, help="output .npz (keys mean, std)")
     p.add_argument("--max-utterances", type=int, default=5000, help="seeded sample size")

@@ -36,6 +36,7 @@ complete example (paths are relative to the YAML file's folder)::
 Budgets count encoder positions (a 40 ms speech step or a text token) of an example's
 longest view, with fairseq's padded rule: max size x examples <= budget.
 """
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,14 +129,25 @@ class _Reader:
         if allowed is not None:
             unknown = [k for k in value if k not in allowed]
             if unknown:
-                raise self.fail(f"{key}.{unknown[0]}" if key else str(unknown[0]), f"unknown key; expected one of {', '.join(allowed)}")
+                raise self.fail(
+                    f"{key}.{unknown[0]}" if key else str(unknown[0]),
+                    f"unknown key; expected one of {', '.join(allowed)}",
+                )
         return value
 
-    def number(self, value: Any, key: str, kind=float, positive: bool = True, optional: bool = False):
+    def number(
+        self, value: Any, key: str, kind=float, positive: bool = True, optional: bool = False
+    ):
         if value is None and optional:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            raise self.fail(key, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (kind is int and value != int(value))
+        ):
+            raise self.fail(
+                key, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+            )
         if positive and value <= 0:
             raise self.fail(key, f"must be > 0, got {value!r}")
         return kind(value)
@@ -172,40 +184,69 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
     except yaml.YAMLError as e:
         raise DataConfigError(path, "", f"not valid YAML: {e}") from None
     r = _Reader(path, check_paths)
-    top = r.mapping(raw, "", ("vocab", "speech_tokenizer", "features", "specaugment", "masking", "batching", "corpora"))
+    top = r.mapping(
+        raw,
+        "",
+        ("vocab", "speech_tokenizer", "features", "specaugment", "masking", "batching", "corpora"),
+    )
 
     vocab_raw = r.mapping(top.get("vocab"), "vocab", ("spm", "dict"))
     if "dict" not in vocab_raw:
         raise r.fail("vocab.dict", "missing (the joint dictionary, dict.txt)")
-    vocab = VocabConfig(dict=r.file(vocab_raw["dict"], "vocab.dict"), spm=r.file(vocab_raw.get("spm"), "vocab.spm", optional=True))
+    vocab = VocabConfig(
+        dict=r.file(vocab_raw["dict"], "vocab.dict"),
+        spm=r.file(vocab_raw.get("spm"), "vocab.spm", optional=True),
+    )
 
     features_raw = r.mapping(top.get("features"), "features", ("global_cmvn",))
-    features = FeaturesConfig(global_cmvn=r.file(features_raw.get("global_cmvn"), "features.global_cmvn", optional=True))
+    features = FeaturesConfig(
+        global_cmvn=r.file(features_raw.get("global_cmvn"), "features.global_cmvn", optional=True)
+    )
 
     specaugment = _specaugment(r, top.get("specaugment"))
 
-    masking_raw = r.mapping(top.get("masking"), "masking", ("speech_ratio", "speech_span", "text_ratio", "mt_ratio"))
+    masking_raw = r.mapping(
+        top.get("masking"), "masking", ("speech_ratio", "speech_span", "text_ratio", "mt_ratio")
+    )
     values = {}
     for k, v in masking_raw.items():
-        values[k] = r.number(v, f"masking.{k}", int if k == "speech_span" else float, positive=k == "speech_span")
+        values[k] = r.number(
+            v, f"masking.{k}", int if k == "speech_span" else float, positive=k == "speech_span"
+        )
     try:
         masking = MaskConfig(**values)
     except ValueError as e:
         raise r.fail("masking", str(e)) from None
 
     b_raw = r.mapping(
-        top.get("batching"), "batching",
-        ("shares", "sentences_per_share", "max_tokens", "max_tokens_per_type", "max_sentences_per_type", "updates_per_epoch"),
+        top.get("batching"),
+        "batching",
+        (
+            "shares",
+            "sentences_per_share",
+            "max_tokens",
+            "max_tokens_per_type",
+            "max_sentences_per_type",
+            "updates_per_epoch",
+        ),
     )
     shares = dict(PAPER_SHARES)
     shares.update(r.per_type(b_raw.get("shares"), "batching.shares", float))
     batching = BatchingConfig(
         shares=shares,
-        sentences_per_share=r.number(b_raw.get("sentences_per_share"), "batching.sentences_per_share", int, optional=True),
+        sentences_per_share=r.number(
+            b_raw.get("sentences_per_share"), "batching.sentences_per_share", int, optional=True
+        ),
         max_tokens=r.number(b_raw.get("max_tokens"), "batching.max_tokens", int, optional=True),
-        max_tokens_per_type=r.per_type(b_raw.get("max_tokens_per_type"), "batching.max_tokens_per_type", int),
-        max_sentences_per_type=r.per_type(b_raw.get("max_sentences_per_type"), "batching.max_sentences_per_type", int),
-        updates_per_epoch=r.number(b_raw.get("updates_per_epoch"), "batching.updates_per_epoch", int, optional=True),
+        max_tokens_per_type=r.per_type(
+            b_raw.get("max_tokens_per_type"), "batching.max_tokens_per_type", int
+        ),
+        max_sentences_per_type=r.per_type(
+            b_raw.get("max_sentences_per_type"), "batching.max_sentences_per_type", int
+        ),
+        updates_per_epoch=r.number(
+            b_raw.get("updates_per_epoch"), "batching.updates_per_epoch", int, optional=True
+        ),
     )
 
     corpora_raw = top.get("corpora")
@@ -214,7 +255,9 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
     corpora, names = [], set()
     for i, c_raw in enumerate(corpora_raw):
         key = f"corpora[{i}]"
-        c = r.mapping(c_raw, key, ("name", "type", "splits", "temperature", "src_lang", "tgt_lang", "views"))
+        c = r.mapping(
+            c_raw, key, ("name", "type", "splits", "temperature", "src_lang", "tgt_lang", "views")
+        )
         name = r.string(c.get("name"), f"{key}.name")
         key = f"corpora[{i}] ({name})"
         if name in names:
@@ -225,22 +268,31 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
             raise r.fail(f"{key}.type", f"must be one of {', '.join(DATA_TYPES)}, got {ctype!r}")
         splits_raw = r.mapping(c.get("splits"), f"{key}.splits")
         if not splits_raw:
-            raise r.fail(f"{key}.splits", "missing: give at least one split, e.g. {train: train.tsv}")
+            raise r.fail(
+                f"{key}.splits", "missing: give at least one split, e.g. {train: train.tsv}"
+            )
         splits = {str(s): r.file(p, f"{key}.splits.{s}") for s, p in splits_raw.items()}
         views = c.get("views")
         if views is not None:
             known = view_names(ctype)
             if not isinstance(views, list) or not views or not all(v in known for v in views):
-                raise r.fail(f"{key}.views", f"must be a non-empty list of {ctype} views ({', '.join(known)}), got {views!r}")
-        corpora.append(CorpusConfig(
-            name=name,
-            type=ctype,
-            splits=splits,
-            temperature=r.number(c.get("temperature", DEFAULT_TEMPERATURE.get(ctype, 1.0)), f"{key}.temperature"),
-            src_lang=r.string(c.get("src_lang"), f"{key}.src_lang", optional=True),
-            tgt_lang=r.string(c.get("tgt_lang"), f"{key}.tgt_lang", optional=True),
-            views=views,
-        ))
+                raise r.fail(
+                    f"{key}.views",
+                    f"must be a non-empty list of {ctype} views ({', '.join(known)}), got {views!r}",
+                )
+        corpora.append(
+            CorpusConfig(
+                name=name,
+                type=ctype,
+                splits=splits,
+                temperature=r.number(
+                    c.get("temperature", DEFAULT_TEMPERATURE.get(ctype, 1.0)), f"{key}.temperature"
+                ),
+                src_lang=r.string(c.get("src_lang"), f"{key}.src_lang", optional=True),
+                tgt_lang=r.string(c.get("tgt_lang"), f"{key}.tgt_lang", optional=True),
+                views=views,
+            )
+        )
     return DataConfig(
         path=path,
         vocab=vocab,
@@ -264,7 +316,9 @@ def _specaugment(r: _Reader, value: Any) -> Optional[Dict[str, Any]]:
             fairseq_cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as e:
             raise r.fail(key, f"cannot read {path}: {e}") from None
-        if not isinstance(fairseq_cfg, dict) or not isinstance(fairseq_cfg.get("specaugment"), dict):
+        if not isinstance(fairseq_cfg, dict) or not isinstance(
+            fairseq_cfg.get("specaugment"), dict
+        ):
             raise r.fail(key, f"{path} has no specaugment section")
         value, key = fairseq_cfg["specaugment"], f"specaugment ({path})"
     raw = r.mapping(value, key)

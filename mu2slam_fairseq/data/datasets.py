@@ -23,6 +23,7 @@ since the data itself is then at fault. ``sizes`` holds each example's longest e
 input over its type's objectives, ``target_sizes`` its longest decoder sequence over the
 selected views, so that batching can skip examples beyond the model's positions.
 """
+
 import logging
 import os
 from pathlib import Path
@@ -38,7 +39,17 @@ from ..symbols import lang_symbol, unit_ids
 from .features import load_features
 from .manifest import ManifestError
 from .masking import MaskConfig, item_rng
-from .rows import AsrRows, AstRows, Example, MtRows, RowReader, SpeechRows, TextEncodeFn, TextRows, TextToTextRows
+from .rows import (
+    AsrRows,
+    AstRows,
+    Example,
+    MtRows,
+    RowReader,
+    SpeechRows,
+    TextEncodeFn,
+    TextRows,
+    TextToTextRows,
+)
 from .rows import SEGMENT_SEPARATOR  # noqa: F401  (the t2t row format, for manifests/)
 from .views import ViewItem, collate_view
 
@@ -91,26 +102,43 @@ class ExampleDataset(FairseqDataset):
         views = [o.name for o in self.objectives if not o.opt_in] if views is None else views
         unknown = [v for v in views if v not in known]
         if unknown:
-            raise ValueError(f"{self.data_type} data has no view(s) {unknown}; choose from {list(known)}")
+            raise ValueError(
+                f"{self.data_type} data has no view(s) {unknown}; choose from {list(known)}"
+            )
         self.views = [v for v in known if v in views]
         sequences = set(self.reader.texts) | ({"S"} if self.reader.needs_speech else set())
         for o in self.objectives:
             if not set(o.encoder) | {d.sequence for d in o.decoders} <= sequences:
-                raise ValueError(f"objective {o.name} reads sequences that {self.data_type} rows lack")
+                raise ValueError(
+                    f"objective {o.name} reads sequences that {self.data_type} rows lack"
+                )
         self.augment = augment
         self.needs_units = self.reader.needs_speech and any(
-            o.reads_units(self.masking.speech_ratio) for o in self.objectives if o.name in self.views
+            o.reads_units(self.masking.speech_ratio)
+            for o in self.objectives
+            if o.name in self.views
         )
         self.unit_table = torch.tensor(unit_ids(dictionary), dtype=torch.long)
         if self.needs_units and len(self.unit_table) == 0:
             raise ValueError(f"{self.manifest}: the dictionary has no speech-unit symbols")
-        self.rows = self.reader(self.manifest, dictionary, (src_lang, tgt_lang), self.audio_root, self.needs_units,
-                                units_for_features is not None, len(self.unit_table))
+        self.rows = self.reader(
+            self.manifest,
+            dictionary,
+            (src_lang, tgt_lang),
+            self.audio_root,
+            self.needs_units,
+            units_for_features is not None,
+            len(self.unit_table),
+        )
         self.examples = self.rows.read(encode)
         lengths = [self._lengths(e) for e in self.examples]
-        self.sizes = np.array([max(o.encoder_length(n) for o in self.objectives) for n in lengths], dtype=np.int64)
+        self.sizes = np.array(
+            [max(o.encoder_length(n) for o in self.objectives) for n in lengths], dtype=np.int64
+        )
         selected = [o for o in self.objectives if o.name in self.views]
-        self.target_sizes = np.array([max(o.decoder_length(n) for o in selected) for n in lengths], dtype=np.int64)
+        self.target_sizes = np.array(
+            [max(o.decoder_length(n) for o in selected) for n in lengths], dtype=np.int64
+        )
         self.unusable: Dict[int, str] = {}  # row -> why it could not be loaded
         self.lang_keys = [self.rows.lang_key(e) for e in self.examples]
 
@@ -170,11 +198,14 @@ class ExampleDataset(FairseqDataset):
         n, limit = len(self.unusable), max(UNUSABLE_MIN, int(UNUSABLE_SHARE * len(self)))
         if n > limit:
             raise ManifestError(
-                error.path, error.line,
+                error.path,
+                error.line,
                 f"{error.problem}; {n} examples of {self.manifest} could not be loaded, more than {limit}: "
                 "stopping (mu2slam-validate lists every problem)",
             )
-        logger.warning(f"{error}: skipped ({n} of {len(self)} examples of {self.name} unusable so far)")
+        logger.warning(
+            f"{error}: skipped ({n} of {len(self)} examples of {self.name} unusable so far)"
+        )
 
     def _augment_speech(self, views: Iterable[ViewItem], key: int) -> None:
         """Replace the speech input of the views by one augmented copy (views share the features)."""
@@ -193,7 +224,10 @@ class ExampleDataset(FairseqDataset):
     def collate_views(self, samples: List[Dict]) -> List[Dict]:
         """The batched views of items of this type, in declaration order (see ``views.py``)."""
         samples = [s for s in samples if s is not None]
-        return [collate_view(name, self.data_type, [s["views"][name] for s in samples], self.dictionary) for name in self.views]
+        return [
+            collate_view(name, self.data_type, [s["views"][name] for s in samples], self.dictionary)
+            for name in self.views
+        ]
 
     def collater(self, samples: List[Dict]) -> Dict:
         samples = [s for s in samples if s is not None]
@@ -208,7 +242,9 @@ class ExampleDataset(FairseqDataset):
         try:
             feats = load_features(ex.audio, self.audio_root)
         except Exception as e:
-            raise UnusableExample(self.manifest, ex.line, f"id {ex.id!r}: cannot load features: {e}") from e
+            raise UnusableExample(
+                self.manifest, ex.line, f"id {ex.id!r}: cannot load features: {e}"
+            ) from e
         steps = grid_length(len(feats))
         if not self.needs_units:  # no selected view reads them: pad symbols keep the shapes
             symbols = torch.full((steps,), self.dictionary.pad(), dtype=torch.long)
@@ -216,12 +252,21 @@ class ExampleDataset(FairseqDataset):
             if ex.units is not None:
                 units = torch.from_numpy(ex.units)
             else:
-                units = torch.as_tensor(self.units_for_features(torch.from_numpy(feats))).long().view(-1)
+                units = (
+                    torch.as_tensor(self.units_for_features(torch.from_numpy(feats)))
+                    .long()
+                    .view(-1)
+                )
                 if len(units) and (units.min() < 0 or units.max() >= len(self.unit_table)):
-                    raise self.rows.error(ex.line, ex.id, f"the speech tokenizer returned unit ids outside [0, {len(self.unit_table)})")
+                    raise self.rows.error(
+                        ex.line,
+                        ex.id,
+                        f"the speech tokenizer returned unit ids outside [0, {len(self.unit_table)})",
+                    )
             if len(units) != steps:
                 raise UnusableExample(
-                    self.manifest, ex.line,
+                    self.manifest,
+                    ex.line,
                     f"id {ex.id!r}: {len(units)} units but the features have {len(feats)} frames "
                     f"(manifest n_frames {ex.n_frames}), i.e. {steps} steps of 40 ms",
                 )
@@ -235,14 +280,24 @@ class ExampleDataset(FairseqDataset):
 
     def _lengths(self, ex: Example) -> Dict[str, int]:
         """Lengths of the example's sequences (speech in 40 ms steps), without loading it."""
-        lengths = {name: len(getattr(ex, column)) for name, (column, _) in self.reader.texts.items()}
-        return {"S": int(grid_length(ex.n_frames)), **lengths} if self.reader.needs_speech else lengths
+        lengths = {
+            name: len(getattr(ex, column)) for name, (column, _) in self.reader.texts.items()
+        }
+        return (
+            {"S": int(grid_length(ex.n_frames)), **lengths} if self.reader.needs_speech else lengths
+        )
 
     def _sequences(self, ex: Example) -> Sequences:
         """The example's sequences, as the objectives name them (speech loaded here)."""
         seqs = Sequences(
-            {name: torch.from_numpy(getattr(ex, column)) for name, (column, _) in self.reader.texts.items()},
-            {name: self._lang_id(getattr(ex, lang)) for name, (_, lang) in self.reader.texts.items()},
+            {
+                name: torch.from_numpy(getattr(ex, column))
+                for name, (column, _) in self.reader.texts.items()
+            },
+            {
+                name: self._lang_id(getattr(ex, lang))
+                for name, (_, lang) in self.reader.texts.items()
+            },
         )
         if self.reader.needs_speech:
             seqs.features, seqs.tokens["S"] = self._load_speech(ex)

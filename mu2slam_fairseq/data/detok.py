@@ -7,6 +7,7 @@ every symbol that is not a text piece: fairseq's specials, the unknown symbol (a
 its escaped ``<<unk>>`` form), speech units, language tags and ``<mask>``. The same
 function serves validation BLEU/WER, so both always score the same strings.
 """
+
 from pathlib import Path
 from typing import Iterable
 

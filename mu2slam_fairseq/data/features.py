@@ -5,6 +5,7 @@ The field is either a path to an audio file (or a ``.npy`` of features), or
 zip (fairseq's convention). Offsets are taken from each member's local header, so
 non-ASCII member names (whose header length differs from ``len(str)``) are correct.
 """
+
 import io
 import os
 import zipfile
@@ -33,7 +34,9 @@ def resolve(field: str, root: Optional[os.PathLike]) -> Path:
     return path if path.is_absolute() or root is None else Path(root) / path
 
 
-def reference_problem(field: str, root: Optional[os.PathLike] = None, sizes: Optional[Dict[Path, int]] = None) -> Optional[str]:
+def reference_problem(
+    field: str, root: Optional[os.PathLike] = None, sizes: Optional[Dict[Path, int]] = None
+) -> Optional[str]:
     """Why the file an ``audio`` field names cannot hold its item (missing, empty, shorter
     than a zip reference's end), found without reading it; None when it may.
 
@@ -77,7 +80,9 @@ def read_bytes(field: str, root: Optional[os.PathLike] = None) -> Tuple[str, byt
     except OSError as e:
         raise AudioError(f"{path}: {e.strerror or e}") from None
     if len(data) != length:
-        raise AudioError(f"{path}:{offset}:{length}: zip is truncated ({len(data)} of {length} bytes)")
+        raise AudioError(
+            f"{path}:{offset}:{length}: zip is truncated ({len(data)} of {length} bytes)"
+        )
     return f"{path}:{offset}:{length}", data
 
 
@@ -98,7 +103,9 @@ def load_features(field: str, root: Optional[os.PathLike] = None) -> np.ndarray:
     return feats.astype(np.float32, copy=False)
 
 
-def write_feature_zip(zip_path: os.PathLike, items: Iterable[Tuple[str, np.ndarray]]) -> Dict[str, str]:
+def write_feature_zip(
+    zip_path: os.PathLike, items: Iterable[Tuple[str, np.ndarray]]
+) -> Dict[str, str]:
     """Store features as ``<key>.npy`` members of an uncompressed zip, atomically.
 
     Returns ``{key: 'NAME.zip:OFFSET:LENGTH'}`` with NAME the zip's file name, so

@@ -6,14 +6,27 @@ fairseq's own manifests load here. Unlike fairseq's writer, texts are never esca
 quotes and backslashes stay as they are, and a tab or newline inside a field is an
 error rather than a silently broken row.
 """
+
 import csv
 import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from ..atomic import write_text as atomic_write_text  # also imported from here by the corpus scripts
+from ..atomic import (
+    write_text as atomic_write_text,
+)  # also imported from here by the corpus scripts
 
-COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang", "speaker", "units")
+COLUMNS = (
+    "id",
+    "audio",
+    "n_frames",
+    "src_text",
+    "tgt_text",
+    "src_lang",
+    "tgt_lang",
+    "speaker",
+    "units",
+)
 SPEECH_REQUIRED = ("id", "audio", "n_frames")
 TEXT_REQUIRED = ("id", "src_text")
 
@@ -40,7 +53,9 @@ def read_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> List[
             raise ManifestError(path, None, "empty file (no header row)") from None
         missing = [c for c in required if c not in header]
         if missing:
-            raise ManifestError(path, 1, f"missing column(s) {', '.join(missing)}; header is {header}")
+            raise ManifestError(
+                path, 1, f"missing column(s) {', '.join(missing)}; header is {header}"
+            )
         if len(set(header)) != len(header):
             raise ManifestError(path, 1, f"duplicate column names in header {header}")
         rows = []
@@ -50,7 +65,9 @@ def read_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> List[
                 continue
             if len(fields) != len(header):
                 raise ManifestError(
-                    path, line, f"{len(fields)} fields but the header has {len(header)} (a stray tab?)"
+                    path,
+                    line,
+                    f"{len(fields)} fields but the header has {len(header)} (a stray tab?)",
                 )
             row = dict(zip(header, fields))
             for c in COLUMNS:
@@ -61,10 +78,14 @@ def read_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> List[
 
 def _check_field(path: Path, index: int, column: str, value: str) -> None:
     if any(ch in value for ch in "\t\n\r"):
-        raise ManifestError(path, index + 2, f"column {column!r} contains a tab or newline: {value!r}")
+        raise ManifestError(
+            path, index + 2, f"column {column!r} contains a tab or newline: {value!r}"
+        )
 
 
-def write_manifest(path: os.PathLike, rows: Iterable[Row], columns: Optional[Sequence[str]] = None) -> int:
+def write_manifest(
+    path: os.PathLike, rows: Iterable[Row], columns: Optional[Sequence[str]] = None
+) -> int:
     """Write rows atomically (temporary file in the same folder, then rename).
 
     ``columns`` defaults to the standard columns that at least one row fills, in
@@ -75,7 +96,9 @@ def write_manifest(path: os.PathLike, rows: Iterable[Row], columns: Optional[Seq
     if columns is None:
         filled = {k for r in rows for k, v in r.items() if v not in ("", None)}
         extra = [k for r in rows for k in r if k not in COLUMNS]
-        columns = [c for c in COLUMNS if c in filled or c == "id"] + list(dict.fromkeys(e for e in extra if e in filled))
+        columns = [c for c in COLUMNS if c in filled or c == "id"] + list(
+            dict.fromkeys(e for e in extra if e in filled)
+        )
     lines = ["\t".join(columns)]
     for i, row in enumerate(rows):
         values = []

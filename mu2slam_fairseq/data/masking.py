@@ -27,6 +27,7 @@ merge, k is still exact.
 
 Text (``contiguous_mask``): one span of k tokens starting uniformly in [0, n - k].
 """
+
 from dataclasses import dataclass
 from typing import Sequence
 

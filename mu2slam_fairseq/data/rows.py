@@ -11,6 +11,7 @@ error names the manifest, the line and the id, and counts the rows like it); row
 empty text or audio are skipped with a counted warning. The language of an example for
 sampling is its source language (speech, text, asr) or its language pair (ast, mt, t2t).
 """
+
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +56,23 @@ class RowReader:
     needs_speech = False  # rows carry speech, the sequence S (language: src_lang)
     texts: Dict[str, Tuple[str, str]] = {}  # text sequence -> (example field, language field)
 
-    def __init__(self, manifest: Path, dictionary: Dictionary, default_langs: Tuple[Optional[str], Optional[str]],
-                 audio_root: Path, needs_units: bool = False, tokenizer: bool = False, n_units: int = 0):
+    def __init__(
+        self,
+        manifest: Path,
+        dictionary: Dictionary,
+        default_langs: Tuple[Optional[str], Optional[str]],
+        audio_root: Path,
+        needs_units: bool = False,
+        tokenizer: bool = False,
+        n_units: int = 0,
+    ):
         self.manifest, self.dictionary, self.default_langs = manifest, dictionary, default_langs
-        self.audio_root, self.needs_units, self.tokenizer, self.n_units = audio_root, needs_units, tokenizer, n_units
+        self.audio_root, self.needs_units, self.tokenizer, self.n_units = (
+            audio_root,
+            needs_units,
+            tokenizer,
+            n_units,
+        )
 
     def read(self, encode: Optional[TextEncodeFn]) -> List[Example]:
         """The usable examples, in manifest order; refuses the manifest on the problems
@@ -68,13 +82,16 @@ class RowReader:
             missing = [r["id"] for r in rows if not r["units"]]
             if missing:
                 raise ManifestError(
-                    self.manifest, None,
+                    self.manifest,
+                    None,
                     f"{len(missing)} row(s) (first: {missing[0]}) have no units and no speech tokenizer was given",
                 )
         first_line: Dict[str, int] = {}
         for i, row in enumerate(rows):
             if row["id"] in first_line:
-                raise self.error(i + 2, row["id"], f"duplicate id (first on line {first_line[row['id']]})")
+                raise self.error(
+                    i + 2, row["id"], f"duplicate id (first on line {first_line[row['id']]})"
+                )
             first_line[row["id"]] = i + 2
         examples, skipped = [], []
         for i, row in enumerate(rows):
@@ -86,7 +103,10 @@ class RowReader:
         if skipped:
             logger.warning(
                 "%s: skipped %d of %d rows with empty text or audio (first: line %d, id %r)",
-                self.manifest, len(skipped), len(rows), *skipped[0],
+                self.manifest,
+                len(skipped),
+                len(rows),
+                *skipped[0],
             )
         if not examples:
             raise ManifestError(self.manifest, None, f"no usable {self.data_type} examples")
@@ -104,7 +124,9 @@ class RowReader:
         if bad:
             ex, problem = bad[0]
             more = f"; {len(bad) - 1} more row(s) with unusable audio" if len(bad) > 1 else ""
-            raise self.error(ex.line, ex.id, f"{problem}{more} (mu2slam-validate lists every problem)")
+            raise self.error(
+                ex.line, ex.id, f"{problem}{more} (mu2slam-validate lists every problem)"
+            )
 
     def _required_columns(self) -> Sequence[str]:
         return ("id", "audio", "n_frames") if self.needs_speech else ("id", "src_text")
@@ -115,12 +137,20 @@ class RowReader:
     def _lang(self, row: Dict[str, str], column: str, line: int) -> str:
         lang = row[column] or self.default_langs[0 if column == "src_lang" else 1]
         if not lang:
-            raise self.error(line, row["id"], f"empty {column} and the corpus sets no default {column}")
+            raise self.error(
+                line, row["id"], f"empty {column} and the corpus sets no default {column}"
+            )
         if lang_symbol(lang) not in self.dictionary.indices:
-            raise self.error(line, row["id"], f"language {lang!r} has no tag {lang_symbol(lang)} in the dictionary")
+            raise self.error(
+                line,
+                row["id"],
+                f"language {lang!r} has no tag {lang_symbol(lang)} in the dictionary",
+            )
         return lang
 
-    def _encode(self, encode: Optional[TextEncodeFn], text: str, lang: str, line: int, row_id: str) -> Optional[np.ndarray]:
+    def _encode(
+        self, encode: Optional[TextEncodeFn], text: str, lang: str, line: int, row_id: str
+    ) -> Optional[np.ndarray]:
         if encode is None:
             raise ValueError(f"{self.manifest}: {self.data_type} data needs a text encoder")
         text = text.strip()
@@ -137,7 +167,9 @@ class RowReader:
         try:
             n_frames = int(row["n_frames"])
         except ValueError:
-            raise self.error(line, row["id"], f"n_frames {row['n_frames']!r} is not an integer") from None
+            raise self.error(
+                line, row["id"], f"n_frames {row['n_frames']!r} is not an integer"
+            ) from None
         if n_frames <= 0:
             return None
         units = None
@@ -145,17 +177,22 @@ class RowReader:
             try:
                 units = np.array([int(u) for u in row["units"].split()], dtype=np.int64)
             except ValueError:
-                raise self.error(line, row["id"], "units must be space-separated integers") from None
+                raise self.error(
+                    line, row["id"], "units must be space-separated integers"
+                ) from None
             if len(units) != grid_length(n_frames):
                 raise self.error(
-                    line, row["id"],
+                    line,
+                    row["id"],
                     f"{len(units)} units for {n_frames} frames; the 40 ms grid needs {grid_length(n_frames)}",
                 )
             if units.min() < 0 or units.max() >= self.n_units:
                 raise self.error(line, row["id"], f"unit ids must be in [0, {self.n_units})")
         return Example(id=row["id"], line=line, audio=row["audio"], n_frames=n_frames, units=units)
 
-    def _parse(self, row: Dict[str, str], line: int, encode: Optional[TextEncodeFn]) -> Optional[Example]:
+    def _parse(
+        self, row: Dict[str, str], line: int, encode: Optional[TextEncodeFn]
+    ) -> Optional[Example]:
         raise NotImplementedError
 
     def lang_key(self, ex: Example) -> str:
@@ -260,7 +297,10 @@ class TextToTextRows(MtRows):
 
     def _parse(self, row, line, encode):
         ls, lt = self._lang(row, "src_lang", line), self._lang(row, "tgt_lang", line)
-        segments = [self._encode(encode, s, ls, line, row["id"]) for s in row["src_text"].split(SEGMENT_SEPARATOR)]
+        segments = [
+            self._encode(encode, s, ls, line, row["id"])
+            for s in row["src_text"].split(SEGMENT_SEPARATOR)
+        ]
         t = self._encode(encode, row["tgt_text"], lt, line, row["id"])
         if t is None or any(s is None for s in segments):
             return None

@@ -13,6 +13,7 @@ a *virtual index* ``pass * period + position``: the same example drawn twice in 
 gets two different virtual indices, hence two different masks (masks are seeded by
 index), and ``virtual % period`` recovers the example.
 """
+
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
@@ -39,18 +40,24 @@ def group_probabilities(groups: Sequence[Group], temperatures: Dict[str, float])
     probs = np.zeros(len(groups))
     for corpus, n_corpus in sizes.items():
         members = [i for i, g in enumerate(groups) if g.corpus == corpus]
-        q = temperature_probs({i: len(groups[i].positions) for i in members}, temperatures.get(corpus, 1.0))
+        q = temperature_probs(
+            {i: len(groups[i].positions) for i in members}, temperatures.get(corpus, 1.0)
+        )
         for i in members:
             probs[i] = n_corpus / total * q.get(i, 0.0)
     return probs / probs.sum()
 
 
-def groups_by_language(positions: np.ndarray, corpora: Sequence[str], langs: Sequence[str]) -> List[Group]:
+def groups_by_language(
+    positions: np.ndarray, corpora: Sequence[str], langs: Sequence[str]
+) -> List[Group]:
     """Split positions into (corpus, language) groups; ``corpora``/``langs`` align with positions."""
     keys: Dict[tuple, List[int]] = {}
     for pos, corpus, lang in zip(positions, corpora, langs):
         keys.setdefault((corpus, lang), []).append(int(pos))
-    return [Group(c, language, np.array(p, dtype=np.int64)) for (c, language), p in sorted(keys.items())]
+    return [
+        Group(c, language, np.array(p, dtype=np.int64)) for (c, language), p in sorted(keys.items())
+    ]
 
 
 @dataclass
@@ -68,7 +75,13 @@ class LanguageSampler:
     sampler per (epoch, data type) from a generator seeded by both.
     """
 
-    def __init__(self, groups: Sequence[Group], temperatures: Dict[str, float], period: int, rng: np.random.Generator):
+    def __init__(
+        self,
+        groups: Sequence[Group],
+        temperatures: Dict[str, float],
+        period: int,
+        rng: np.random.Generator,
+    ):
         if not groups:
             raise ValueError("no examples to sample from")
         self.groups = list(groups)

@@ -16,6 +16,7 @@ problem at once and names the file and line (header = line 1) of each:
 
 Exit status 1 when anything is wrong, 2 on bad usage.
 """
+
 import argparse
 import os
 import sys
@@ -37,7 +38,11 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.message}" if self.line is not None else f"{self.path}: {self.message}"
+        return (
+            f"{self.path}:{self.line}: {self.message}"
+            if self.line is not None
+            else f"{self.path}: {self.message}"
+        )
 
 
 # (frames, samples or None) for a stored item, or the error text; shared between manifests
@@ -165,10 +170,16 @@ def validate_manifest(
             if not code:
                 continue
             if allowed is not None and code not in allowed:
-                report(number, f"{column} {code!r} is not one of --langs {' '.join(sorted(allowed))}")
+                report(
+                    number, f"{column} {code!r} is not one of --langs {' '.join(sorted(allowed))}"
+                )
             elif allowed is None and code not in extra and not is_known_language(code):
                 hint = suggestion(code)
-                report(number, f"unknown language code {code!r} in {column}" + (f" (did you mean {hint!r}?)" if hint else ""))
+                report(
+                    number,
+                    f"unknown language code {code!r} in {column}"
+                    + (f" (did you mean {hint!r}?)" if hint else ""),
+                )
         if not audio:
             continue
         declared: Optional[int] = None
@@ -192,8 +203,14 @@ def validate_manifest(
         frames, samples = measured
         if frames == 0:
             report(number, f"audio {audio} is shorter than one 25 ms frame")
-        elif declared is not None and abs(declared - frames) > frame_tolerance and declared != samples:
-            what = f"{frames} feature frames" + (f" ({samples} samples at 16 kHz)" if samples is not None else "")
+        elif (
+            declared is not None
+            and abs(declared - frames) > frame_tolerance
+            and declared != samples
+        ):
+            what = f"{frames} feature frames" + (
+                f" ({samples} samples at 16 kHz)" if samples is not None else ""
+            )
             report(number, f"n_frames {declared} disagrees with the audio: {audio} has {what}")
     return problems
 
@@ -222,28 +239,42 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     parser.add_argument("manifests", nargs="+", metavar="MANIFEST", help="manifest .tsv files")
     parser.add_argument(
-        "--langs", nargs="+", metavar="CODE",
+        "--langs",
+        nargs="+",
+        metavar="CODE",
         help="allow only these language codes (space- or comma-separated), e.g. --langs en de",
     )
     parser.add_argument(
-        "--extra-langs", nargs="+", metavar="CODE", default=[],
+        "--extra-langs",
+        nargs="+",
+        metavar="CODE",
+        default=[],
         help=f"accept these codes besides the {len(KNOWN_LANGS)} known ones and their "
         "region/script variants (zh-CN, cmn_hans_cn, ...)",
     )
     parser.add_argument(
-        "--check-audio", action=argparse.BooleanOptionalAction, default=True,
+        "--check-audio",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="open every audio file or stored feature item to check it is readable and "
         "agrees with n_frames (default: on)",
     )
     parser.add_argument(
-        "--audio-root", type=Path, default=None,
+        "--audio-root",
+        type=Path,
+        default=None,
         help="resolve relative audio paths against this folder (default: each manifest's folder)",
     )
     parser.add_argument(
-        "--frame-tolerance", type=int, default=0, metavar="N",
+        "--frame-tolerance",
+        type=int,
+        default=0,
+        metavar="N",
         help="accept n_frames within N frames of the measured count (default: 0)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print problems only, no summary")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print problems only, no summary"
+    )
     args = parser.parse_args(argv)
     problems = validate_manifests(
         args.manifests,

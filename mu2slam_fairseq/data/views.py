@@ -39,6 +39,7 @@ A view with one full decoder pass is also a standard fairseq sample (``fairseq_s
 ``tgt_modality`` (the model's ``forward`` signature), ``target``, ``id``. That is what
 ``SequenceGenerator``, ``fairseq-generate`` and fairseq's own criterions expect.
 """
+
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -75,10 +76,18 @@ class Source:
             steps = grid_length(len(self.speech))
             if self.speech_mask is None:
                 self.speech_mask = torch.zeros(steps, dtype=torch.bool)
-            if self.speech_units is None or len(self.speech_units) != steps or len(self.speech_mask) != steps:
-                raise ValueError(f"speech of {len(self.speech)} frames needs {steps} units and mask steps")
+            if (
+                self.speech_units is None
+                or len(self.speech_units) != steps
+                or len(self.speech_mask) != steps
+            ):
+                raise ValueError(
+                    f"speech of {len(self.speech)} frames needs {steps} units and mask steps"
+                )
         if len(self.text_mask) != len(self.text):
-            raise ValueError(f"text mask has {len(self.text_mask)} positions for {len(self.text)} tokens")
+            raise ValueError(
+                f"text mask has {len(self.text_mask)} positions for {len(self.text)} tokens"
+            )
 
     @property
     def steps(self) -> int:
@@ -150,7 +159,9 @@ def collate_view(name: str, data_type: str, items: List[ViewItem], d: Dictionary
         "src_tokens": _pad_rows([r[0] for r in rows], pad),
         "src_lengths": torch.tensor([len(s.text) for s in sources], dtype=torch.long),
         "src_speech": None,
-        "src_speech_lengths": torch.tensor([0 if s.speech is None else len(s.speech) for s in sources], dtype=torch.long),
+        "src_speech_lengths": torch.tensor(
+            [0 if s.speech is None else len(s.speech) for s in sources], dtype=torch.long
+        ),
         "speech_lang": torch.tensor([s.speech_lang for s in sources], dtype=torch.long),
         "text_lang": torch.tensor([s.text_lang for s in sources], dtype=torch.long),
         "speech_mask": None,
@@ -172,13 +183,15 @@ def collate_view(name: str, data_type: str, items: List[ViewItem], d: Dictionary
         if any(t.name != first.name for t in targets):
             raise ValueError(f"view {name}: items disagree on decoder pass {j}")
         seqs = [decoder_sequences(t, d) for t in targets]
-        decoders.append({
-            "name": first.name,
-            "prev_output_tokens": _pad_rows([s[0] for s in seqs], pad),
-            "target": _pad_rows([s[1] for s in seqs], pad),
-            "tgt_lang": torch.tensor([t.lang for t in targets], dtype=torch.long),
-            "tgt_modality": torch.tensor([t.modality for t in targets], dtype=torch.long),
-        })
+        decoders.append(
+            {
+                "name": first.name,
+                "prev_output_tokens": _pad_rows([s[0] for s in seqs], pad),
+                "target": _pad_rows([s[1] for s in seqs], pad),
+                "tgt_lang": torch.tensor([t.lang for t in targets], dtype=torch.long),
+                "tgt_modality": torch.tensor([t.modality for t in targets], dtype=torch.long),
+            }
+        )
 
     ctc = None
     if items[0].ctc is not None:
@@ -208,7 +221,9 @@ def fairseq_sample(view: Dict) -> Dict:
     dec = view["decoders"][0]
     net_input = dict(view["net_input"])
     net_input.update(
-        prev_output_tokens=dec["prev_output_tokens"], tgt_lang=dec["tgt_lang"], tgt_modality=dec["tgt_modality"]
+        prev_output_tokens=dec["prev_output_tokens"],
+        tgt_lang=dec["tgt_lang"],
+        tgt_modality=dec["tgt_modality"],
     )
     return {
         "id": view["id"],

@@ -5,6 +5,7 @@ speech is "one more language" (paper §2.2). Text for SentencePiece is sampled a
 languages with a temperature, as mT5/mSLAM do, so that low-resource languages keep
 their characters and pieces.
 """
+
 import argparse
 import random
 from collections import defaultdict
@@ -41,7 +42,9 @@ def temperature_probs(counts: Dict[str, int], temperature: float) -> Dict[str, f
     return {k: w / z for k, w in weights.items()}
 
 
-def sample_sentences(texts: Dict[str, List[str]], temperature: float, budget: int, seed: int) -> List[str]:
+def sample_sentences(
+    texts: Dict[str, List[str]], temperature: float, budget: int, seed: int
+) -> List[str]:
     """A temperature-balanced sample of ``budget`` sentences (with replacement where a language is short)."""
     rng = random.Random(seed)
     probs = temperature_probs({k: len(v) for k, v in texts.items()}, temperature)
@@ -57,7 +60,9 @@ def sample_sentences(texts: Dict[str, List[str]], temperature: float, budget: in
     return sample
 
 
-def train_sentencepiece(sentences: Sequence[str], model_prefix: Path, kind: str, vocab_size: int) -> Path:
+def train_sentencepiece(
+    sentences: Sequence[str], model_prefix: Path, kind: str, vocab_size: int
+) -> Path:
     """Train a char or unigram model; returns the .model path."""
     if kind not in ("char", "unigram"):
         raise ValueError(f"unknown SentencePiece kind {kind!r} (char or unigram)")
@@ -69,7 +74,10 @@ def train_sentencepiece(sentences: Sequence[str], model_prefix: Path, kind: str,
         vocab_size=vocab_size,
         hard_vocab_limit=kind == "unigram",
         character_coverage=1.0 if kind == "char" else 0.9995,
-        unk_id=3, bos_id=0, eos_id=2, pad_id=1,  # the fairseq order, as its prep scripts use
+        unk_id=3,
+        bos_id=0,
+        eos_id=2,
+        pad_id=1,  # the fairseq order, as its prep scripts use
         num_threads=2,
         shuffle_input_sentence=False,
         minloglevel=2,
@@ -130,7 +138,9 @@ def build_vocab(
     texts = texts_by_language(manifests)
     if not texts:
         raise ValueError(f"no text found in {', '.join(map(str, manifests))}")
-    speech_langs = {r["src_lang"] for p in manifests for r in read_manifest(p) if r["audio"] and r["src_lang"]}
+    speech_langs = {
+        r["src_lang"] for p in manifests for r in read_manifest(p) if r["audio"] and r["src_lang"]
+    }
     budget = min(budget, sum(len(v) for v in texts.values()))
     sentences = sample_sentences(texts, temperature, budget, seed)
     out_dir = Path(out_dir)
@@ -145,21 +155,49 @@ def main(argv: Optional[List[str]] = None) -> None:
         description="Build the joint vocabulary (SentencePiece + speech units + language tags + <mask>) "
         "from manifests: writes spm.model, spm.vocab and dict.txt into OUT.",
     )
-    p.add_argument("manifests", nargs="+", type=Path, help="TSV manifests whose src_text/tgt_text to use")
+    p.add_argument(
+        "manifests", nargs="+", type=Path, help="TSV manifests whose src_text/tgt_text to use"
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--kind", choices=["char", "unigram"], default="char", help="char (paper: ~4k) or unigram (paper: 64k)")
-    p.add_argument("--vocab-size", type=int, default=4000, help="SentencePiece size (an upper bound for char)")
+    p.add_argument(
+        "--kind",
+        choices=["char", "unigram"],
+        default="char",
+        help="char (paper: ~4k) or unigram (paper: 64k)",
+    )
+    p.add_argument(
+        "--vocab-size", type=int, default=4000, help="SentencePiece size (an upper bound for char)"
+    )
     p.add_argument("--units", type=int, default=1024, help="speech-tokenizer codebook size")
-    p.add_argument("--temperature", type=float, default=3.0, help="language sampling temperature for SentencePiece text")
-    p.add_argument("--budget", type=int, default=1_000_000, help="sentences fed to SentencePiece (at most the corpus size)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=3.0,
+        help="language sampling temperature for SentencePiece text",
+    )
+    p.add_argument(
+        "--budget",
+        type=int,
+        default=1_000_000,
+        help="sentences fed to SentencePiece (at most the corpus size)",
+    )
     p.add_argument("--langs", default="", help="extra comma-separated language codes to give a tag")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
     d = build_vocab(
-        a.manifests, a.out, a.kind, a.vocab_size, a.units, a.temperature, a.budget, a.seed,
+        a.manifests,
+        a.out,
+        a.kind,
+        a.vocab_size,
+        a.units,
+        a.temperature,
+        a.budget,
+        a.seed,
         [x for x in a.langs.split(",") if x],
     )
-    print(f"wrote {a.out / 'dict.txt'}: {len(d)} symbols ({a.units} units, {sum(s.startswith('<lang_') for s in d.symbols)} languages)")
+    print(
+        f"wrote {a.out / 'dict.txt'}: {len(d)} symbols ({a.units} units, {sum(s.startswith('<lang_') for s in d.symbols)} languages)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ A generator with fairseq's interface (``generate(models, sample)`` returning, pe
 sentence, a list holding one hypothesis dict), so ``fairseq-generate`` prints and scores
 it like beam search output; no decoder step runs.
 """
+
 from typing import Dict, List
 
 import torch
@@ -34,6 +35,15 @@ class CtcGreedyGenerator:
             keep = first & (steps != model.ctc_blank)
             tokens = torch.cat([steps[keep], steps.new_full((1,), self.eos)])
             positional = torch.cat([scores[keep], scores.new_zeros(1)])
-            out.append([{"tokens": tokens, "score": float(scores.sum()) / max(len(tokens), 1),
-                         "positional_scores": positional, "attention": None, "alignment": None}])
+            out.append(
+                [
+                    {
+                        "tokens": tokens,
+                        "score": float(scores.sum()) / max(len(tokens), 1),
+                        "positional_scores": positional,
+                        "attention": None,
+                        "alignment": None,
+                    }
+                ]
+            )
         return out

@@ -23,6 +23,7 @@ so the last frame of a padded batch holds each utterance's own final values.
 Hypotheses are rows; only K candidate labels per row are scored (the decoder's best), as
 ESPnet's partial scoring does, which keeps a step at O(T·rows·K).
 """
+
 from typing import Optional
 
 import torch
@@ -40,12 +41,16 @@ class CtcPrefixScorer:
 
     def __init__(self, lprobs: torch.Tensor, lengths: torch.Tensor, blank: int, eos: int):
         steps, n, _ = lprobs.shape
-        valid = torch.arange(steps, device=lprobs.device)[:, None] < lengths.to(lprobs.device)[None, :]
+        valid = (
+            torch.arange(steps, device=lprobs.device)[:, None] < lengths.to(lprobs.device)[None, :]
+        )
         x = lprobs.float().masked_fill(~valid[:, :, None], NEG_INF)
         x[:, :, blank] = torch.where(valid, x[:, :, blank], torch.zeros_like(x[:, :, blank]))
         self.x, self.blank, self.eos = x, blank, eos
         self.utt = torch.arange(n, device=x.device)  # row -> utterance (row of x)
-        self.r = torch.stack([torch.full_like(x[:, :, blank], NEG_INF), x[:, :, blank].cumsum(0)], -1)  # (T, N, 2)
+        self.r = torch.stack(
+            [torch.full_like(x[:, :, blank], NEG_INF), x[:, :, blank].cumsum(0)], -1
+        )  # (T, N, 2)
         self.psi = x.new_zeros(n)
         self.last = torch.full((n,), -1, dtype=torch.long, device=x.device)
         self._cand: Optional[torch.Tensor] = None
@@ -59,7 +64,9 @@ class CtcPrefixScorer:
         x_blank = self.x[:, self.utt, self.blank][:, :, None]  # (T, N, 1)
         r_g = self.r
         either = torch.logaddexp(r_g[..., 0], r_g[..., 1])  # (T, N)
-        phi = torch.where((candidates == self.last[:, None])[None], r_g[..., 1][:, :, None], either[:, :, None])
+        phi = torch.where(
+            (candidates == self.last[:, None])[None], r_g[..., 1][:, :, None], either[:, :, None]
+        )
         empty = (self.last < 0)[:, None]
         r_n = torch.empty_like(x_c)
         r_b = torch.empty_like(x_c)
@@ -79,7 +86,9 @@ class CtcPrefixScorer:
     def select(self, parents: torch.Tensor, labels: torch.Tensor) -> None:
         """Rows become ``parents[i]``'s hypothesis extended by ``labels[i]``, which must be
         among that row's scored candidates (a label that is not gets ψ = −inf)."""
-        assert self._cand is not None and self._cand_r is not None and self._cand_psi is not None, "score first"
+        assert self._cand is not None and self._cand_r is not None and self._cand_psi is not None, (
+            "score first"
+        )
         match = self._cand[parents] == labels[:, None]  # (M, K)
         k = match.float().argmax(1)
         found = match.any(1)
@@ -88,4 +97,3 @@ class CtcPrefixScorer:
         self.utt = self.utt[parents]
         self.last = labels.clone()
         self._cand = self._cand_r = self._cand_psi = None
-

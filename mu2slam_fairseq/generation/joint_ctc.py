@@ -9,6 +9,7 @@ shrinking batches) is unchanged: each step it tells the ensemble which rows surv
 (``reorder_incremental_state``), and the last token of each row says which candidate
 it took.
 """
+
 from typing import Dict, List, Optional
 
 import torch
@@ -48,17 +49,33 @@ class JointCtcEnsemble(EnsembleModel):
         super().reorder_incremental_state(incremental_states, new_order)
 
     def forward_decoder(self, tokens, encoder_outs, incremental_states, temperature: float = 1.0):
-        lprobs, attn = super().forward_decoder(tokens, encoder_outs, incremental_states, temperature)
+        lprobs, attn = super().forward_decoder(
+            tokens, encoder_outs, incremental_states, temperature
+        )
         if tokens.size(1) == 1 or self.scorer is None:  # first step of a batch: the empty prefix
             model = self.single_model
-            self.scorer = CtcPrefixScorer(*ctc_log_probs(model, encoder_outs[0]), blank=model.ctc_blank, eos=self.eos)
+            self.scorer = CtcPrefixScorer(
+                *ctc_log_probs(model, encoder_outs[0]), blank=model.ctc_blank, eos=self.eos
+            )
         else:
-            parents = self.order if self.order is not None else torch.arange(len(tokens), device=tokens.device)
+            parents = (
+                self.order
+                if self.order is not None
+                else torch.arange(len(tokens), device=tokens.device)
+            )
             self.scorer.select(parents, tokens[:, -1])
         self.order = None
         k = min(self.candidates, lprobs.size(1))
-        cand = torch.cat([lprobs.topk(k, dim=1).indices, torch.full_like(lprobs[:, :1], self.eos, dtype=torch.long)], 1)
+        cand = torch.cat(
+            [
+                lprobs.topk(k, dim=1).indices,
+                torch.full_like(lprobs[:, :1], self.eos, dtype=torch.long),
+            ],
+            1,
+        )
         # a label the CTC head rules out (or that is no candidate) costs RULED_OUT, not -inf:
         # fairseq's forced end of sentence at the length limit and forced prefixes need finite scores
-        ctc = torch.full_like(lprobs, RULED_OUT).scatter_(1, cand, self.scorer.score(cand).clamp(min=RULED_OUT))
+        ctc = torch.full_like(lprobs, RULED_OUT).scatter_(
+            1, cand, self.scorer.score(cand).clamp(min=RULED_OUT)
+        )
         return (1.0 - self.weight) * lprobs + self.weight * ctc.nan_to_num(RULED_OUT), attn

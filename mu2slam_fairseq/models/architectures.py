@@ -20,11 +20,16 @@ also gets its own dataclass, ``Mu2SlamConfig`` with the function's values as def
 registered under the architecture's name (as fairseq registers a dataclass model): both
 paths then give the architecture's sizes, and values the config sets still win.
 """
+
 from argparse import Namespace
 from dataclasses import field, fields, make_dataclass
 from typing import Any, Callable
 
-from fairseq.models import ARCH_MODEL_NAME_REGISTRY, MODEL_DATACLASS_REGISTRY, register_model_architecture
+from fairseq.models import (
+    ARCH_MODEL_NAME_REGISTRY,
+    MODEL_DATACLASS_REGISTRY,
+    register_model_architecture,
+)
 from hydra.core.config_store import ConfigStore
 
 from . import mu2slam  # noqa: F401  (registers the "mu2slam" model the architectures belong to)
@@ -59,10 +64,14 @@ def mu2slam_architecture(arch: str) -> Callable:
         register_model_architecture("mu2slam", arch)(fill)
         dc = arch_config_class(arch, fill)
         MODEL_DATACLASS_REGISTRY[arch] = dc
-        ARCH_MODEL_NAME_REGISTRY[arch] = arch  # fairseq's add_defaults looks the dataclass up by this name
+        ARCH_MODEL_NAME_REGISTRY[arch] = (
+            arch  # fairseq's add_defaults looks the dataclass up by this name
+        )
         node = dc()
         node._name = arch
-        ConfigStore.instance().store(name=arch, group="model", node=node, provider="mu2slam_fairseq")
+        ConfigStore.instance().store(
+            name=arch, group="model", node=node, provider="mu2slam_fairseq"
+        )
         return fill
 
     return register

@@ -6,6 +6,7 @@ into a flag that flips its default), hence the ``no_share_*`` names: the token e
 is shared everywhere unless a flag says otherwise. The defaults are the paper's base
 model (§3.2); the named architectures in ``architectures.py`` override them.
 """
+
 from dataclasses import dataclass, field
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
@@ -63,19 +64,23 @@ class Mu2SlamConfig(FairseqDataclass):
     )
     # embeddings and heads
     no_scale_embedding: bool = field(
-        default=False, metadata={"help": "do not scale token/language/modality embeddings by sqrt(embed_dim)"}
+        default=False,
+        metadata={"help": "do not scale token/language/modality embeddings by sqrt(embed_dim)"},
     )
     no_share_encoder_decoder_embed: bool = field(
         default=False, metadata={"help": "separate token embeddings for encoder and decoder input"}
     )
     no_share_decoder_input_output_embed: bool = field(
-        default=False, metadata={"help": "decoder output projection separate from the decoder token embedding"}
+        default=False,
+        metadata={"help": "decoder output projection separate from the decoder token embedding"},
     )
     no_share_mlm_head_embed: bool = field(
-        default=False, metadata={"help": "MLM head projection separate from the encoder token embedding"}
+        default=False,
+        metadata={"help": "MLM head projection separate from the encoder token embedding"},
     )
     no_share_ctc_head_embed: bool = field(
-        default=False, metadata={"help": "CTC head projection separate from the encoder token embedding"}
+        default=False,
+        metadata={"help": "CTC head projection separate from the encoder token embedding"},
     )
     mlm_activation_fn: ACTIVATIONS = field(
         default="gelu", metadata={"help": "activation of the MLM head's dense layer"}
@@ -83,9 +88,7 @@ class Mu2SlamConfig(FairseqDataclass):
     max_source_positions: int = field(
         default=6000, metadata={"help": "longest encoder input (40 ms speech steps + text tokens)"}
     )
-    max_target_positions: int = field(
-        default=2048, metadata={"help": "longest decoder input"}
-    )
+    max_target_positions: int = field(default=2048, metadata={"help": "longest decoder input"})
     checkpoint_activations: bool = field(
         default=False, metadata={"help": "recompute layer activations in backward to save memory"}
     )

@@ -13,6 +13,7 @@ convolution and computes the group-norm statistics over valid positions only, so
 item's output does not depend on what else is in its batch. Its parameters are
 torchaudio's own (same names), only its forward takes the padding mask.
 """
+
 from typing import Optional
 
 import torch
@@ -70,11 +71,18 @@ class MaskedConvolutionModule(_ConvolutionModule):
         norm_groups: int = 1,
     ):
         super().__init__(
-            input_dim, input_dim, depthwise_kernel_size, dropout=dropout, bias=True, use_group_norm=True
+            input_dim,
+            input_dim,
+            depthwise_kernel_size,
+            dropout=dropout,
+            bias=True,
+            use_group_norm=True,
         )
         if norm_groups != 1:
             if input_dim % norm_groups:
-                raise ValueError(f"group norm: {input_dim} channels do not split into {norm_groups} groups")
+                raise ValueError(
+                    f"group norm: {input_dim} channels do not split into {norm_groups} groups"
+                )
             self.sequential[3] = nn.GroupNorm(norm_groups, input_dim)
 
     def forward(  # type: ignore[override]
@@ -82,12 +90,17 @@ class MaskedConvolutionModule(_ConvolutionModule):
     ) -> torch.Tensor:
         """input (B, T, D), padding_mask (B, T) True at padding -> (B, T, D)."""
         pointwise1, _, depthwise, norm, activation, pointwise2, dropout = self.sequential
-        x = F.glu(F.linear(self.layer_norm(input), pointwise1.weight.squeeze(-1), pointwise1.bias), dim=-1)
+        x = F.glu(
+            F.linear(self.layer_norm(input), pointwise1.weight.squeeze(-1), pointwise1.bias), dim=-1
+        )
         if padding_mask is not None:
             x = x.masked_fill(padding_mask[:, :, None], 0.0)
         x = F.conv2d(
             x.contiguous().unsqueeze(1).permute(0, 3, 1, 2),  # (B, D, 1, T), channels-last: no copy
-            depthwise.weight.unsqueeze(2), depthwise.bias, padding=(0, depthwise.padding[0]), groups=depthwise.groups,
+            depthwise.weight.unsqueeze(2),
+            depthwise.bias,
+            padding=(0, depthwise.padding[0]),
+            groups=depthwise.groups,
         ).squeeze(2)  # (B, D, T)
         x = activation(masked_group_norm(x, norm, padding_mask))
         x = F.linear(x.transpose(1, 2), pointwise2.weight.squeeze(-1), pointwise2.bias)
@@ -106,8 +119,10 @@ def self_attention(
     """
     steps, bsz, dim = x.shape
     heads = attn.num_heads
-    q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).view(steps, bsz, 3, heads, dim // heads).permute(
-        2, 1, 3, 0, 4
+    q, k, v = (
+        F.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+        .view(steps, bsz, 3, heads, dim // heads)
+        .permute(2, 1, 3, 0, 4)
     )  # each (B, H, T, D / H)
     mask = None
     if key_padding_mask is not None:
@@ -116,10 +131,13 @@ def self_attention(
     dropout = attn.dropout if attn.training else 0.0
     if _cpu_autocast(x):
         with torch.autocast("cpu", enabled=False):
-            out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout)
+            out = F.scaled_dot_product_attention(
+                q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=dropout
+            )
     else:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask.to(q.dtype),
-                                             dropout_p=dropout)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=None if mask is None else mask.to(q.dtype), dropout_p=dropout
+        )
     return attn.out_proj(out.permute(2, 0, 1, 3).reshape(steps, bsz, dim))
 
 
@@ -142,7 +160,12 @@ class Mu2SlamConformerLayer(ConformerLayer):
         norm_groups: int = 1,
     ):
         super().__init__(
-            embed_dim, ffn_embed_dim, attention_heads, kernel_size, dropout=dropout, use_group_norm=True
+            embed_dim,
+            ffn_embed_dim,
+            attention_heads,
+            kernel_size,
+            dropout=dropout,
+            use_group_norm=True,
         )
         self.conv_module = MaskedConvolutionModule(embed_dim, kernel_size, dropout, norm_groups)
 
@@ -152,7 +175,9 @@ class Mu2SlamConformerLayer(ConformerLayer):
         """input (T, B, D), key_padding_mask (B, T) True at padding -> (T, B, D)."""
         x = self.ffn1(input) * 0.5 + input
         residual = x
-        x = self.self_attn_dropout(self_attention(self.self_attn, self.self_attn_layer_norm(x), key_padding_mask))
+        x = self.self_attn_dropout(
+            self_attention(self.self_attn, self.self_attn_layer_norm(x), key_padding_mask)
+        )
         x = x + residual
         x = x + self.conv_module(x.transpose(0, 1), key_padding_mask).transpose(0, 1)
         x = self.ffn2(x) * 0.5 + x

@@ -8,6 +8,7 @@ it during beam search), so ``fairseq-generate`` needs no prefix tokens; an expli
 ``tgt_lang``/``tgt_modality`` argument overrides it (the alignment loss decodes one
 encoder output twice, towards two different targets).
 """
+
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -34,7 +35,9 @@ class PositionsWithTarget(nn.Module):
         self.max_positions = positions.max_positions
         self.target: Optional[torch.Tensor] = None
 
-    def forward(self, tokens: torch.Tensor, incremental_state: Optional[IncrementalState] = None) -> torch.Tensor:
+    def forward(
+        self, tokens: torch.Tensor, incremental_state: Optional[IncrementalState] = None
+    ) -> torch.Tensor:
         pos = self.positions(tokens, incremental_state=incremental_state)
         if self.target is None:
             return pos

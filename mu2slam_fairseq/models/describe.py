@@ -8,6 +8,7 @@ Without ``--dict`` the joint dictionary is made up of ``--vocab-size`` text piec
 units and ``--languages`` language tags, plus ``<mask>``. The model is built on the
 meta device, so even the base model costs no memory or time here.
 """
+
 import argparse
 from collections import OrderedDict
 from typing import Dict, List, Optional
@@ -74,12 +75,22 @@ def summary(model: Mu2SlamModel) -> Dict[str, int]:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("arch", choices=sorted(ARCH_MODEL_INV_REGISTRY["mu2slam"]))
-    parser.add_argument("--vocab-size", type=int, default=4096, help="text pieces in the vocabulary")
+    parser.add_argument(
+        "--vocab-size", type=int, default=4096, help="text pieces in the vocabulary"
+    )
     parser.add_argument("--units", type=int, default=1024, help="speech units in the vocabulary")
-    parser.add_argument("--languages", type=int, default=101, help="language tags in the vocabulary")
-    parser.add_argument("--dict", help="a fairseq dict.txt to use instead of a synthetic dictionary")
+    parser.add_argument(
+        "--languages", type=int, default=101, help="language tags in the vocabulary"
+    )
+    parser.add_argument(
+        "--dict", help="a fairseq dict.txt to use instead of a synthetic dictionary"
+    )
     args = parser.parse_args(argv)
-    d = Dictionary.load(args.dict) if args.dict else synthetic_dictionary(args.vocab_size, args.units, args.languages)
+    d = (
+        Dictionary.load(args.dict)
+        if args.dict
+        else synthetic_dictionary(args.vocab_size, args.units, args.languages)
+    )
     with torch.device("meta"):
         model = build_for_dictionary(args.arch, d)
     print(f"{args.arch}: dictionary of {len(d)} symbols, width {model.cfg.embed_dim}")

@@ -6,6 +6,7 @@ tag, built from the Dictionary) instead of reusing the tags' token rows: the lan
 vector is added to every position, while the token rows of the tags are also output
 classes of the tied heads, and the two roles should not have to share one vector.
 """
+
 import math
 from typing import Optional
 
@@ -16,7 +17,9 @@ from torch import nn
 from ..symbols import lang_symbol, languages
 
 
-def token_embedding(num_embeddings: int, embed_dim: int, padding_idx: Optional[int]) -> nn.Embedding:
+def token_embedding(
+    num_embeddings: int, embed_dim: int, padding_idx: Optional[int]
+) -> nn.Embedding:
     """fairseq's transformer initialisation: N(0, d^-1/2), scaled by sqrt(d) at use."""
     m = nn.Embedding(num_embeddings, embed_dim, padding_idx=padding_idx)
     nn.init.normal_(m.weight, mean=0.0, std=embed_dim**-0.5)

@@ -8,6 +8,7 @@ position we add a sinusoidal position over the packed sequence, a language embed
 (the speech segment gets ``speech_lang``, the text segment ``text_lang``) and a modality
 embedding.
 """
+
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -48,7 +49,9 @@ class Mu2SlamEncoder(FairseqEncoder):
         self.embed_positions = SinusoidalPositionalEmbedding(
             d, self.padding_idx, init_size=cfg.max_source_positions + self.padding_idx + 1
         )
-        self.dropout_module = FairseqDropout(cfg.encoder_input_dropout, module_name=self.__class__.__name__)
+        self.dropout_module = FairseqDropout(
+            cfg.encoder_input_dropout, module_name=self.__class__.__name__
+        )
         layers = []
         for _ in range(cfg.encoder_layers):
             layer = Mu2SlamConformerLayer(
@@ -82,7 +85,9 @@ class Mu2SlamEncoder(FairseqEncoder):
         """
         bsz = src_tokens.size(0)
         device = src_tokens.device
-        text_len = src_lengths.to(device).long() if src_tokens.size(1) > 0 else src_tokens.new_zeros(bsz)
+        text_len = (
+            src_lengths.to(device).long() if src_tokens.size(1) > 0 else src_tokens.new_zeros(bsz)
+        )
         if bool((text_len > src_tokens.size(1)).any()):
             raise ValueError("src_lengths exceed the width of src_tokens")
 
@@ -117,7 +122,9 @@ class Mu2SlamEncoder(FairseqEncoder):
         if src_tokens.size(1) > 0:
             text_idx = (pos - steps[:, None]).clamp(0, src_tokens.size(1) - 1)  # (B, T)
             tokens = self.embed_scale * self.embed_tokens(src_tokens)
-            parts.append((is_text, tokens.gather(1, text_idx[:, :, None].expand(-1, -1, tokens.size(-1)))))
+            parts.append(
+                (is_text, tokens.gather(1, text_idx[:, :, None].expand(-1, -1, tokens.size(-1))))
+            )
         x = None
         for where, value in parts:
             x = value if x is None else torch.where(where[:, :, None], value, x)
@@ -132,14 +139,18 @@ class Mu2SlamEncoder(FairseqEncoder):
         x = x.masked_fill(padding_mask[:, :, None], 0.0)
         return {"x": x, "padding_mask": padding_mask, "speech_steps": steps, "is_speech": is_speech}
 
-    def speech_rows(self, src_speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def speech_rows(
+        self, src_speech: torch.Tensor, lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """The front end's S (B, T_grid, C) and steps (B,), computed on the rows that hold
         speech only (a batch may also hold text-only rows, e.g. views packed together)."""
         has = lengths > 0
         if bool(has.all()):
             return self.frontend(src_speech, lengths)
         if not bool(has.any()):
-            return src_speech.new_zeros(len(lengths), 0, self.frontend.out.out_features), torch.zeros_like(lengths)
+            return src_speech.new_zeros(
+                len(lengths), 0, self.frontend.out.out_features
+            ), torch.zeros_like(lengths)
         rows = has.nonzero().squeeze(1)
         frames = int(lengths.max())
         sub, _ = self.frontend(src_speech[rows, :frames], lengths[rows])
@@ -192,7 +203,13 @@ class Mu2SlamEncoder(FairseqEncoder):
         ``tgt_lang``/``tgt_modality`` are only carried along for the decoder.
         """
         emb = self.embed(
-            src_tokens, src_lengths, src_speech, src_speech_lengths, speech_lang, text_lang, speech_mask
+            src_tokens,
+            src_lengths,
+            src_speech,
+            src_speech_lengths,
+            speech_lang,
+            text_lang,
+            speech_mask,
         )
         padding_mask = emb["padding_mask"]
         x = self.dropout_module(emb["x"]).transpose(0, 1)  # T x B x C

@@ -14,6 +14,7 @@ the single joint Dictionary (text pieces, speech units, language tags, ``<mask>`
 With the default sharing, one (V, C) table is the encoder and decoder token embedding and
 the projection of all three heads, so a larger vocabulary costs one table only.
 """
+
 from argparse import Namespace
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -49,16 +50,24 @@ class Mu2SlamModel(FairseqEncoderDecoderModel):
         self.ctc_blank = dictionary.bos()
 
     @classmethod
-    def build_model(cls, cfg: Union[Mu2SlamConfig, DictConfig, Namespace], task: Any) -> "Mu2SlamModel":
+    def build_model(
+        cls, cfg: Union[Mu2SlamConfig, DictConfig, Namespace], task: Any
+    ) -> "Mu2SlamModel":
         """Build from ``task.source_dictionary`` (the one joint Dictionary)."""
         if not isinstance(cfg, Mu2SlamConfig):
             cfg = Mu2SlamConfig.from_namespace(cfg)
         src, tgt = task.source_dictionary, task.target_dictionary
         if tgt is not None and tgt is not src and src.symbols != tgt.symbols:
-            raise ValueError("mu2slam needs one joint dictionary: source and target dictionaries differ")
+            raise ValueError(
+                "mu2slam needs one joint dictionary: source and target dictionaries differ"
+            )
         d = cfg.embed_dim
         enc_tokens = token_embedding(len(src), d, src.pad())
-        dec_tokens = token_embedding(len(src), d, src.pad()) if cfg.no_share_encoder_decoder_embed else enc_tokens
+        dec_tokens = (
+            token_embedding(len(src), d, src.pad())
+            if cfg.no_share_encoder_decoder_embed
+            else enc_tokens
+        )
         inputs = InputEmbeddings(src, d, embed_scale(d, cfg.no_scale_embedding))
         encoder = Mu2SlamEncoder(cfg, src, enc_tokens, inputs)
         decoder = Mu2SlamDecoder(cfg, src, dec_tokens, inputs)
@@ -90,11 +99,15 @@ class Mu2SlamModel(FairseqEncoderDecoderModel):
             tgt_lang=tgt_lang,
             tgt_modality=tgt_modality,
         )
-        x, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out, features_only=features_only)
+        x, extra = self.decoder(
+            prev_output_tokens, encoder_out=encoder_out, features_only=features_only
+        )
         extra["encoder_out"] = encoder_out
         return x, extra
 
-    def mlm_logits(self, encoder_out: EncoderOut, masked_positions: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def mlm_logits(
+        self, encoder_out: EncoderOut, masked_positions: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """Encoder MLM logits over the joint vocabulary: (B, T, V).
 
         With ``masked_positions`` (B, T) bool, only those positions are projected and the
@@ -109,9 +122,7 @@ class Mu2SlamModel(FairseqEncoderDecoderModel):
         return self.ctc_proj(encoder_out["encoder_out"][0])
 
 
-def build_for_dictionary(
-    arch: str, dictionary: Dictionary, **overrides: Any
-) -> Mu2SlamModel:
+def build_for_dictionary(arch: str, dictionary: Dictionary, **overrides: Any) -> Mu2SlamModel:
     """Build architecture ``arch`` for ``dictionary`` outside a task (scripts, tests)."""
     args = Namespace(**overrides)
     ARCH_CONFIG_REGISTRY[arch](args)

@@ -4,6 +4,7 @@ built from the example's sequences (``Sequences``) as its declaration says.
 The dataset reads rows and loads features; everything that makes an example a training
 signal of some objective happens here, the same way for every data type.
 """
+
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
@@ -30,8 +31,9 @@ class Sequences:
 Masks = Dict[str, torch.Tensor]  # sequence -> bool mask of one objective's encoder input
 
 
-def draw_masks(objectives: Sequence[Objective], seqs: Sequences, masking: MaskConfig,
-               rng: np.random.Generator) -> Dict[str, Masks]:
+def draw_masks(
+    objectives: Sequence[Objective], seqs: Sequences, masking: MaskConfig, rng: np.random.Generator
+) -> Dict[str, Masks]:
     """The masks of every objective, in declaration order and, within one, in encoder
     order: speech in spans of ``speech_span`` steps, a text in one contiguous span."""
     masks: Dict[str, Masks] = {}
@@ -61,19 +63,31 @@ def build_view(o: Objective, seqs: Sequences, masks: Masks) -> ViewItem:
         text_mask.append(masks.get(s, torch.zeros(len(seqs.tokens[s]), dtype=torch.bool)))
     inputs = {"text": torch.cat(text), "text_mask": torch.cat(text_mask)} if texts else {}
     if "S" in o.encoder:
-        inputs.update(speech=seqs.features, speech_units=seqs.tokens["S"], speech_mask=masks.get("S"))
+        inputs.update(
+            speech=seqs.features, speech_units=seqs.tokens["S"], speech_mask=masks.get("S")
+        )
     lang = seqs.langs[o.encoder[0]]
     source = Source(lang, seqs.langs[texts[0]] if texts else lang, **inputs)
     targets = [
-        Target(o.name + (f"_{d.part}" if d.part else ""), seqs.tokens[d.sequence], seqs.langs[d.sequence],
-               SPEECH if d.sequence == "S" else TEXT, masks[d.sequence] if d.complementary else None)
+        Target(
+            o.name + (f"_{d.part}" if d.part else ""),
+            seqs.tokens[d.sequence],
+            seqs.langs[d.sequence],
+            SPEECH if d.sequence == "S" else TEXT,
+            masks[d.sequence] if d.complementary else None,
+        )
         for d in o.decoders
     ]
     return ViewItem(0, source, targets, ctc=seqs.tokens[o.ctc] if o.ctc else None)
 
 
-def build_views(data_type: str, seqs: Sequences, masking: MaskConfig, rng: np.random.Generator,
-                selected: Sequence[str]) -> Dict[str, ViewItem]:
+def build_views(
+    data_type: str,
+    seqs: Sequences,
+    masking: MaskConfig,
+    rng: np.random.Generator,
+    selected: Sequence[str],
+) -> Dict[str, ViewItem]:
     """The ``selected`` views of one example of ``data_type``; the masks of every view of
     the type are drawn all the same, so selecting fewer never changes the others'."""
     objectives = objectives_of(data_type)

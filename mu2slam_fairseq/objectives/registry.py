@@ -12,6 +12,7 @@ log-Mel frames, whose 40 ms units are z), ``v`` (the source text of a text pair)
 ``t`` (a text: the text of text-only data, the transcript or translation of speech, the
 target of a text pair).
 """
+
 from dataclasses import dataclass, field, make_dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -140,7 +141,10 @@ def register(objective: Objective) -> Objective:
         problems.append(f"it needs encoder inputs and decoder passes over {SEQUENCES}")
     if o.encoder.count("S") > 1 or "S" in o.encoder[1:] or len(set(o.encoder)) != len(o.encoder):
         problems.append("the encoder reads each sequence once, speech first")
-    if any(d.complementary and (d.sequence not in o.encoder or o.mask_ratio is None) for d in o.decoders):
+    if any(
+        d.complementary and (d.sequence not in o.encoder or o.mask_ratio is None)
+        for d in o.decoders
+    ):
         problems.append("a complementary pass needs its sequence as a masked encoder input")
     if o.mask_ratio is not None and o.mask_ratio not in MASK_RATIOS:
         problems.append(f"mask_ratio must be None or one of {MASK_RATIOS}")
@@ -155,7 +159,9 @@ def register(objective: Objective) -> Objective:
     if (o.weight is None) != (o.data_type not in PRETRAINING_TYPES):
         problems.append("pre-trained objectives, and they only, have a coefficient")
     elif o.weight is not None and {o.weight_flag(p) for p in o.parts()} - set(COEFFICIENTS):
-        problems.append(f"unknown coefficient(s) {sorted({o.weight_flag(p) for p in o.parts()} - set(COEFFICIENTS))}")
+        problems.append(
+            f"unknown coefficient(s) {sorted({o.weight_flag(p) for p in o.parts()} - set(COEFFICIENTS))}"
+        )
     if problems:
         raise ValueError(f"objective {o.name!r}: " + "; ".join(problems))
     OBJECTIVES[o.name] = o
@@ -201,7 +207,8 @@ def coefficients_config() -> type:
     """A dataclass with one float field per coefficient (defaults and help as declared),
     which the pre-training criterion's config extends."""
     fields = [
-        (c.flag, float, field(default=c.default, metadata={"help": c.help})) for c in COEFFICIENTS.values()
+        (c.flag, float, field(default=c.default, metadata={"help": c.help}))
+        for c in COEFFICIENTS.values()
     ]
     config = make_dataclass("Coefficients", fields, bases=(FairseqDataclass,))
     config.__module__ = __name__

@@ -14,6 +14,7 @@ order, as the prep scripts write them) adds every answer of its ``answers``
 column (a JSON list, as ``mu2slam-prep-tydiqa`` writes it), and each prediction counts
 with its best answer, as SQuAD's evaluation does.
 """
+
 import argparse
 import json
 import sys
@@ -34,7 +35,9 @@ def manifest_answers(path: Path, examples: List[Generated]) -> List[List[str]]:
     """
     rows = read_manifest(path, required=("id", "tgt_text"))
     if examples and examples[-1].id >= len(rows):
-        raise ValueError(f"{path} has {len(rows)} rows but the output has sample id {examples[-1].id}")
+        raise ValueError(
+            f"{path} has {len(rows)} rows but the output has sample id {examples[-1].id}"
+        )
     out, agree = [], 0
     for ex in examples:
         row = rows[ex.id]
@@ -57,21 +60,38 @@ def corpus_line(r: dict) -> str:
     for key in ("wer", "cer", "bleu"):
         if key in r:
             ci = f" [{r[key + '_ci'][0]:.1f}, {r[key + '_ci'][1]:.1f}]" if key + "_ci" in r else ""
-            p = f" (p={r[key + '_p_value']:.4f} against the baseline)" if key + "_p_value" in r else ""
+            p = (
+                f" (p={r[key + '_p_value']:.4f} against the baseline)"
+                if key + "_p_value" in r
+                else ""
+            )
             parts.append(f"{key.upper()} {r[key]:.2f}{ci}{p}")
     return " ".join(parts) + f" distinct {r['distinct']:.1f}% (n={r['n']})"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("metric", choices=["asr", "bleu", "accuracy", "qa"],
-                   help="asr (WER and CER with bootstrap 95%% intervals), bleu (sacreBLEU), accuracy "
-                   "(classification) or qa (F1/EM); asr and bleu also give the share of distinct hypotheses")
-    p.add_argument("output", type=Path, help="fairseq-generate output (stdout or --results-path file)")
-    p.add_argument("--manifest", type=Path, default=None, help="qa: the generated manifest, for all answers")
-    p.add_argument("--baseline", type=Path, default=None,
-                   help="asr, bleu: another run's output on the same test set, for the paired bootstrap p-value "
-                   "that this run is not better")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "metric",
+        choices=["asr", "bleu", "accuracy", "qa"],
+        help="asr (WER and CER with bootstrap 95%% intervals), bleu (sacreBLEU), accuracy "
+        "(classification) or qa (F1/EM); asr and bleu also give the share of distinct hypotheses",
+    )
+    p.add_argument(
+        "output", type=Path, help="fairseq-generate output (stdout or --results-path file)"
+    )
+    p.add_argument(
+        "--manifest", type=Path, default=None, help="qa: the generated manifest, for all answers"
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="asr, bleu: another run's output on the same test set, for the paired bootstrap p-value "
+        "that this run is not better",
+    )
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     a = p.parse_args(argv)
     try:
@@ -88,7 +108,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = accuracy(hyps, [e.reference for e in examples])
             text = f"accuracy: {result['accuracy']:.2f} ({result['correct']}/{result['n']})"
         else:
-            answers = manifest_answers(a.manifest, examples) if a.manifest else [answers_list([e.reference]) for e in examples]
+            answers = (
+                manifest_answers(a.manifest, examples)
+                if a.manifest
+                else [answers_list([e.reference]) for e in examples]
+            )
             result = qa_scores(hyps, answers)
             text = f"F1: {result['f1']:.2f} EM: {result['exact_match']:.2f} (n={result['n']})"
     except (OSError, ValueError) as e:

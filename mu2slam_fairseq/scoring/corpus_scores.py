@@ -4,13 +4,20 @@ ASR: WER and CER with bootstrap 95% intervals; translation: sacreBLEU; both with
 of distinct hypotheses. ``compare`` adds the paired bootstrap of one run against another
 on the same test set (BLEU: sacreBLEU's; WER, CER: the same resampling of utterances).
 """
+
 from typing import Dict, Sequence
 
 import sacrebleu
 
 from .generate_output import Generated
-from .metrics import (bootstrap_interval, char_errors, distinct_share, paired_bootstrap_bleu,
-                      paired_bootstrap_error_rate, word_errors)
+from .metrics import (
+    bootstrap_interval,
+    char_errors,
+    distinct_share,
+    paired_bootstrap_bleu,
+    paired_bootstrap_error_rate,
+    word_errors,
+)
 
 
 def _errors(examples: Sequence[Generated], unit: str):
@@ -34,16 +41,27 @@ def asr_scores(examples: Sequence[Generated]) -> Dict[str, object]:
 def bleu_scores(examples: Sequence[Generated]) -> Dict[str, object]:
     """{"bleu", "distinct", "n"}: sacreBLEU's corpus BLEU with its default settings."""
     hyps, refs = [e.hypothesis for e in examples], [e.reference for e in examples]
-    return {"bleu": sacrebleu.corpus_bleu(hyps, [refs]).score, "distinct": distinct_share(hyps), "n": len(examples)}
+    return {
+        "bleu": sacrebleu.corpus_bleu(hyps, [refs]).score,
+        "distinct": distinct_share(hyps),
+        "n": len(examples),
+    }
 
 
-def compare(system: Sequence[Generated], baseline: Sequence[Generated], metric: str) -> Dict[str, float]:
+def compare(
+    system: Sequence[Generated], baseline: Sequence[Generated], metric: str
+) -> Dict[str, float]:
     """Paired bootstrap of ``system`` against ``baseline`` on the same test set: {"p_value", ...}."""
     if [e.reference for e in system] != [e.reference for e in baseline]:
-        raise ValueError("paired comparison needs the same test set, in the same order, on both sides")
+        raise ValueError(
+            "paired comparison needs the same test set, in the same order, on both sides"
+        )
     if metric == "bleu":
-        return paired_bootstrap_bleu([e.hypothesis for e in system], [e.hypothesis for e in baseline],
-                                     [e.reference for e in system])
+        return paired_bootstrap_bleu(
+            [e.hypothesis for e in system],
+            [e.hypothesis for e in baseline],
+            [e.reference for e in system],
+        )
     errors, lengths = _errors(system, metric)
     base, _ = _errors(baseline, metric)
     return {"p_value": paired_bootstrap_error_rate(errors, base, lengths)}

@@ -1,4 +1,5 @@
 """Reading ``fairseq-generate`` output: references (``T-``) and detokenized hypotheses (``D-``)."""
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,9 @@ def read_generate_output(path: os.PathLike) -> List[Generated]:
         elif i not in hyps:
             hyps[i] = rest.partition("\t")[2]  # D-<id> <score> <text>
     if not refs and not hyps:
-        raise ValueError(f"{path}: no T-/D- lines (is this fairseq-generate output, run without --quiet?)")
+        raise ValueError(
+            f"{path}: no T-/D- lines (is this fairseq-generate output, run without --quiet?)"
+        )
     missing = sorted(set(refs) ^ set(hyps))
     if missing:
         raise ValueError(f"{path}: ids without both a T- and a D- line, e.g. {missing[:5]}")

@@ -10,6 +10,7 @@
   (lower case, no punctuation, no English articles, single spaces), token-level F1, the
   maximum over the reference answers; what XTREME reports for TyDiQA-GoldP.
 """
+
 import collections
 import re
 import string
@@ -110,7 +111,11 @@ def distinct_share(hyps: Sequence[str]) -> float:
 
 
 def bootstrap_interval(
-    errors: Sequence[int], lengths: Sequence[int], samples: int = 1000, seed: int = 1, level: float = 0.95
+    errors: Sequence[int],
+    lengths: Sequence[int],
+    samples: int = 1000,
+    seed: int = 1,
+    level: float = 0.95,
 ) -> Tuple[float, float]:
     """Percentile bootstrap interval (percent) of the corpus error rate sum(errors)/sum(lengths),
     resampling utterances with replacement."""
@@ -124,7 +129,11 @@ def bootstrap_interval(
 
 
 def paired_bootstrap_error_rate(
-    errors: Sequence[int], baseline_errors: Sequence[int], lengths: Sequence[int], samples: int = 1000, seed: int = 1
+    errors: Sequence[int],
+    baseline_errors: Sequence[int],
+    lengths: Sequence[int],
+    samples: int = 1000,
+    seed: int = 1,
 ) -> float:
     """p-value that a system's corpus error rate is not lower than a baseline's on the same
     utterances: the share of paired resamples where it is not (Koehn 2004)."""
@@ -145,8 +154,13 @@ def paired_bootstrap_bleu(
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
 
-    test = PairedTest([("baseline", list(baseline_hyps)), ("system", list(hyps))], {"BLEU": BLEU()},
-                      [list(refs)], test_type="bs", n_samples=samples)
+    test = PairedTest(
+        [("baseline", list(baseline_hyps)), ("system", list(hyps))],
+        {"BLEU": BLEU()},
+        [list(refs)],
+        test_type="bs",
+        n_samples=samples,
+    )
     _, scores = test()
     base, system = scores["BLEU"]
     # sacreBLEU's p-value asks whether the two differ; a system that is not ahead is not better

@@ -1,6 +1,7 @@
 """fairseq scorers for text understanding: ``fairseq-generate --scoring mu2slam_accuracy``
 (classification) and ``--scoring mu2slam_qa`` (extractive QA: F1 and exact match against
 the one reference of each ``T-`` line). Both compare detokenized strings."""
+
 from dataclasses import dataclass
 
 from fairseq.dataclass import FairseqDataclass

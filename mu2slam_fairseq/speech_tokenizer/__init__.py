@@ -5,6 +5,7 @@ apply offline (``apply_to_manifest``: the ``units`` column) or on the fly
 (``load_tokenizer(path).units_for_features(feats)``). This package depends on the grid
 arithmetic and the audio/feature/manifest readers only, never on the model or datasets.
 """
+
 from .apply import apply_to_manifest
 from .errors import TokenizerError, TokenizerFileError
 from .fit import fit_tokenizer

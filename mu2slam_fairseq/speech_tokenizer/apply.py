@@ -4,6 +4,7 @@ Every speech row gets (or has refreshed) a space-separated list of ids, one per 
 step of its features; text rows keep an empty ``units`` field. The other columns and
 their order are kept, and the manifest is replaced atomically.
 """
+
 import csv
 import os
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ class ApplySummary:
     speech_rows: int = 0
     steps: int = 0
     failed: List[str] = field(default_factory=list)
-    length_mismatches: List[str] = field(default_factory=list)  # rows whose n_frames disagrees with their features
+    length_mismatches: List[str] = field(
+        default_factory=list
+    )  # rows whose n_frames disagrees with their features
 
 
 def _header(path: Path) -> List[str]:
@@ -56,7 +59,9 @@ def apply_to_manifest(
     manifest = Path(manifest)
     output = Path(output) if output is not None else manifest
     if output.resolve().parent != manifest.resolve().parent:
-        raise TokenizerError(f"{output}: write the manifest next to {manifest}; its audio paths are relative to that folder")
+        raise TokenizerError(
+            f"{output}: write the manifest next to {manifest}; its audio paths are relative to that folder"
+        )
     rows = read_manifest(manifest, required=("id",))
     columns = _header(manifest)
     if "units" not in columns:
@@ -67,10 +72,12 @@ def apply_to_manifest(
     summary.speech_rows = len(speech)
     for r in rows:
         r["units"] = ""
-    with tqdm(total=len(speech), desc="units", unit="utt", disable=not progress, mininterval=1) as bar:
+    with tqdm(
+        total=len(speech), desc="units", unit="utt", disable=not progress, mininterval=1
+    ) as bar:
         for start in range(0, len(speech), BATCH):
             done, vectors = [], []
-            for row in speech[start:start + BATCH]:
+            for row in speech[start : start + BATCH]:
                 utt = Utterance(row["id"], row, manifest.parent)
                 try:
                     if audio is not None:
@@ -92,6 +99,6 @@ def apply_to_manifest(
                     n = row.get("n_frames", "")
                     if n.isdigit() and int(grid_length(int(n))) != len(u):
                         summary.length_mismatches.append(row["id"])
-            bar.update(len(speech[start:start + BATCH]))
+            bar.update(len(speech[start : start + BATCH]))
     write_manifest(output, rows, columns)
     return summary

@@ -1,9 +1,10 @@
 """``mu2slam-speech-tokenizer``: fit a frozen speech tokenizer, apply it to manifests, report on it.
 
-    mu2slam-speech-tokenizer fit --kind kmeans --manifest speech_train.tsv --out tok.pt
-    mu2slam-speech-tokenizer apply --tokenizer tok.pt --manifest asr_train.tsv
-    mu2slam-speech-tokenizer report --tokenizer tok.pt --manifest speech_valid.tsv
+mu2slam-speech-tokenizer fit --kind kmeans --manifest speech_train.tsv --out tok.pt
+mu2slam-speech-tokenizer apply --tokenizer tok.pt --manifest asr_train.tsv
+mu2slam-speech-tokenizer report --tokenizer tok.pt --manifest speech_valid.tsv
 """
+
 import argparse
 import json
 import sys
@@ -22,51 +23,84 @@ from .tokenizer import KINDS
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio-manifest", type=Path,
-                   help="manifest listing the original audio by id, for rows that store features (needed by "
-                        "w2v-kmeans and by the stability report)")
+    p.add_argument(
+        "--audio-manifest",
+        type=Path,
+        help="manifest listing the original audio by id, for rows that store features (needed by "
+        "w2v-kmeans and by the stability report)",
+    )
     p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    p.add_argument("--skip-errors", action="store_true", help="skip unreadable rows instead of stopping")
+    p.add_argument(
+        "--skip-errors", action="store_true", help="skip unreadable rows instead of stopping"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mu2slam-speech-tokenizer", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="mu2slam-speech-tokenizer", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("fit", help="fit a tokenizer on the speech rows of a manifest and save it")
-    f.add_argument("--kind", choices=KINDS, default="kmeans",
-                   help="kmeans: k-means over stacked log-Mel; bestrq: random-projection quantizer; "
-                        "w2v-kmeans: k-means over hidden states of a wav2vec 2.0 / HuBERT checkpoint")
+    f.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="kmeans",
+        help="kmeans: k-means over stacked log-Mel; bestrq: random-projection quantizer; "
+        "w2v-kmeans: k-means over hidden states of a wav2vec 2.0 / HuBERT checkpoint",
+    )
     f.add_argument("--manifest", type=Path, required=True)
     f.add_argument("--out", type=Path, required=True, help="tokenizer file to write")
     f.add_argument("--codebook-size", type=int, default=DEFAULT_CODEBOOK_SIZE)
-    f.add_argument("--max-samples", type=int, default=DEFAULT_MAX_SAMPLES,
-                   help="at most this many 40 ms steps kept in memory for k-means (seeded reservoir sample)")
+    f.add_argument(
+        "--max-samples",
+        type=int,
+        default=DEFAULT_MAX_SAMPLES,
+        help="at most this many 40 ms steps kept in memory for k-means (seeded reservoir sample)",
+    )
     f.add_argument("--max-utterances", type=int, help="fit on the first N speech rows only")
     f.add_argument("--seed", type=int, default=1)
     f.add_argument("--iterations", type=int, default=20, help="at most this many Lloyd iterations")
     f.add_argument("--init", choices=("k-means++", "random"), default="k-means++")
-    f.add_argument("--projection-dim", type=int, default=DEFAULT_PROJECTION_DIM, help="bestrq projection size")
-    f.add_argument("--normalization", choices=("global", "utterance"), default="global",
-                   help="log-Mel kinds: standardise with corpus statistics only (global), or subtract each "
-                        "utterance's mean first (utterance: ids do not change with the recording level)")
-    f.add_argument("--checkpoint", type=Path, help="w2v-kmeans: fairseq wav2vec 2.0 or HuBERT checkpoint")
-    f.add_argument("--layer", type=int, help="w2v-kmeans: Transformer block whose output is clustered (1-based)")
+    f.add_argument(
+        "--projection-dim", type=int, default=DEFAULT_PROJECTION_DIM, help="bestrq projection size"
+    )
+    f.add_argument(
+        "--normalization",
+        choices=("global", "utterance"),
+        default="global",
+        help="log-Mel kinds: standardise with corpus statistics only (global), or subtract each "
+        "utterance's mean first (utterance: ids do not change with the recording level)",
+    )
+    f.add_argument(
+        "--checkpoint", type=Path, help="w2v-kmeans: fairseq wav2vec 2.0 or HuBERT checkpoint"
+    )
+    f.add_argument(
+        "--layer",
+        type=int,
+        help="w2v-kmeans: Transformer block whose output is clustered (1-based)",
+    )
     _common(f)
 
     a = sub.add_parser("apply", help="write or refresh the units column of a manifest")
     a.add_argument("--tokenizer", type=Path, required=True)
     a.add_argument("--manifest", type=Path, required=True)
-    a.add_argument("--out", type=Path, help="manifest to write, in the same folder (default: in place)")
+    a.add_argument(
+        "--out", type=Path, help="manifest to write, in the same folder (default: in place)"
+    )
     _common(a)
 
     r = sub.add_parser("report", help="codebook usage and id stability on a manifest")
     r.add_argument("--tokenizer", type=Path, required=True)
     r.add_argument("--manifest", type=Path, required=True)
     r.add_argument("--max-utterances", type=int, help="usage on the first N speech rows only")
-    r.add_argument("--stability-utterances", type=int, default=100,
-                   help="seeded sample of utterances re-encoded for stability (0: skip)")
+    r.add_argument(
+        "--stability-utterances",
+        type=int,
+        default=100,
+        help="seeded sample of utterances re-encoded for stability (0: skip)",
+    )
     r.add_argument("--gain-db", type=float, default=-6.0)
     r.add_argument("--snr-db", type=float, default=30.0)
     r.add_argument("--seed", type=int, default=1)
@@ -80,38 +114,81 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "fit":
         start = time.time()
         tok = fit_tokenizer(
-            args.kind, args.manifest, codebook_size=args.codebook_size, max_samples=args.max_samples,
-            seed=args.seed, iterations=args.iterations, init=args.init, projection_dim=args.projection_dim,
-            normalization=args.normalization, checkpoint=args.checkpoint, layer=args.layer,
+            args.kind,
+            args.manifest,
+            codebook_size=args.codebook_size,
+            max_samples=args.max_samples,
+            seed=args.seed,
+            iterations=args.iterations,
+            init=args.init,
+            projection_dim=args.projection_dim,
+            normalization=args.normalization,
+            checkpoint=args.checkpoint,
+            layer=args.layer,
             audio_manifest=args.audio_manifest,
-            max_utterances=args.max_utterances, skip_errors=args.skip_errors, progress=progress,
+            max_utterances=args.max_utterances,
+            skip_errors=args.skip_errors,
+            progress=progress,
         )
         tok.save(args.out)
         s = tok.settings
-        extra = f", {s['iterations_run']} k-means iterations, {s['used_on_sample']} entries used on the sample" \
-            if "iterations_run" in s else ""
-        print(f"wrote {args.out}: {tok.kind}, {tok.codebook_size} entries, {s['utterances']} utterances "
-              f"({s['steps_seen']} steps){extra}, {time.time() - start:.1f} s")
+        extra = (
+            f", {s['iterations_run']} k-means iterations, {s['used_on_sample']} entries used on the sample"
+            if "iterations_run" in s
+            else ""
+        )
+        print(
+            f"wrote {args.out}: {tok.kind}, {tok.codebook_size} entries, {s['utterances']} utterances "
+            f"({s['steps_seen']} steps){extra}, {time.time() - start:.1f} s"
+        )
         if s.get("skipped_utterances"):
-            print(f"skipped {s['skipped_utterances']} unreadable rows, e.g. {s['first_skipped'][0]}", file=sys.stderr)
+            print(
+                f"skipped {s['skipped_utterances']} unreadable rows, e.g. {s['first_skipped'][0]}",
+                file=sys.stderr,
+            )
     elif args.command == "apply":
         tok = load_tokenizer(args.tokenizer)
-        summary = apply_to_manifest(tok, args.manifest, args.out, audio_manifest=args.audio_manifest,
-                                    skip_errors=args.skip_errors, progress=progress)
-        print(f"wrote units for {summary.speech_rows - len(summary.failed)} of {summary.speech_rows} speech rows "
-              f"({summary.steps} steps) to {args.out or args.manifest}")
+        summary = apply_to_manifest(
+            tok,
+            args.manifest,
+            args.out,
+            audio_manifest=args.audio_manifest,
+            skip_errors=args.skip_errors,
+            progress=progress,
+        )
+        print(
+            f"wrote units for {summary.speech_rows - len(summary.failed)} of {summary.speech_rows} speech rows "
+            f"({summary.steps} steps) to {args.out or args.manifest}"
+        )
         if summary.failed:
-            print(f"{len(summary.failed)} rows left without units, e.g. {summary.failed[0]}", file=sys.stderr)
+            print(
+                f"{len(summary.failed)} rows left without units, e.g. {summary.failed[0]}",
+                file=sys.stderr,
+            )
         if summary.length_mismatches:
-            print(f"warning: {len(summary.length_mismatches)} rows have n_frames that disagree with their features "
-                  f"(e.g. {summary.length_mismatches[0]}); units follow the features", file=sys.stderr)
+            print(
+                f"warning: {len(summary.length_mismatches)} rows have n_frames that disagree with their features "
+                f"(e.g. {summary.length_mismatches[0]}); units follow the features",
+                file=sys.stderr,
+            )
     else:
         tok = load_tokenizer(args.tokenizer)
-        use = usage(tok, args.manifest, args.audio_manifest, args.max_utterances, args.skip_errors, progress)
+        use = usage(
+            tok, args.manifest, args.audio_manifest, args.max_utterances, args.skip_errors, progress
+        )
         stab = None
         if args.stability_utterances > 0:
-            stab = stability(tok, args.manifest, args.audio_manifest, args.stability_utterances, args.gain_db,
-                             args.snr_db, args.seed, args.skip_errors, progress)
+            stab = stability(
+                tok,
+                args.manifest,
+                args.audio_manifest,
+                args.stability_utterances,
+                args.gain_db,
+                args.snr_db,
+                args.seed,
+                args.skip_errors,
+                progress,
+            )
         if args.json:
             print(json.dumps(as_dict(use, stab), indent=2))
         else:

@@ -1,4 +1,5 @@
 """Errors raised by the speech tokenizer, each naming what it is about."""
+
 import os
 from typing import Union
 

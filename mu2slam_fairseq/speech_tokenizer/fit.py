@@ -6,6 +6,7 @@ whatever the corpus size); k-means then runs on the standardised sample. BEST-RQ
 nothing but the statistics: its projection and codebook are drawn from the seed. The
 same manifest, settings and seed give the same tokenizer file, byte for byte.
 """
+
 import os
 from pathlib import Path
 from typing import List, Optional
@@ -58,13 +59,17 @@ def fit_tokenizer(
     if kind not in KINDS:
         raise TokenizerError(f"unknown tokenizer kind {kind!r} (known: {', '.join(KINDS)})")
     if normalization not in NORMALIZATIONS or (kind == "w2v-kmeans" and normalization != "global"):
-        raise TokenizerError(f"normalization {normalization!r} is not available for the {kind} kind")
+        raise TokenizerError(
+            f"normalization {normalization!r} is not available for the {kind} kind"
+        )
     if codebook_size < 1:
         raise TokenizerError("the codebook needs at least one entry")
     hidden_payload, hidden = None, None
     if kind == "w2v-kmeans":
         if checkpoint is None or layer is None:
-            raise TokenizerError("the w2v-kmeans kind needs a wav2vec 2.0 / HuBERT checkpoint and a layer")
+            raise TokenizerError(
+                "the w2v-kmeans kind needs a wav2vec 2.0 / HuBERT checkpoint and a layer"
+            )
         from .hidden import HiddenStates, read_checkpoint
 
         hidden_payload = read_checkpoint(checkpoint, layer)
@@ -76,20 +81,33 @@ def fit_tokenizer(
     reservoir = Reservoir(max_samples, seed) if kind != "bestrq" else None
     failures: List[str] = []
     used_utts, steps_seen = 0, 0
-    inputs = iter_inputs(utts, waveforms=hidden is not None, audio=AudioIndex(audio_manifest),
-                         skip_errors=skip_errors, failures=failures)
-    for utt, x in tqdm(inputs, total=len(utts), desc=f"fit {kind}", unit="utt", disable=not progress, mininterval=1):
+    inputs = iter_inputs(
+        utts,
+        waveforms=hidden is not None,
+        audio=AudioIndex(audio_manifest),
+        skip_errors=skip_errors,
+        failures=failures,
+    )
+    for utt, x in tqdm(
+        inputs, total=len(utts), desc=f"fit {kind}", unit="utt", disable=not progress, mininterval=1
+    ):
         if hidden is not None:
             n_frames = n_fbank_frames(len(x))
             if n_frames == 0:
                 if not skip_errors:
-                    raise TokenizerError(f"row {utt.id!r}: audio of {len(x)} samples is shorter than one 25 ms frame")
+                    raise TokenizerError(
+                        f"row {utt.id!r}: audio of {len(x)} samples is shorter than one 25 ms frame"
+                    )
                 failures.append(f"{utt.id}: shorter than one 25 ms frame")
                 continue
             base = average_pairs(hidden(torch.from_numpy(x)), int(grid_length(n_frames))).numpy()
             steps = base
         else:
-            base = x if normalization == "global" else remove_utterance_mean(torch.from_numpy(x)).numpy()
+            base = (
+                x
+                if normalization == "global"
+                else remove_utterance_mean(torch.from_numpy(x)).numpy()
+            )
             steps = stack_frames(torch.from_numpy(base)).numpy() if reservoir is not None else None
         if stats is None:
             stats = RunningStats(base.shape[1])
@@ -114,7 +132,9 @@ def fit_tokenizer(
     }
     projection = None
     if kind == "bestrq":
-        projection, codebook = bestrq_parameters(SUBSAMPLING * len(mean), projection_dim, codebook_size, seed)
+        projection, codebook = bestrq_parameters(
+            SUBSAMPLING * len(mean), projection_dim, codebook_size, seed
+        )
         settings["projection_dim"] = projection_dim
     else:
         sample = torch.from_numpy(reservoir.sample().copy())
@@ -124,14 +144,30 @@ def fit_tokenizer(
                 "use a smaller codebook or more data"
             )
         reps = SUBSAMPLING if hidden is None else 1
-        sample = (sample - torch.from_numpy(np.tile(mean, reps))) / torch.from_numpy(np.tile(std, reps))
-        result = fit_kmeans(sample, codebook_size, seed=seed, iterations=iterations, init=init, progress=progress)
+        sample = (sample - torch.from_numpy(np.tile(mean, reps))) / torch.from_numpy(
+            np.tile(std, reps)
+        )
+        result = fit_kmeans(
+            sample, codebook_size, seed=seed, iterations=iterations, init=init, progress=progress
+        )
         codebook = result.centroids
-        settings.update(max_samples=max_samples, samples=len(sample), init=init, iterations=iterations,
-                        iterations_run=result.iterations, inertia=result.inertia, used_on_sample=result.used)
+        settings.update(
+            max_samples=max_samples,
+            samples=len(sample),
+            init=init,
+            iterations=iterations,
+            iterations_run=result.iterations,
+            inertia=result.inertia,
+            used_on_sample=result.used,
+        )
     if hidden_payload is not None:
-        settings.update(layer=hidden_payload["layer"], checkpoint=hidden_payload["checkpoint"],
-                        architecture=hidden_payload["architecture"])
+        settings.update(
+            layer=hidden_payload["layer"],
+            checkpoint=hidden_payload["checkpoint"],
+            architecture=hidden_payload["architecture"],
+        )
     if failures:
         settings["first_skipped"] = failures[:5]
-    return SpeechTokenizer(kind, mean, std, codebook, settings=settings, projection=projection, hidden=hidden_payload)
+    return SpeechTokenizer(
+        kind, mean, std, codebook, settings=settings, projection=projection, hidden=hidden_payload
+    )

@@ -10,6 +10,7 @@ feature extractor and ``TransformerEncoder``), so one runner serves both.
 ``layer`` counts Transformer blocks from 1 (HuBERT's convention): layer L is the output of
 block L, before any final layer norm.
 """
+
 import dataclasses
 import enum
 import os
@@ -64,7 +65,9 @@ def is_needed(key: str, layer: int) -> bool:
     return m is None or int(m.group(1)) < layer
 
 
-def _model_and_task(state: Dict[str, Any], path: str) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, torch.Tensor]]:
+def _model_and_task(
+    state: Dict[str, Any], path: str
+) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, torch.Tensor]]:
     cfg = state.get("cfg")
     if cfg is None and state.get("args") is not None:
         from fairseq.dataclass.utils import convert_namespace_to_omegaconf
@@ -78,13 +81,21 @@ def _model_and_task(state: Dict[str, Any], path: str) -> Tuple[Dict[str, Any], D
     if name in FINETUNED:
         inner = plain(model_cfg.get("w2v_args"))
         if not isinstance(inner, dict) or not isinstance(inner.get("model"), dict):
-            raise TokenizerError(f"{path}: fine-tuned checkpoint without its pre-training config (w2v_args)")
+            raise TokenizerError(
+                f"{path}: fine-tuned checkpoint without its pre-training config (w2v_args)"
+            )
         model_cfg = inner["model"]
         task_cfg = {**(inner.get("task") or {}), **task_cfg}
-        weights = {k[len(FINETUNED_PREFIX):]: v for k, v in weights.items() if k.startswith(FINETUNED_PREFIX)}
+        weights = {
+            k[len(FINETUNED_PREFIX) :]: v
+            for k, v in weights.items()
+            if k.startswith(FINETUNED_PREFIX)
+        }
         name = model_cfg.get("_name")
     if name not in PRETRAINED:
-        raise TokenizerError(f"{path}: model {name!r} is neither a wav2vec 2.0 nor a HuBERT model ({', '.join(PRETRAINED)})")
+        raise TokenizerError(
+            f"{path}: model {name!r} is neither a wav2vec 2.0 nor a HuBERT model ({', '.join(PRETRAINED)})"
+        )
     return model_cfg, task_cfg, weights
 
 
@@ -101,11 +112,15 @@ def read_checkpoint(path: os.PathLike, layer: int) -> Dict[str, Any]:
     try:
         state = checkpoint_utils.load_checkpoint_to_cpu(path)
     except Exception as e:
-        raise TokenizerError(f"{path}: cannot load as a fairseq checkpoint ({type(e).__name__}: {e})") from None
+        raise TokenizerError(
+            f"{path}: cannot load as a fairseq checkpoint ({type(e).__name__}: {e})"
+        ) from None
     model_cfg, task_cfg, weights = _model_and_task(state, path)
     total = int(model_cfg.get("encoder_layers", 0))
     if not 1 <= layer <= total:
-        raise TokenizerError(f"{path}: layer {layer} is outside 1..{total} (the model has {total} Transformer blocks)")
+        raise TokenizerError(
+            f"{path}: layer {layer} is outside 1..{total} (the model has {total} Transformer blocks)"
+        )
     config = dict(model_cfg, encoder_layers=layer)
     payload = {
         "architecture": model_cfg["_name"],
@@ -114,7 +129,9 @@ def read_checkpoint(path: os.PathLike, layer: int) -> Dict[str, Any]:
         "total_layers": total,
         "normalize_waveform": bool(task_cfg.get("normalize", False)),
         "config": config,
-        "weights": {k: v.detach().clone().contiguous() for k, v in weights.items() if is_needed(k, layer)},
+        "weights": {
+            k: v.detach().clone().contiguous() for k, v in weights.items() if is_needed(k, layer)
+        },
     }
     HiddenStates(payload)  # fail now, not at the first utterance, if the weights do not fit
     return payload
@@ -133,8 +150,13 @@ def _runner_config(stored: Dict[str, Any]) -> SimpleNamespace:
     merged.update(stored)
     # Inference only: no layer drop (it would also draw from numpy's global generator),
     # no Gumbel quantizer, no cropping; dropout is inactive in eval mode anyway.
-    merged.update(encoder_layerdrop=0.0, quantize_targets=False, quantize_input=False, crop_seq_to_multiple=1,
-                  checkpoint_activations=False)
+    merged.update(
+        encoder_layerdrop=0.0,
+        quantize_targets=False,
+        quantize_input=False,
+        crop_seq_to_multiple=1,
+        checkpoint_activations=False,
+    )
     return SimpleNamespace(**merged)
 
 
@@ -147,14 +169,18 @@ class HiddenStates(nn.Module):
 
         self.layer = int(payload["layer"])
         self.normalize_waveform = bool(payload["normalize_waveform"])
-        with torch.random.fork_rng(devices=[]):  # random init is overwritten; keep the caller's generator untouched
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # random init is overwritten; keep the caller's generator untouched
             model = Wav2Vec2Model(_runner_config(payload["config"]))
         own = model.state_dict()
         needed = {k for k in own if is_needed(k, self.layer)}
         weights = payload["weights"]
         missing = sorted(needed - set(weights))
         unexpected = sorted(set(weights) - needed)
-        wrong = sorted(k for k in needed & set(weights) if tuple(weights[k].shape) != tuple(own[k].shape))
+        wrong = sorted(
+            k for k in needed & set(weights) if tuple(weights[k].shape) != tuple(own[k].shape)
+        )
         if missing or unexpected or wrong:
             raise TokenizerError(
                 "hidden-state weights do not fit the model config: "

@@ -5,6 +5,7 @@ is sequential in k, and a few dozen candidates per entry are enough to spread th
 seeds. Clusters that end up empty are re-seeded with the vectors farthest from their
 centroid, so a fitted codebook has no dead entries on its own training sample.
 """
+
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,7 +23,9 @@ class KMeansResult:
     used: int  # entries with at least one vector, last assignment
 
 
-def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator, init_points: int = 32768) -> torch.Tensor:
+def kmeans_plus_plus(
+    x: torch.Tensor, k: int, generator: torch.Generator, init_points: int = 32768
+) -> torch.Tensor:
     """k seeds drawn with probability proportional to the squared distance to the nearest seed so far."""
     init_points = max(init_points, 8 * k)
     if len(x) > init_points:
@@ -46,7 +49,7 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator, init_p
 def _centroid_sums(x: torch.Tensor, ids: torch.Tensor, k: int, chunk_size: int) -> torch.Tensor:
     sums = torch.zeros(k, x.shape[1], dtype=torch.float64)
     for start in range(0, len(x), chunk_size):
-        sums.index_add_(0, ids[start:start + chunk_size], x[start:start + chunk_size].double())
+        sums.index_add_(0, ids[start : start + chunk_size], x[start : start + chunk_size].double())
     return sums
 
 
@@ -65,7 +68,9 @@ def lloyd(
     k = len(centroids)
     prev = None
     inertia, used, it = float("nan"), 0, 0
-    bar = tqdm(range(1, iterations + 1), desc="k-means", unit="it", disable=not progress, leave=False)
+    bar = tqdm(
+        range(1, iterations + 1), desc="k-means", unit="it", disable=not progress, leave=False
+    )
     for it in bar:
         ids, dist = nearest(x, centroids, chunk_size=chunk_size, return_distance=True)
         inertia = float(dist.double().mean())
@@ -101,7 +106,9 @@ def fit_kmeans(
 ) -> KMeansResult:
     """A k-entry codebook for the rows of ``x``; the same seed and data give the same codebook."""
     if len(x) < k:
-        raise ValueError(f"{len(x)} vectors cannot fit {k} codebook entries; use a smaller codebook or more data")
+        raise ValueError(
+            f"{len(x)} vectors cannot fit {k} codebook entries; use a smaller codebook or more data"
+        )
     g = generator if generator is not None else torch.Generator().manual_seed(seed)
     if init == "k-means++":
         seeds = kmeans_plus_plus(x, k, g)
@@ -109,4 +116,11 @@ def fit_kmeans(
         seeds = x[torch.randperm(len(x), generator=g)[:k]].float().clone()
     else:
         raise ValueError(f"unknown k-means initialisation {init!r} (k-means++ or random)")
-    return lloyd(x, seeds, iterations=iterations, tolerance=tolerance, chunk_size=chunk_size, progress=progress)
+    return lloyd(
+        x,
+        seeds,
+        iterations=iterations,
+        tolerance=tolerance,
+        chunk_size=chunk_size,
+        progress=progress,
+    )

@@ -10,6 +10,7 @@ pauses change under any log-Mel tokenizer, and the louder half shows how speech 
 waveform (features are recomputed from it), hence audio paths in the manifest or an
 audio manifest with the same ids.
 """
+
 import math
 import os
 import random
@@ -73,20 +74,35 @@ def usage(
     counts = torch.zeros(tokenizer.codebook_size, dtype=torch.long)
     n = 0
     pending: List[torch.Tensor] = []
-    inputs = iter_inputs(utts, waveforms=tokenizer.needs_audio, audio=AudioIndex(audio_manifest), skip_errors=skip_errors)
-    for _, x in tqdm(inputs, total=len(utts), desc="usage", unit="utt", disable=not progress, mininterval=1):
+    inputs = iter_inputs(
+        utts,
+        waveforms=tokenizer.needs_audio,
+        audio=AudioIndex(audio_manifest),
+        skip_errors=skip_errors,
+    )
+    for _, x in tqdm(
+        inputs, total=len(utts), desc="usage", unit="utt", disable=not progress, mininterval=1
+    ):
         try:
-            pending.append(tokenizer.vectors_for_waveform(x) if tokenizer.needs_audio else tokenizer.vectors_for_features(x))
+            pending.append(
+                tokenizer.vectors_for_waveform(x)
+                if tokenizer.needs_audio
+                else tokenizer.vectors_for_features(x)
+            )
         except TokenizerError:
             if not skip_errors:
                 raise
             continue
         n += 1
         if len(pending) == BATCH:
-            counts += torch.bincount(tokenizer.quantize(torch.cat(pending)), minlength=tokenizer.codebook_size)
+            counts += torch.bincount(
+                tokenizer.quantize(torch.cat(pending)), minlength=tokenizer.codebook_size
+            )
             pending = []
     if pending:
-        counts += torch.bincount(tokenizer.quantize(torch.cat(pending)), minlength=tokenizer.codebook_size)
+        counts += torch.bincount(
+            tokenizer.quantize(torch.cat(pending)), minlength=tokenizer.codebook_size
+        )
     if n == 0:
         raise TokenizerError(f"{manifest}: no speech rows to measure usage on")
     return usage_from_counts(counts, n)
@@ -118,8 +134,16 @@ def stability(
     gain = 10 ** (gain_db / 20)
     same_gain = same_noise = steps = n = 0
     loud_gain = loud_noise = loud_steps = 0
-    for i, (utt, wav) in enumerate(tqdm(iter_inputs(utts, True, audio, skip_errors), total=len(utts),
-                                        desc="stability", unit="utt", disable=not progress, mininterval=1)):
+    for i, (utt, wav) in enumerate(
+        tqdm(
+            iter_inputs(utts, True, audio, skip_errors),
+            total=len(utts),
+            desc="stability",
+            unit="utt",
+            disable=not progress,
+            mininterval=1,
+        )
+    ):
         rng = np.random.default_rng([seed, i])
         try:
             ref, louder, noisy = tokenizer.units_for_batch(
@@ -140,14 +164,26 @@ def stability(
         n += 1
     if steps == 0:
         raise TokenizerError(f"{manifest}: no utterance with audio to measure stability on")
-    return Stability(n, steps, gain_db, snr_db, same_gain / steps, same_noise / steps,
-                     loud_gain / loud_steps, loud_noise / loud_steps)
+    return Stability(
+        n,
+        steps,
+        gain_db,
+        snr_db,
+        same_gain / steps,
+        same_noise / steps,
+        loud_gain / loud_steps,
+        loud_noise / loud_steps,
+    )
 
 
-def format_report(tokenizer: SpeechTokenizer, name: str, use: Optional[Usage], stab: Optional[Stability]) -> str:
+def format_report(
+    tokenizer: SpeechTokenizer, name: str, use: Optional[Usage], stab: Optional[Stability]
+) -> str:
     s = tokenizer.settings
-    lines = [f"tokenizer {name}: {tokenizer.kind}, {tokenizer.codebook_size} entries of {tokenizer.codebook.shape[1]} dims"
-             + (f", fitted on {s['fitted_on']}" if s.get("fitted_on") else "")]
+    lines = [
+        f"tokenizer {name}: {tokenizer.kind}, {tokenizer.codebook_size} entries of {tokenizer.codebook.shape[1]} dims"
+        + (f", fitted on {s['fitted_on']}" if s.get("fitted_on") else "")
+    ]
     if use is not None:
         lines += [
             f"usage: {use.utterances} utterances, {use.steps} steps",

@@ -5,6 +5,7 @@ k-means training set is a uniform reservoir sample (Algorithm R) of at most
 ``capacity`` vectors, drawn with a seeded generator so that the same manifest and seed
 give the same sample.
 """
+
 from typing import Tuple
 
 import numpy as np
@@ -57,7 +58,7 @@ class Reservoir:
         if self.store is None:
             self.store = np.empty((self.capacity, batch.shape[1]), dtype=np.float32)
         fill = min(max(self.capacity - self.seen, 0), len(batch))
-        self.store[self.seen:self.seen + fill] = batch[:fill]
+        self.store[self.seen : self.seen + fill] = batch[:fill]
         rest = batch[fill:]
         if len(rest):
             position = self.seen + fill + np.arange(len(rest))  # 0-based stream index of each row

@@ -10,6 +10,7 @@ bound of the minimum is re-scored exactly in float64 and the lowest index among 
 exact minima wins: the ids are the same in every process,
 thread count and batch composition, at the cost of a top-2 instead of a minimum.
 """
+
 from typing import Optional, Tuple
 
 import numpy as np
@@ -26,7 +27,9 @@ def error_bound(dim: int) -> float:
     return 4.0 * (dim + 2) * _EPS32
 
 
-def _refine(x: torch.Tensor, codebook: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+def _refine(
+    x: torch.Tensor, codebook: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+) -> torch.Tensor:
     """Exact float64 winner among candidate (row, entry) pairs; rows sorted, one group per row."""
     diff = x[rows].double() - codebook[cols].double()
     dist = (diff * diff).sum(dim=1)
@@ -48,7 +51,9 @@ def nearest(
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Index of the nearest codebook row for each row of ``x`` (and optionally its squared distance)."""
     if x.dim() != 2 or codebook.dim() != 2 or x.shape[1] != codebook.shape[1]:
-        raise ValueError(f"vectors {tuple(x.shape)} and codebook {tuple(codebook.shape)} do not match")
+        raise ValueError(
+            f"vectors {tuple(x.shape)} and codebook {tuple(codebook.shape)} do not match"
+        )
     x = x.float().contiguous()
     codebook = codebook.float().contiguous()
     if codebook_sq is None:
@@ -58,7 +63,7 @@ def nearest(
     ids = torch.empty(x.shape[0], dtype=torch.long)
     dists = torch.empty(x.shape[0], dtype=torch.float32) if return_distance else None
     for start in range(0, x.shape[0], chunk_size):
-        xs = x[start:start + chunk_size]
+        xs = x[start : start + chunk_size]
         x_sq = (xs * xs).sum(dim=1)
         d = torch.addmm(codebook_sq.unsqueeze(0), xs, codebook.t(), alpha=-2.0)
         if d.shape[1] > 1:
@@ -73,7 +78,9 @@ def nearest(
                 arg[rows_local] = _refine(xs, codebook, rows_local[r], c)
         else:
             best, arg = d[:, 0], torch.zeros(len(xs), dtype=torch.long)
-        ids[start:start + len(xs)] = arg
+        ids[start : start + len(xs)] = arg
         if dists is not None:
-            dists[start:start + len(xs)] = (x_sq + d.gather(1, arg.unsqueeze(1)).squeeze(1)).clamp_(min=0)
+            dists[start : start + len(xs)] = (
+                x_sq + d.gather(1, arg.unsqueeze(1)).squeeze(1)
+            ).clamp_(min=0)
     return ids, dists

@@ -5,6 +5,7 @@ for the ``w2v-kmeans`` kind and for the stability report; when a manifest stores
 precomputed features (``fbank80.zip:OFFSET:LENGTH``), the audio is looked up by ``id``
 in a second manifest that lists the original audio files (``audio_manifest``).
 """
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,11 @@ class Utterance:
 def speech_rows(manifest: os.PathLike, limit: Optional[int] = None) -> List[Utterance]:
     """The rows with audio, in manifest order (the first ``limit`` of them when given)."""
     manifest = Path(manifest)
-    rows = [Utterance(r["id"], r, manifest.parent) for r in read_manifest(manifest, required=("id", "audio")) if is_speech_row(r)]
+    rows = [
+        Utterance(r["id"], r, manifest.parent)
+        for r in read_manifest(manifest, required=("id", "audio"))
+        if is_speech_row(r)
+    ]
     return rows[:limit] if limit is not None else rows
 
 
@@ -47,12 +52,19 @@ class AudioIndex:
             return load_waveform(name, data)
         other = self.by_id.get(utt.id)
         if other is None:
-            where = (f"id {utt.id!r} is not in {self.audio_manifest}" if self.audio_manifest
-                     else "pass an audio manifest (--audio-manifest) that lists the original audio by id")
-            raise TokenizerError(f"{name}: row {utt.id!r} holds stored features, not audio; {where}")
+            where = (
+                f"id {utt.id!r} is not in {self.audio_manifest}"
+                if self.audio_manifest
+                else "pass an audio manifest (--audio-manifest) that lists the original audio by id"
+            )
+            raise TokenizerError(
+                f"{name}: row {utt.id!r} holds stored features, not audio; {where}"
+            )
         name, data = read_bytes(other.row["audio"], other.root)
         if data[:6] == NPY_MAGIC:
-            raise TokenizerError(f"{name}: the audio manifest's row {utt.id!r} holds stored features too, not audio")
+            raise TokenizerError(
+                f"{name}: the audio manifest's row {utt.id!r} holds stored features too, not audio"
+            )
         return load_waveform(name, data)
 
 
@@ -62,7 +74,10 @@ def features(utt: Utterance) -> np.ndarray:
 
 
 def iter_inputs(
-    utts: List[Utterance], waveforms: bool, audio: Optional[AudioIndex] = None, skip_errors: bool = False,
+    utts: List[Utterance],
+    waveforms: bool,
+    audio: Optional[AudioIndex] = None,
+    skip_errors: bool = False,
     failures: Optional[List[str]] = None,
 ) -> Iterator[tuple]:
     """(utterance, features or waveform) pairs; unreadable rows raise, or are skipped and listed."""

@@ -7,6 +7,7 @@ half a file. Every way a file can be wrong (missing, truncated,
 corrupt, some other torch file, a newer format, inconsistent content) becomes a
 ``TokenizerFileError`` naming the file.
 """
+
 import hashlib
 import os
 import pickle
@@ -69,16 +70,21 @@ def read_state(path: PathLike) -> Dict[str, Any]:
     if not magic:
         raise TokenizerFileError(path, "empty file, not a speech tokenizer")
     if magic != ZIP_MAGIC:
-        raise TokenizerFileError(path, "not a speech tokenizer file (not a torch archive: some other format, or corrupt)")
+        raise TokenizerFileError(
+            path, "not a speech tokenizer file (not a torch archive: some other format, or corrupt)"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise TokenizerFileError(
-            path, "not a speech tokenizer file (it holds objects other than plain tensors and containers)"
+            path,
+            "not a speech tokenizer file (it holds objects other than plain tensors and containers)",
         ) from None
     except Exception as e:  # torch raises many types for damaged archives
         reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
-        raise TokenizerFileError(path, f"corrupt or truncated speech tokenizer file ({reason})") from None
+        raise TokenizerFileError(
+            path, f"corrupt or truncated speech tokenizer file ({reason})"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise TokenizerFileError(path, f"not a speech tokenizer file (no {FORMAT!r} format marker)")
     missing = [k for k in REQUIRED_KEYS if k not in state]
@@ -88,9 +94,14 @@ def read_state(path: PathLike) -> Dict[str, Any]:
     if not isinstance(version, int) or version < 1:
         raise TokenizerFileError(path, f"invalid format version {version!r}")
     if version > VERSION:
-        raise TokenizerFileError(path, f"format version {version} is newer than this code reads ({VERSION}); upgrade mu2slam-fairseq")
+        raise TokenizerFileError(
+            path,
+            f"format version {version} is newer than this code reads ({VERSION}); upgrade mu2slam-fairseq",
+        )
     if state.get("checksum") != content_digest(state):
-        raise TokenizerFileError(path, "corrupt speech tokenizer file (its content does not match its checksum)")
+        raise TokenizerFileError(
+            path, "corrupt speech tokenizer file (its content does not match its checksum)"
+        )
     return state
 
 

@@ -16,6 +16,7 @@ Three kinds share one pipeline, vectors -> nearest codebook entry:
 Inputs to the log-Mel kinds are the raw features as ``data.features.load_features``
 returns them, before any dataset-side normalisation or augmentation.
 """
+
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -74,26 +75,47 @@ class SpeechTokenizer:
 
     def _check(self) -> None:
         if self.kind not in KINDS:
-            raise TokenizerError(f"unknown tokenizer kind {self.kind!r} (known: {', '.join(KINDS)})")
+            raise TokenizerError(
+                f"unknown tokenizer kind {self.kind!r} (known: {', '.join(KINDS)})"
+            )
         if self.mean.dim() != 1 or self.mean.shape != self.std.shape or len(self.mean) == 0:
-            raise TokenizerError(f"normalisation mean {tuple(self.mean.shape)} and std {tuple(self.std.shape)} do not match")
+            raise TokenizerError(
+                f"normalisation mean {tuple(self.mean.shape)} and std {tuple(self.std.shape)} do not match"
+            )
         if self.codebook.dim() != 2 or len(self.codebook) == 0:
-            raise TokenizerError(f"codebook has shape {tuple(self.codebook.shape)}, expected (entries, dims)")
-        for name, t in (("mean", self.mean), ("std", self.std), ("codebook", self.codebook), ("projection", self.projection)):
+            raise TokenizerError(
+                f"codebook has shape {tuple(self.codebook.shape)}, expected (entries, dims)"
+            )
+        for name, t in (
+            ("mean", self.mean),
+            ("std", self.std),
+            ("codebook", self.codebook),
+            ("projection", self.projection),
+        ):
             if t is not None and not bool(torch.isfinite(t).all()):
                 raise TokenizerError(f"{name} contains NaN or infinite values")
         if not bool((self.std > 0).all()):
             raise TokenizerError("std has non-positive entries")
-        if self.normalization not in NORMALIZATIONS or (self.needs_audio and self.normalization != "global"):
-            raise TokenizerError(f"normalization {self.normalization!r} is not available for the {self.kind} kind")
+        if self.normalization not in NORMALIZATIONS or (
+            self.needs_audio and self.normalization != "global"
+        ):
+            raise TokenizerError(
+                f"normalization {self.normalization!r} is not available for the {self.kind} kind"
+            )
         if (self.projection is not None) != (self.kind == "bestrq"):
-            raise TokenizerError(f"a {self.kind} tokenizer {'needs' if self.kind == 'bestrq' else 'has no'} projection")
+            raise TokenizerError(
+                f"a {self.kind} tokenizer {'needs' if self.kind == 'bestrq' else 'has no'} projection"
+            )
         if (self.hidden is not None) != (self.kind == "w2v-kmeans"):
-            raise TokenizerError(f"a {self.kind} tokenizer {'needs' if self.kind == 'w2v-kmeans' else 'has no'} hidden-state model")
+            raise TokenizerError(
+                f"a {self.kind} tokenizer {'needs' if self.kind == 'w2v-kmeans' else 'has no'} hidden-state model"
+            )
         if self.kind == "kmeans":
             expected = SUBSAMPLING * len(self.mean)
         elif self.kind == "bestrq":
-            if self.projection.dim() != 2 or self.projection.shape[0] != SUBSAMPLING * len(self.mean):
+            if self.projection.dim() != 2 or self.projection.shape[0] != SUBSAMPLING * len(
+                self.mean
+            ):
                 raise TokenizerError(
                     f"projection has shape {tuple(self.projection.shape)}, expected ({SUBSAMPLING * len(self.mean)}, dims)"
                 )
@@ -101,7 +123,9 @@ class SpeechTokenizer:
         else:
             expected = len(self.mean)
         if self.codebook.shape[1] != expected:
-            raise TokenizerError(f"codebook vectors have {self.codebook.shape[1]} dims, the {self.kind} vectors have {expected}")
+            raise TokenizerError(
+                f"codebook vectors have {self.codebook.shape[1]} dims, the {self.kind} vectors have {expected}"
+            )
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -129,7 +153,9 @@ class SpeechTokenizer:
             )
         feats = _tensor(feats).float()
         if feats.dim() != 2 or feats.shape[1] != len(self.mean) or feats.shape[0] == 0:
-            raise TokenizerError(f"features have shape {tuple(feats.shape)}, expected (frames >= 1, {len(self.mean)})")
+            raise TokenizerError(
+                f"features have shape {tuple(feats.shape)}, expected (frames >= 1, {len(self.mean)})"
+            )
         if self.normalization == "utterance":
             feats = remove_utterance_mean(feats)
         x = stack_frames((feats - self.mean) / self.std)
@@ -172,7 +198,9 @@ class SpeechTokenizer:
         """LongTensor of unit ids for 16 kHz mono samples, as long as the grid of their log-Mel frames."""
         return self.quantize(self.vectors_for_waveform(waveform))
 
-    def units_for_batch(self, items: Sequence[Array], waveforms: bool = False) -> List[torch.Tensor]:
+    def units_for_batch(
+        self, items: Sequence[Array], waveforms: bool = False
+    ) -> List[torch.Tensor]:
         """Units of several utterances with one codebook search (same ids as one by one)."""
         make = self.vectors_for_waveform if waveforms else self.vectors_for_features
         vectors = [make(x) for x in items]

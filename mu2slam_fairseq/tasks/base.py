@@ -19,6 +19,7 @@ logged as a warning and counted in the ``nonfinite_skipped`` metric; after
 ``--nonfinite-patience`` skipped updates in a row training stops with
 ``NonFiniteLossError``, since the model itself has then diverged.
 """
+
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -36,7 +37,12 @@ from omegaconf import II
 
 from ..checkpoint_safety import install_checkpoint_safety
 from ..data.augment import SpecAugment
-from ..data.batching import MultiTypeDataset, build_batch_sampler, build_dataset, epoch_batch_iterator
+from ..data.batching import (
+    MultiTypeDataset,
+    build_batch_sampler,
+    build_dataset,
+    epoch_batch_iterator,
+)
 from ..data.data_config import DataConfig, load_data_config
 from ..data.vocab import TextEncoder
 from ..hardware import cpu_has_native_bf16
@@ -54,18 +60,23 @@ class Mu2slamTaskConfig(FairseqDataclass):
     data: str = field(default="", metadata={"help": "the data folder (holds the data config)"})
     data_config: str = field(
         default="data.yaml",
-        metadata={"help": "the data config YAML (corpora, vocabulary, tokenizer, batching), relative to DATA"},
+        metadata={
+            "help": "the data config YAML (corpora, vocabulary, tokenizer, batching), relative to DATA"
+        },
     )
     max_source_positions: int = field(
         default=6000, metadata={"help": "longest encoder input (40 ms speech steps + text tokens)"}
     )
     max_target_positions: int = field(default=1024, metadata={"help": "longest decoder sequence"})
     autocast_bf16: bool = field(
-        default=False, metadata={"help": "run forward and loss under bf16 autocast (CPU or GPU; fp32 weights)"}
+        default=False,
+        metadata={"help": "run forward and loss under bf16 autocast (CPU or GPU; fp32 weights)"},
     )
     nonfinite_patience: int = field(
         default=10,
-        metadata={"help": "stop after this many updates in a row skipped for a non-finite loss (0: never stop)"},
+        metadata={
+            "help": "stop after this many updates in a row skipped for a non-finite loss (0: never stop)"
+        },
     )
     seed: int = II("common.seed")
 
@@ -101,7 +112,9 @@ class Mu2slamTaskBase(FairseqTask):
         self.data_cfg, self.dictionary = data_cfg, dictionary
         self.encode = SplitEncoder(data_cfg.vocab.spm, dictionary) if data_cfg.vocab.spm else None
         self._tokenizer = None
-        self._nonfinite_batches = 0  # this rank's batches with a non-finite loss in the current update
+        self._nonfinite_batches = (
+            0  # this rank's batches with a non-finite loss in the current update
+        )
         self.nonfinite_updates = 0  # updates skipped so far
         self._nonfinite_in_a_row = 0
         self._bf16_checked = False  # the CPU's bf16 support, checked once on the first autocast
@@ -176,29 +189,63 @@ class Mu2slamTaskBase(FairseqTask):
         if self.encode is None:
             raise ValueError(f"{data_cfg.path}: vocab.spm is needed to encode texts")
         augment = self.augmentation() if train else None
-        dataset = build_dataset(data_cfg, split, self.dictionary, self.encode, self.cfg.seed, self.units_for_features(), augment)
+        dataset = build_dataset(
+            data_cfg,
+            split,
+            self.dictionary,
+            self.encode,
+            self.cfg.seed,
+            self.units_for_features(),
+            augment,
+        )
         dataset.split, dataset.training = split, train
         logger.info(
-            f"{split}: {len(dataset)} examples of types {dataset.types}" + (f", augmented with {augment}" if augment else "")
+            f"{split}: {len(dataset)} examples of types {dataset.types}"
+            + (f", augmented with {augment}" if augment else "")
         )
         return dataset
 
     def is_train_split(self, dataset: MultiTypeDataset) -> bool:
         return bool(getattr(dataset, "training", False))
 
-    def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
-                           ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1, num_shards=1,
-                           shard_id=0, num_workers=0, epoch=1, data_buffer_size=0, disable_iterator_cache=False,
-                           skip_remainder_batch=False, grouped_shuffling=False, update_epoch_batch_itr=False):
+    def get_batch_iterator(
+        self,
+        dataset,
+        max_tokens=None,
+        max_sentences=None,
+        max_positions=None,
+        ignore_invalid_inputs=False,
+        required_batch_size_multiple=1,
+        seed=1,
+        num_shards=1,
+        shard_id=0,
+        num_workers=0,
+        epoch=1,
+        data_buffer_size=0,
+        disable_iterator_cache=False,
+        skip_remainder_batch=False,
+        grouped_shuffling=False,
+        update_epoch_batch_itr=False,
+    ):
         """One update holds a sub-batch of every data type, each under its own budget
         (``--max-tokens`` and ``--batch-size`` split over the types by share)."""
         train = self.is_train_split(dataset)
         key = (id(dataset), num_shards, shard_id)
         if train and key in self.dataset_to_epoch_iter and not disable_iterator_cache:
             return self.dataset_to_epoch_iter[key]
-        sampler = build_batch_sampler(self.data_cfg, dataset, seed, train, max_tokens, num_shards, max_positions,
-                                      max_sentences=max_sentences)
-        itr = epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
+        sampler = build_batch_sampler(
+            self.data_cfg,
+            dataset,
+            seed,
+            train,
+            max_tokens,
+            num_shards,
+            max_positions,
+            max_sentences=max_sentences,
+        )
+        itr = epoch_batch_iterator(
+            dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size
+        )
         if train:
             self.dataset_to_epoch_iter[key] = itr
         return itr
@@ -212,8 +259,10 @@ class Mu2slamTaskBase(FairseqTask):
         if device == "cpu" and not self._bf16_checked:
             self._bf16_checked = True
             if not cpu_has_native_bf16():
-                    logger.warning("--autocast-bf16: this CPU has no bf16 instructions (AVX-512 BF16 or AMX), so bf16 "
-                               "matrix products run on a slow fallback, several times slower than fp32; drop the flag")
+                logger.warning(
+                    "--autocast-bf16: this CPU has no bf16 instructions (AVX-512 BF16 or AMX), so bf16 "
+                    "matrix products run on a slow fallback, several times slower than fp32; drop the flag"
+                )
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
@@ -236,7 +285,9 @@ class Mu2slamTaskBase(FairseqTask):
                 logging_output, sample_size = {k: 0 for k in logging_output}, 0
         elif ignore_grad:
             loss *= 0
-        logging_output[NONFINITE_KEY] = skipped  # on every batch: ranks sum logging outputs key by key
+        logging_output[NONFINITE_KEY] = (
+            skipped  # on every batch: ranks sum logging outputs key by key
+        )
         optimizer.backward(loss)
         return loss, sample_size, logging_output
 
@@ -246,7 +297,11 @@ class Mu2slamTaskBase(FairseqTask):
         self._nonfinite_batches = 0
         if distributed_utils.get_data_parallel_world_size() > 1:
             flag = torch.tensor([float(bad)], device=next(model.parameters()).device)
-            bad = int(distributed_utils.all_reduce(flag, group=distributed_utils.get_data_parallel_group()).item())
+            bad = int(
+                distributed_utils.all_reduce(
+                    flag, group=distributed_utils.get_data_parallel_group()
+                ).item()
+            )
         if not bad:
             self._nonfinite_in_a_row = 0
             return super().optimizer_step(optimizer, model, update_num)

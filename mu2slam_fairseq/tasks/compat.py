@@ -6,6 +6,7 @@ tasks store the joint dictionary's symbols in the checkpoint's task state
 (``DICTIONARY_KEY``), so fine-tuning and generation can say which symbols differ, and the
 fine-tuning task compares the saved model configuration with the run's before training.
 """
+
 import os
 from argparse import Namespace
 from typing import Any, Dict, List, Optional, Sequence
@@ -15,11 +16,24 @@ from ..checkpoint_safety import load_checkpoint_file
 DICTIONARY_KEY = "mu2slam_dictionary"
 # model settings that change parameter shapes or what the weights compute
 ARCH_FIELDS = (
-    "embed_dim", "input_feat_per_channel", "conv_channels",
-    "encoder_layers", "encoder_ffn_embed_dim", "encoder_attention_heads", "encoder_conv_kernel_size",
-    "encoder_conv_norm_groups", "decoder_layers", "decoder_ffn_embed_dim", "decoder_attention_heads",
-    "decoder_activation_fn", "mlm_activation_fn", "no_scale_embedding", "no_share_encoder_decoder_embed",
-    "no_share_decoder_input_output_embed", "no_share_mlm_head_embed", "no_share_ctc_head_embed",
+    "embed_dim",
+    "input_feat_per_channel",
+    "conv_channels",
+    "encoder_layers",
+    "encoder_ffn_embed_dim",
+    "encoder_attention_heads",
+    "encoder_conv_kernel_size",
+    "encoder_conv_norm_groups",
+    "decoder_layers",
+    "decoder_ffn_embed_dim",
+    "decoder_attention_heads",
+    "decoder_activation_fn",
+    "mlm_activation_fn",
+    "no_scale_embedding",
+    "no_share_encoder_decoder_embed",
+    "no_share_decoder_input_output_embed",
+    "no_share_mlm_head_embed",
+    "no_share_ctc_head_embed",
 )
 EMBEDDING_KEY = "encoder.embed_tokens.weight"
 
@@ -34,13 +48,18 @@ def dictionary_difference(saved: Sequence[str], current: Sequence[str]) -> Optio
     if saved == current:
         return None
     parts = [f"the checkpoint's dictionary has {len(saved)} symbols, this run's {len(current)}"]
-    first = next((i for i, (a, b) in enumerate(zip(saved, current)) if a != b), min(len(saved), len(current)))
+    first = next(
+        (i for i, (a, b) in enumerate(zip(saved, current)) if a != b), min(len(saved), len(current))
+    )
     a = repr(saved[first]) if first < len(saved) else "(end)"
     b = repr(current[first]) if first < len(current) else "(end)"
     parts.append(f"first difference at index {first}: {a} in the checkpoint, {b} in this run")
     only_saved = [s for s in saved if s not in set(current)]
     only_current = [s for s in current if s not in set(saved)]
-    for name, symbols in (("only in the checkpoint", only_saved), ("only in this run", only_current)):
+    for name, symbols in (
+        ("only in the checkpoint", only_saved),
+        ("only in this run", only_current),
+    ):
         if symbols:
             more = f" and {len(symbols) - 8} more" if len(symbols) > 8 else ""
             parts.append(f"{name}: {' '.join(symbols[:8])}{more}")
@@ -98,12 +117,15 @@ def check_checkpoint(path: os.PathLike, symbols: Sequence[str], model_cfg: Any) 
     elif EMBEDDING_KEY in state.get("model", {}):
         rows = state["model"][EMBEDDING_KEY].shape[0]
         if rows != len(symbols):
-            problems.append(f"its token embedding has {rows} rows, this run's dictionary {len(symbols)} symbols")
+            problems.append(
+                f"its token embedding has {rows} rows, this run's dictionary {len(symbols)} symbols"
+            )
     problems += architecture_differences(saved_model, model_cfg)
     if problems:
         arch = _as_dict(saved_model).get("_name") or _as_dict(saved_model).get("arch") or "?"
         raise CheckpointMismatchError(
-            f"{path} does not fit this run:\n  - " + "\n  - ".join(problems)
+            f"{path} does not fit this run:\n  - "
+            + "\n  - ".join(problems)
             + f"\nFine-tune with the checkpoint's architecture (--arch {arch} and the same sizes) and with a data "
             "config whose vocab.dict is the pre-training dictionary."
         )

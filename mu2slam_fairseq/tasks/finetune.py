@@ -29,6 +29,7 @@ or ``CORPUS:STEM`` for a manifest ``STEM.tsv`` that the config does not list, be
 config or CORPUS's manifests (per-language test sets); the target language of every row comes from its
 manifest (or the corpus's default).
 """
+
 import json
 import logging
 import os
@@ -59,31 +60,48 @@ from .validation import empty_stats, reduce_sequence_metrics, sequence_stats
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class Mu2slamFinetuneConfig(Mu2slamTaskConfig):
     synonym_noise: float = field(
-        default=0.0, metadata={"help": "probability of replacing a decoder input token by a synonym (paper: 0.06)"}
+        default=0.0,
+        metadata={
+            "help": "probability of replacing a decoder input token by a synonym (paper: 0.06)"
+        },
     )
-    synonym_noise_k: int = field(default=8, metadata={"help": "synonyms: the k nearest neighbours by cosine"})
+    synonym_noise_k: int = field(
+        default=8, metadata={"help": "synonyms: the k nearest neighbours by cosine"}
+    )
     synonym_noise_refresh: int = field(
         default=100, metadata={"help": "recompute the neighbour table every N updates"}
     )
-    eval_bleu: bool = field(default=False, metadata={"help": "validation BLEU (sacreBLEU) on AST and MT data"})
+    eval_bleu: bool = field(
+        default=False, metadata={"help": "validation BLEU (sacreBLEU) on AST and MT data"}
+    )
     eval_wer: bool = field(default=False, metadata={"help": "validation WER on ASR data"})
-    eval_accuracy: bool = field(default=False, metadata={"help": "validation exact-match accuracy on t2t data"})
+    eval_accuracy: bool = field(
+        default=False, metadata={"help": "validation exact-match accuracy on t2t data"}
+    )
     eval_gen_args: str = field(
         default='{"beam": 1}',
-        metadata={"help": 'generation settings of validation metrics as JSON, e.g. \'{"beam": 4, "max_len_b": 100}\''},
+        metadata={
+            "help": 'generation settings of validation metrics as JSON, e.g. \'{"beam": 4, "max_len_b": 100}\''
+        },
     )
     ctc_decoding_weight: float = field(
         default=0.0,
-        metadata={"help": "ASR generation: weight λ of the CTC head's prefix score beside the decoder in beam search "
-                  "(joint CTC/attention decoding, e.g. 0.3); 0: the decoder alone"},
+        metadata={
+            "help": "ASR generation: weight λ of the CTC head's prefix score beside the decoder in beam search "
+            "(joint CTC/attention decoding, e.g. 0.3); 0: the decoder alone"
+        },
     )
     ctc_greedy: bool = field(
-        default=False, metadata={"help": "ASR generation: the CTC head's best path, without the decoder"}
+        default=False,
+        metadata={"help": "ASR generation: the CTC head's best path, without the decoder"},
     )
-    eval_print_samples: bool = field(default=False, metadata={"help": "log a hypothesis and its reference per batch"})
+    eval_print_samples: bool = field(
+        default=False, metadata={"help": "log a hypothesis and its reference per batch"}
+    )
     finetune_from_model: Optional[str] = II("checkpoint.finetune_from_model")
 
 
@@ -97,7 +115,9 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         self.synonym_noise: Optional[SynonymNoise] = None
         if cfg.synonym_noise > 0:
             special = torch.tensor([is_special(dictionary, i) for i in range(len(dictionary))])
-            self.synonym_noise = SynonymNoise(special, cfg.synonym_noise, cfg.synonym_noise_k, cfg.synonym_noise_refresh)
+            self.synonym_noise = SynonymNoise(
+                special, cfg.synonym_noise, cfg.synonym_noise_k, cfg.synonym_noise_refresh
+            )
         self.sequence_generator = None
         self.bpe = PieceCodec(data_cfg.vocab.spm, dictionary) if data_cfg.vocab.spm else None
         self.metric_names = self._metric_names()
@@ -116,7 +136,9 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
                     f"not {c.views}; drop the views key"
                 )
             corpora.append(replace(c, views=[forward]))
-        masking = MaskConfig(speech_ratio=0.0, speech_span=data_cfg.masking.speech_span, text_ratio=0.0, mt_ratio=0.0)
+        masking = MaskConfig(
+            speech_ratio=0.0, speech_span=data_cfg.masking.speech_span, text_ratio=0.0, mt_ratio=0.0
+        )
         return replace(data_cfg, corpora=corpora, masking=masking)
 
     def split_names(self) -> List[str]:
@@ -169,23 +191,60 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         data_cfg = replace(self.data_cfg, corpora=[replace(corpus, splits={split: path})])
         self.datasets[split] = self.build_split(data_cfg, split, train=False)
 
-    def get_batch_iterator(self, dataset, max_tokens=None, max_sentences=None, max_positions=None,
-                           ignore_invalid_inputs=False, required_batch_size_multiple=1, seed=1, num_shards=1,
-                           shard_id=0, num_workers=0, epoch=1, data_buffer_size=0, disable_iterator_cache=False,
-                           skip_remainder_batch=False, grouped_shuffling=False, update_epoch_batch_itr=False):
+    def get_batch_iterator(
+        self,
+        dataset,
+        max_tokens=None,
+        max_sentences=None,
+        max_positions=None,
+        ignore_invalid_inputs=False,
+        required_batch_size_multiple=1,
+        seed=1,
+        num_shards=1,
+        shard_id=0,
+        num_workers=0,
+        epoch=1,
+        data_buffer_size=0,
+        disable_iterator_cache=False,
+        skip_remainder_batch=False,
+        grouped_shuffling=False,
+        update_epoch_batch_itr=False,
+    ):
         """Training as in pre-training; evaluation in batches of one type (``--batch-size`` honoured)."""
         if self.is_train_split(dataset):
             return super().get_batch_iterator(
-                dataset, max_tokens, max_sentences, max_positions, ignore_invalid_inputs, required_batch_size_multiple,
-                seed, num_shards, shard_id, num_workers, epoch, data_buffer_size, disable_iterator_cache,
-                skip_remainder_batch, grouped_shuffling, update_epoch_batch_itr,
+                dataset,
+                max_tokens,
+                max_sentences,
+                max_positions,
+                ignore_invalid_inputs,
+                required_batch_size_multiple,
+                seed,
+                num_shards,
+                shard_id,
+                num_workers,
+                epoch,
+                data_buffer_size,
+                disable_iterator_cache,
+                skip_remainder_batch,
+                grouped_shuffling,
+                update_epoch_batch_itr,
             )
         max_size = max_positions[0] if isinstance(max_positions, tuple) else max_positions
         sampler = build_batch_sampler(
-            self.data_cfg, dataset, seed, False, max_tokens, num_shards, max_size,
-            one_type_per_batch=True, max_sentences=max_sentences,
+            self.data_cfg,
+            dataset,
+            seed,
+            False,
+            max_tokens,
+            num_shards,
+            max_size,
+            one_type_per_batch=True,
+            max_sentences=max_sentences,
         )
-        return epoch_batch_iterator(dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size)
+        return epoch_batch_iterator(
+            dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size
+        )
 
     # ---- model ---------------------------------------------------------------------
     def build_model(self, cfg, from_checkpoint: bool = False):
@@ -196,22 +255,32 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
             # the built model's config holds the architecture's values, whatever the caller set
             check_checkpoint(path, self.dictionary.symbols, getattr(model, "cfg", cfg))
         if self.metric_names:
-            self.sequence_generator = self.build_generator([model], Namespace(**json.loads(self.cfg.eval_gen_args)))
+            self.sequence_generator = self.build_generator(
+                [model], Namespace(**json.loads(self.cfg.eval_gen_args))
+            )
         return model
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         """fairseq's generator; with ``--ctc-greedy`` or ``--ctc-decoding-weight`` it also
         carries the one that ``inference_step`` uses on ASR batches (``asr_generator``): the
         CTC head is trained on transcripts, so it only helps where the output is one."""
-        generator = super().build_generator(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
+        generator = super().build_generator(
+            models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs
+        )
         if self.cfg.ctc_greedy and self.cfg.ctc_decoding_weight > 0:
-            raise ValueError("--ctc-greedy decodes with the CTC head alone: drop --ctc-decoding-weight, or --ctc-greedy")
+            raise ValueError(
+                "--ctc-greedy decodes with the CTC head alone: drop --ctc-decoding-weight, or --ctc-greedy"
+            )
         if self.cfg.ctc_greedy:
             generator.asr_generator = CtcGreedyGenerator(self.target_dictionary)
         elif self.cfg.ctc_decoding_weight > 0:
             beam = getattr(args, "beam", 5)
-            ensemble = JointCtcEnsemble(models, self.cfg.ctc_decoding_weight, 2 * beam, self.target_dictionary.eos())
-            generator.asr_generator = super().build_generator(ensemble, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
+            ensemble = JointCtcEnsemble(
+                models, self.cfg.ctc_decoding_weight, 2 * beam, self.target_dictionary.eos()
+            )
+            generator.asr_generator = super().build_generator(
+                ensemble, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs
+            )
         return generator
 
     def build_bpe(self, args=None) -> Optional[PieceCodec]:
@@ -228,11 +297,18 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         """A copy of ``sample`` whose decoder inputs carry synonym noise; targets are shared, unchanged."""
         weight = model.decoder.embed_tokens.weight
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        generator = torch.Generator().manual_seed(hash((self.cfg.seed, update_num, rank)) & 0x7FFFFFFFFFFFFFFF)
+        generator = torch.Generator().manual_seed(
+            hash((self.cfg.seed, update_num, rank)) & 0x7FFFFFFFFFFFFFFF
+        )
         views = []
         for view in sample["views"]:
             decoders = [
-                dict(dec, prev_output_tokens=self.synonym_noise(dec["prev_output_tokens"], weight, update_num, generator))
+                dict(
+                    dec,
+                    prev_output_tokens=self.synonym_noise(
+                        dec["prev_output_tokens"], weight, update_num, generator
+                    ),
+                )
                 for dec in view["decoders"]
             ]
             views.append(dict(view, decoders=decoders))
@@ -244,8 +320,16 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
     # ---- validation and generation -------------------------------------------------
     def _metric_names(self) -> List[str]:
         """Derived validation metrics: pooled per metric, and per type when types share one."""
-        enabled = {"bleu": self.cfg.eval_bleu, "wer": self.cfg.eval_wer, "accuracy": self.cfg.eval_accuracy}
-        types = {c.type for c in self.data_cfg.corpora if any(not self.is_train_name(s) for s in c.splits)}
+        enabled = {
+            "bleu": self.cfg.eval_bleu,
+            "wer": self.cfg.eval_wer,
+            "accuracy": self.cfg.eval_accuracy,
+        }
+        types = {
+            c.type
+            for c in self.data_cfg.corpora
+            if any(not self.is_train_name(s) for s in c.splits)
+        }
         names = []
         for metric, on in enabled.items():
             sharing = sorted(t for t in types if finetune_view(t).finetune_metric == metric)
@@ -264,7 +348,9 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
                 if metric not in self.metric_names:
                     continue
                 hyps, refs = self.generate_view(model, view)
-                prefixes = [""] + ([f"{view['type']}_"] if f"{view['type']}_{metric}" in self.metric_names else [])
+                prefixes = [""] + (
+                    [f"{view['type']}_"] if f"{view['type']}_{metric}" in self.metric_names else []
+                )
                 log.update(sequence_stats(metric, hyps, refs, prefixes))
                 if self.cfg.eval_print_samples and hyps:
                     logger.info(f"{view['name']} hypothesis: {hyps[0]}")
@@ -274,15 +360,26 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
     def generate_view(self, model, view: Dict) -> Tuple[List[str], List[str]]:
         """Detokenized (hypotheses, references) of one view, as fairseq-generate prints them."""
         if self.bpe is None:
-            raise ValueError(f"{self.data_cfg.path}: vocab.spm is needed to detokenize generated text")
+            raise ValueError(
+                f"{self.data_cfg.path}: vocab.spm is needed to detokenize generated text"
+            )
         gen = self.sequence_generator
         sample = fairseq_sample(view)
         hypos = self.inference_step(gen, [model], sample)
         strip = getattr(gen, "symbols_to_strip_from_output", {self.dictionary.eos()})
         d, pad = self.dictionary, self.dictionary.pad()
-        hyps = [self.bpe.decode(d.string(h[0]["tokens"].int().cpu(), extra_symbols_to_ignore=strip)) for h in hypos]
+        hyps = [
+            self.bpe.decode(d.string(h[0]["tokens"].int().cpu(), extra_symbols_to_ignore=strip))
+            for h in hypos
+        ]
         refs = [
-            self.bpe.decode(d.string(utils.strip_pad(t, pad).int().cpu(), escape_unk=True, extra_symbols_to_ignore=strip))
+            self.bpe.decode(
+                d.string(
+                    utils.strip_pad(t, pad).int().cpu(),
+                    escape_unk=True,
+                    extra_symbols_to_ignore=strip,
+                )
+            )
             for t in sample["target"]
         ]
         return hyps, refs
@@ -296,8 +393,10 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         """
         if sample.get("type") == "asr" and hasattr(generator, "asr_generator"):
             if prefix_tokens is not None:
-                raise ValueError("--prefix-size forces decoder tokens that the CTC head never scored: "
-                                 "drop it with --ctc-decoding-weight or --ctc-greedy")
+                raise ValueError(
+                    "--prefix-size forces decoder tokens that the CTC head never scored: "
+                    "drop it with --ctc-decoding-weight or --ctc-greedy"
+                )
             generator = generator.asr_generator
         speech = sample["net_input"].get("src_speech")
         a = getattr(generator, "max_len_a", 0)

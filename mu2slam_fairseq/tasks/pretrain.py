@@ -9,6 +9,7 @@ vocabulary, the speech tokenizer, mask ratios and per-type batch shares. Each ba
 holds a sub-batch of every present type, and the ``mu2slam`` criterion computes every
 loss term from the views the data layer built.
 """
+
 from dataclasses import dataclass
 
 from fairseq.tasks import register_task

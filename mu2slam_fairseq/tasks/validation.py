@@ -11,13 +11,23 @@ corpus-level scores. When two types share a metric (AST and MT), each also gets 
 (``ast_bleu``, ``mt_bleu``) next to the pooled one. Every batch logs every key of the
 enabled metrics (``empty_stats``), so that data-parallel ranks sum like with like.
 """
+
 from typing import Dict, Iterable, List, Sequence
 
 from fairseq import metrics
 
-from ..scoring.metrics import BLEU_ORDER, accuracy, bleu_from_stats, bleu_stats, char_errors, word_errors
+from ..scoring.metrics import (
+    BLEU_ORDER,
+    accuracy,
+    bleu_from_stats,
+    bleu_stats,
+    char_errors,
+    word_errors,
+)
 
-_BLEU_STATS = ["sys_len", "ref_len"] + [f"{k}_{i}" for i in range(BLEU_ORDER) for k in ("counts", "totals")]
+_BLEU_STATS = ["sys_len", "ref_len"] + [
+    f"{k}_{i}" for i in range(BLEU_ORDER) for k in ("counts", "totals")
+]
 _WER_STATS = ["errors", "words", "char_errors", "chars"]
 
 
@@ -28,15 +38,21 @@ def empty_stats(names: Iterable[str]) -> Dict[str, float]:
     return {f"_{name}_{k}": 0 for name in names for k in keys[name.rsplit("_", 1)[-1]]}
 
 
-def sequence_stats(metric: str, hyps: Sequence[str], refs: Sequence[str], prefixes: Iterable[str]) -> Dict[str, float]:
+def sequence_stats(
+    metric: str, hyps: Sequence[str], refs: Sequence[str], prefixes: Iterable[str]
+) -> Dict[str, float]:
     """Hidden logging keys of one batch's statistics, once per prefix ("" pooled, "ast_" ...)."""
     if metric == "bleu":
         stats = bleu_stats(hyps, refs)
     elif metric == "wer":
         words = [word_errors(h, r) for h, r in zip(hyps, refs)]
         chars = [char_errors(h, r) for h, r in zip(hyps, refs)]
-        stats = {"errors": sum(e for e, _ in words), "words": sum(n for _, n in words),
-                 "char_errors": sum(e for e, _ in chars), "chars": sum(n for _, n in chars)}
+        stats = {
+            "errors": sum(e for e, _ in words),
+            "words": sum(n for _, n in words),
+            "char_errors": sum(e for e, _ in chars),
+            "chars": sum(n for _, n in chars),
+        }
     elif metric == "accuracy":
         r = accuracy(hyps, refs)
         stats = {"correct": r["correct"], "n": r["n"]}
