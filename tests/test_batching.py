@@ -10,10 +10,10 @@ import yaml
 from mu2slam_fairseq.data.batching import (
     TypeBudget,
     build_batch_sampler,
-    build_dataset,
     epoch_batch_iterator,
     type_budgets,
 )
+from mu2slam_fairseq.data.multitype import build_dataset
 from mu2slam_fairseq.data.data_config import (
     PAPER_SHARES,
     BatchingConfig,

@@ -6,7 +6,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mu2slam_fairseq.data.batching import MultiTypeBatchSampler, MultiTypeDataset, TypeBudget
+from mu2slam_fairseq.data.batching import MultiTypeBatchSampler, TypeBudget
+from mu2slam_fairseq.data.multitype import MultiTypeDataset
 from mu2slam_fairseq.data.datasets import DATASET_CLASSES
 from mu2slam_fairseq.data.sampling import Group, LanguageSampler, group_probabilities
 from pretrain_data import MT_COUNTS, TEXT_COUNTS, build_corpus

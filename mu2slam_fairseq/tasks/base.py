@@ -37,13 +37,9 @@ from omegaconf import II
 
 from ..checkpoint_safety import install_checkpoint_safety
 from ..data.augment import SpecAugment
-from ..data.batching import (
-    MultiTypeDataset,
-    build_batch_sampler,
-    build_dataset,
-    epoch_batch_iterator,
-)
+from ..data.batching import build_batch_sampler, epoch_batch_iterator
 from ..data.data_config import DataConfig, load_data_config
+from ..data.multitype import MultiTypeDataset, build_dataset
 from ..data.vocab import TextEncoder
 from ..hardware import cpu_has_native_bf16
 from ..objectives import DATA_TYPES

@@ -1,0 +1,173 @@
+"""All corpora of a split, of every data type, as one fairseq dataset.
+
+fairseq's ``EpochBatchIterator`` wants one dataset and batches of integer indices, so
+``MultiTypeDataset`` puts the corpora side by side in one index space; its collater
+groups a batch's examples by type and builds each type's views. Which indices form a
+batch is the sampler's business (``batching.py``).
+"""
+
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from fairseq.data import Dictionary, FairseqDataset
+
+from ..objectives import DATA_TYPES
+from .cmvn import GlobalCmvn
+from .data_config import DataConfig
+from .datasets import DATASET_CLASSES, Augment, ExampleDataset, TextEncodeFn, UnitsFn, make_sample
+from .sampling import Group, groups_by_language
+from .views import fairseq_sample
+
+
+class MultiTypeDataset(FairseqDataset):
+    """The corpora of every data type in one index space.
+
+    Position p belongs to the corpus whose offset range holds it; an index may also be
+    virtual, ``draw * len(self) + p`` (see ``sampling.py``), and seeds that draw's masks.
+    """
+
+    def __init__(
+        self, datasets: Sequence[ExampleDataset], temperatures: Optional[Dict[str, float]] = None
+    ):
+        if not datasets:
+            raise ValueError("no corpora")
+        names = [d.name for d in datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"corpus names must be unique, got {names}")
+        self.datasets = list(datasets)
+        self.temperatures = dict(temperatures or {})
+        for t in {d.data_type for d in datasets}:
+            views = {tuple(d.views) for d in datasets if d.data_type == t}
+            if len(views) > 1:
+                raise ValueError(f"the {t} corpora must build the same views, got {sorted(views)}")
+        self.offsets = np.cumsum([0] + [len(d) for d in datasets])
+        self.sizes = np.concatenate([d.sizes for d in datasets])
+        self.target_sizes = np.concatenate([d.target_sizes for d in datasets])
+        self.types = [t for t in DATA_TYPES if any(d.data_type == t for d in datasets)]
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def locate(self, index: int) -> Tuple[ExampleDataset, int]:
+        """(corpus, row) of a (virtual) index."""
+        pos = int(index) % len(self)
+        k = int(np.searchsorted(self.offsets, pos, side="right")) - 1
+        return self.datasets[k], pos - int(self.offsets[k])
+
+    def type_of(self, index: int) -> str:
+        return self.locate(index)[0].data_type
+
+    def positions(self, data_type: str) -> np.ndarray:
+        return np.concatenate(
+            [
+                np.arange(self.offsets[k], self.offsets[k + 1], dtype=np.int64)
+                for k, d in enumerate(self.datasets)
+                if d.data_type == data_type
+            ]
+        )
+
+    def groups(self, data_type: str, positions: np.ndarray) -> List[Group]:
+        """(corpus, language) groups of some positions of one type, for temperature sampling."""
+        corpora, langs = [], []
+        for k, d in enumerate(self.datasets):
+            if d.data_type != data_type:
+                continue
+            lo, hi = self.offsets[k], self.offsets[k + 1]
+            rows = positions[(positions >= lo) & (positions < hi)] - lo
+            corpora += [d.name] * len(rows)
+            langs += [d.lang_keys[r] for r in rows]
+        ordered = np.sort(positions)
+        return groups_by_language(ordered, corpora, langs)
+
+    def __getitem__(self, index: int) -> Optional[Dict]:
+        d, row = self.locate(index)
+        return d.item(row, int(index))
+
+    def describe(self, index: int) -> str:
+        """``manifest:line id 'x'`` of a (virtual) index, for messages."""
+        d, row = self.locate(index)
+        ex = d.examples[row]
+        return f"{d.manifest}:{ex.line} id {ex.id!r}"
+
+    def collater(self, samples: List[Dict]) -> Dict:
+        """One batch: the views of every type present, plus counts (``make_sample``).
+
+        A batch of one sequence-to-sequence view also carries that view as a standard
+        fairseq sample (``id``, ``net_input``, ``target``).
+        """
+        samples = [s for s in samples if s is not None]  # examples that could not be loaded
+        if not samples:
+            return {}
+        by_type: Dict[str, List[Dict]] = {}
+        for s in samples:
+            by_type.setdefault(s["type"], []).append(s)
+        views: List[Dict] = []
+        counts = {}
+        for t in DATA_TYPES:
+            if t in by_type:
+                d = next(d for d in self.datasets if d.data_type == t)
+                views.extend(d.collate_views(by_type[t]))
+                counts[t] = len(by_type[t])
+        batch = make_sample(views, counts)
+        if len(views) == 1 and views[0]["seq2seq"]:
+            batch.update(fairseq_sample(views[0]))
+        return batch
+
+    def num_tokens(self, index: int) -> int:
+        return int(self.sizes[int(index) % len(self)])
+
+    def num_tokens_vec(self, indices: np.ndarray) -> np.ndarray:
+        return self.sizes[np.asarray(indices) % len(self)]
+
+    def size(self, index: int) -> int:
+        return self.num_tokens(index)
+
+    def ordered_indices(self) -> np.ndarray:
+        return np.argsort(self.sizes, kind="mergesort")
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self) -> bool:
+        return False
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        for d in self.datasets:
+            d.set_epoch(epoch)
+
+
+def build_dataset(
+    cfg: DataConfig,
+    split: str,
+    dictionary: Dictionary,
+    encode: TextEncodeFn,
+    seed: int = 1,
+    units_for_features: Optional[UnitsFn] = None,
+    augment: Optional[Augment] = None,
+) -> MultiTypeDataset:
+    """The combined dataset of one split, from the corpora that list it.
+
+    ``augment`` (e.g. SpecAugment, for training splits) applies to every speech input."""
+    corpora = cfg.corpora_for(split)
+    if not corpora:
+        raise ValueError(f"{cfg.path}: no corpus has a {split!r} split")
+    transform: Optional[Callable] = (
+        GlobalCmvn(cfg.features.global_cmvn) if cfg.features.global_cmvn else None
+    )
+    datasets = [
+        DATASET_CLASSES[c.type](
+            c.splits[split],
+            dictionary,
+            encode,
+            masking=cfg.masking,
+            seed=seed,
+            units_for_features=units_for_features,
+            feature_transform=transform,
+            src_lang=c.src_lang,
+            tgt_lang=c.tgt_lang,
+            views=c.views,
+            name=c.name,
+            augment=augment,
+        )
+        for c in corpora
+    ]
+    return MultiTypeDataset(datasets, {c.name: c.temperature for c in corpora})
