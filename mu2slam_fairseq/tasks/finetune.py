@@ -23,11 +23,8 @@ the current decoder embedding matrix, the table refreshed every
 ``--synonym-noise-refresh`` updates; targets are never touched.
 
 Evaluation splits are batched one data type at a time, so each batch is also a standard
-fairseq sample. A generation subset (``--gen-subset``) is a split of the data config
-(``test``), the file stem of one corpus's manifest (``test_st_nl_en``), ``CORPUS:SPLIT``,
-or ``CORPUS:STEM`` for a manifest ``STEM.tsv`` that the config does not list, beside the
-config or CORPUS's manifests (per-language test sets); the target language of every row comes from its
-manifest (or the corpus's default).
+fairseq sample. A generation subset (``--gen-subset``) is a split of the data config, or
+a manifest (``subsets.py``); generation's additions to fairseq are in ``decoding.py``.
 """
 
 import json
@@ -35,27 +32,24 @@ import logging
 import os
 from argparse import Namespace
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from fairseq import utils
 from fairseq.tasks import register_task
 from omegaconf import II
 
 from ..criterions.synonym_noise import SynonymNoise
-from ..generation.ctc_greedy import CtcGreedyGenerator
-from ..generation.joint_ctc import JointCtcEnsemble
 from ..data.batching import build_batch_sampler, epoch_batch_iterator
-from ..data.data_config import CorpusConfig, DataConfig
+from ..data.data_config import DataConfig
 from ..data.detok import PieceCodec
 from ..data.masking import MaskConfig
 from ..data.views import fairseq_sample
-from ..grid import grid_length
 from ..objectives import finetune_types, finetune_view, objective
 from ..symbols import is_special
 from .base import Mu2slamTaskBase, Mu2slamTaskConfig
 from .compat import check_checkpoint
+from .decoding import asr_generator, detokenized, speech_length_budget
+from .subsets import resolve_subset, split_names
 from .validation import empty_stats, reduce_sequence_metrics, sequence_stats
 
 logger = logging.getLogger(__name__)
@@ -141,53 +135,10 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         )
         return replace(data_cfg, corpora=corpora, masking=masking)
 
-    def split_names(self) -> List[str]:
-        return sorted({s for c in self.data_cfg.corpora for s in c.splits})
-
-    def resolve_subset(self, name: str) -> Tuple[CorpusConfig, Path]:
-        """(corpus, manifest) of a generation subset that is not a split name.
-
-        ``NAME`` or ``CORPUS:NAME``, where NAME is a manifest stem the config lists, a split of
-        CORPUS, or a manifest ``NAME.tsv`` it does not list, beside the data config, in DATA
-        or beside CORPUS's manifests (its rows then follow CORPUS, which may be left out when
-        the config has one corpus only).
-        """
-        corpus_name, _, stem = name.rpartition(":")
-        corpora = self.data_cfg.corpora
-        if corpus_name:
-            corpora = [c for c in corpora if c.name == corpus_name]
-            if not corpora:
-                raise ValueError(f"{self.data_cfg.path}: no corpus {corpus_name!r} (in {name!r})")
-            if stem in corpora[0].splits:
-                return corpora[0], corpora[0].splits[stem]
-        found = [(c, path) for c in corpora for path in c.splits.values() if path.stem == stem]
-        if len({(c.name, path) for c, path in found}) > 1:
-            raise ValueError(
-                f"{self.data_cfg.path}: manifest {stem!r} belongs to several corpora "
-                f"({', '.join(f'{c.name} ({c.type})' for c, _ in found)}); name one as CORPUS:{stem}"
-            )
-        if found:
-            return found[0]
-        folders = [self.data_cfg.path.parent, Path(self.cfg.data)]
-        folders += [p.parent for p in corpora[0].splits.values()] if len(corpora) == 1 else []
-        path = next((d / f"{stem}.tsv" for d in folders if (d / f"{stem}.tsv").is_file()), None)
-        if path is not None and len(corpora) == 1:
-            return corpora[0], path
-        stems = sorted({p.stem for c in self.data_cfg.corpora for p in c.splits.values()})
-        if path is not None:
-            raise ValueError(
-                f"{path} is not in {self.data_cfg.path}: name the corpus whose type and languages its rows "
-                f"follow, as CORPUS:{stem} (corpora: {', '.join(c.name for c in self.data_cfg.corpora)})"
-            )
-        raise ValueError(
-            f"{self.data_cfg.path}: no split or manifest {name!r}; splits: {', '.join(self.split_names())}; "
-            f"manifests: {', '.join(stems)}; or CORPUS:SPLIT, or CORPUS:STEM for an unlisted manifest STEM.tsv beside the corpus's manifests"
-        )
-
     def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
-        if split in self.split_names():
+        if split in split_names(self.data_cfg):
             return super().load_dataset(split, epoch, combine, **kwargs)
-        corpus, path = self.resolve_subset(split)
+        corpus, path = resolve_subset(self.data_cfg, self.cfg.data, split)
         data_cfg = replace(self.data_cfg, corpora=[replace(corpus, splits={split: path})])
         self.datasets[split] = self.build_split(data_cfg, split, train=False)
 
@@ -262,25 +213,19 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         """fairseq's generator; with ``--ctc-greedy`` or ``--ctc-decoding-weight`` it also
-        carries the one that ``inference_step`` uses on ASR batches (``asr_generator``): the
-        CTC head is trained on transcripts, so it only helps where the output is one."""
-        generator = super().build_generator(
-            models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs
+        carries the one that ``inference_step`` uses on ASR batches (``asr_generator``)."""
+        build = super().build_generator
+        generator = build(models, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs)
+        asr = asr_generator(
+            models,
+            args,
+            self.target_dictionary,
+            self.cfg.ctc_greedy,
+            self.cfg.ctc_decoding_weight,
+            lambda ensemble: build(ensemble, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs),
         )
-        if self.cfg.ctc_greedy and self.cfg.ctc_decoding_weight > 0:
-            raise ValueError(
-                "--ctc-greedy decodes with the CTC head alone: drop --ctc-decoding-weight, or --ctc-greedy"
-            )
-        if self.cfg.ctc_greedy:
-            generator.asr_generator = CtcGreedyGenerator(self.target_dictionary)
-        elif self.cfg.ctc_decoding_weight > 0:
-            beam = getattr(args, "beam", 5)
-            ensemble = JointCtcEnsemble(
-                models, self.cfg.ctc_decoding_weight, 2 * beam, self.target_dictionary.eos()
-            )
-            generator.asr_generator = super().build_generator(
-                ensemble, args, seq_gen_cls, extra_gen_cls_kwargs, **kwargs
-            )
+        if asr is not None:
+            generator.asr_generator = asr
         return generator
 
     def build_bpe(self, args=None) -> Optional[PieceCodec]:
@@ -367,30 +312,11 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         sample = fairseq_sample(view)
         hypos = self.inference_step(gen, [model], sample)
         strip = getattr(gen, "symbols_to_strip_from_output", {self.dictionary.eos()})
-        d, pad = self.dictionary, self.dictionary.pad()
-        hyps = [
-            self.bpe.decode(d.string(h[0]["tokens"].int().cpu(), extra_symbols_to_ignore=strip))
-            for h in hypos
-        ]
-        refs = [
-            self.bpe.decode(
-                d.string(
-                    utils.strip_pad(t, pad).int().cpu(),
-                    escape_unk=True,
-                    extra_symbols_to_ignore=strip,
-                )
-            )
-            for t in sample["target"]
-        ]
-        return hyps, refs
+        return detokenized(hypos, sample["target"], self.dictionary, self.bpe, strip)
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
-        """Generation where ``max_len_a`` counts the 40 ms speech steps as source length,
-        with the ASR generator on ASR batches (``build_generator``).
-
-        fairseq's generator measures the source by ``src_tokens``, which is empty for speech;
-        for speech batches the length budget ``a * steps + b`` goes into ``max_len_b``.
-        """
+        """Generation where ``max_len_a`` counts the 40 ms speech steps as source length
+        (``speech_length_budget``), with the ASR generator on ASR batches (``build_generator``)."""
         if sample.get("type") == "asr" and hasattr(generator, "asr_generator"):
             if prefix_tokens is not None:
                 raise ValueError(
@@ -398,18 +324,8 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
                     "drop it with --ctc-decoding-weight or --ctc-greedy"
                 )
             generator = generator.asr_generator
-        speech = sample["net_input"].get("src_speech")
-        a = getattr(generator, "max_len_a", 0)
-        if speech is None or not a:
+        with speech_length_budget(generator, sample):
             return super().inference_step(generator, models, sample, prefix_tokens, constraints)
-        b = generator.max_len_b
-        steps = int(grid_length(int(sample["net_input"]["src_speech_lengths"].max())))
-        text = sample["net_input"]["src_tokens"].size(1)
-        generator.max_len_a, generator.max_len_b = 0, int(a * (steps + text) + b)
-        try:
-            return super().inference_step(generator, models, sample, prefix_tokens, constraints)
-        finally:
-            generator.max_len_a, generator.max_len_b = a, b
 
     def reduce_metrics(self, logging_outputs, criterion) -> None:
         super().reduce_metrics(logging_outputs, criterion)
