@@ -1,10 +1,10 @@
 """Benchmarks, run as ``python -m mu2slam_fairseq.benchmarks NAME [options]``.
 
 NAME is a module of this package with a ``main(argv)`` function; adding a benchmark is
-adding a module (shared set-up lives in ``_common.py``). Each prints its figures beside
-what it is compared with, measured in the same run (fairseq's s2t_conformer of the same
-sizes, the machine's matmul ceiling, the training step), since a shared machine's speed
-moves from run to run:
+adding a module (shared set-up lives in ``_common.py`` and the modules it gathers). Each
+prints its figures beside what it is compared with, measured in the same run (fairseq's
+s2t_conformer of the same sizes, the machine's matmul ceiling, the training step), since
+a shared machine's speed moves from run to run:
 
 - ``throughput``: positions and tokens per second of pre-training and fine-tuning updates;
 - ``mfu``: model FLOP utilisation of training steps, fp32 and bf16;
