@@ -38,11 +38,11 @@ import torch
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..criterions.synonym_noise import SynonymNoise
 from ..data.batching import build_batch_sampler, epoch_batch_iterator
 from ..data.data_config import DataConfig
 from ..data.detok import PieceCodec
 from ..data.masking import MaskConfig
+from ..data.synonym_noise import SynonymNoise
 from ..data.views import fairseq_sample
 from ..objectives import finetune_types, finetune_view, objective
 from ..symbols import is_special
