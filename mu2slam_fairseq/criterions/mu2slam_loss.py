@@ -16,40 +16,16 @@ Speed: views run in packs, several views per encoder and decoder pass (``packing
 positions that carry loss. CTC reuses the encoder pass of its speech -> text view.
 """
 
-import math
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 
-from ..objectives import coefficients_config, log_terms, objective
+from ..objectives import coefficients_config, objective
 from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_encoder_out, view_shape
-
-
-def empty_log(terms: Optional[Dict[str, Tuple[str, ...]]] = None) -> Dict[str, float]:
-    """Every key a batch can log, set to 0, always in the same order: those of ``terms``
-    ({view: parts}), by default of every pre-training objective.
-
-    fairseq sums data-parallel ranks' logging outputs position by position, so every rank
-    must log the same keys in the same order even when its batch lacks a data type.
-    """
-    log: Dict[str, float] = {"loss": 0.0, "nsentences": 0, "ntokens": 0, "sample_size": 0}
-    for view, parts in (log_terms() if terms is None else terms).items():
-        log[f"{view}/nsentences"] = 0
-        for part in parts:
-            log.update(
-                {f"{view}/{part}/loss": 0.0, f"{view}/{part}/n": 0, f"{view}/{part}/correct": 0}
-            )
-    return log
-
-
-def fill_log(log: Dict[str, float], key: str, value: float) -> None:
-    if key not in log:
-        raise KeyError(f"{key!r} is not a term of a declared objective (objectives/paper.py)")
-    log[key] = value
+from .terms import ctc_loss, decode, empty_log, fill_log, reduce_term_metrics
 
 
 @dataclass
@@ -75,28 +51,6 @@ def term_weight(cfg: Mu2slamCriterionConfig, view: str, part: str) -> float:
 
 Term = Tuple[str, torch.Tensor, int, int]  # (name, summed loss, count, correct argmaxes)
 Sums = Tuple[List[torch.Tensor], List[int], List[int]]
-
-
-def unused_parameters(
-    loss: torch.Tensor, parameters: Iterable[torch.nn.Parameter]
-) -> List[torch.nn.Parameter]:
-    """The trainable parameters that ``loss``'s autograd graph does not reach.
-
-    Walking the graph once is cheaper than touching every parameter: a term like
-    ``p.view(-1)[0] * 0`` makes backward fill a full-size zero gradient for ``p``, which
-    for the base model is gigabytes of memory traffic per step.
-    """
-    reached, seen, stack = set(), set(), [loss.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        variable = getattr(node, "variable", None)  # AccumulateGrad: a leaf tensor
-        if variable is not None:
-            reached.add(id(variable))
-        stack.extend(next_node for next_node, _ in node.next_functions)
-    return [p for p in parameters if p.requires_grad and id(p) not in reached]
 
 
 @register_criterion("mu2slam", dataclass=Mu2slamCriterionConfig)
@@ -145,7 +99,10 @@ class Mu2slamCriterion(FairseqCriterion):
         for k, view in enumerate(views):
             if view.get("ctc") is not None and self.cfg.weight_ctc > 0:
                 own = view_encoder_out(enc, starts[k], shapes[k].rows, shapes[k].enc_len)
-                terms[k].append((f"{view['name']}/ctc",) + self.ctc_loss(model, own, view["ctc"]))
+                terms[k].append(
+                    (f"{view['name']}/ctc",)
+                    + ctc_loss(model, own, view["ctc"], self.pad, self.blank)
+                )
         return terms
 
     def _mlm_sums(self, model, enc: Dict, views: Sequence[Dict], shapes) -> Optional[Sums]:
@@ -169,7 +126,7 @@ class Mu2slamCriterion(FairseqCriterion):
         if not passes:
             return [], [], []
         batch = decoder_batch(enc, passes, starts, self.pad)
-        logits = lambda keep: self.decode(model, batch["encoder_out"], batch, keep)  # noqa: E731
+        logits = lambda keep: decode(model, batch["encoder_out"], batch, keep)  # noqa: E731
         return self._sums(
             logits, batch["target"], batch["pass_of_row"], len(passes), self.cfg.label_smoothing
         )
@@ -189,36 +146,6 @@ class Mu2slamCriterion(FairseqCriterion):
         counts = torch.bincount(who, minlength=groups).tolist()
         correct = torch.bincount(who[logits.argmax(-1) == tgt], minlength=groups).tolist()
         return [sums[k] for k in range(groups)], counts, correct
-
-    @staticmethod
-    def decode(model, enc: Dict, dec: Dict, keep: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Logits of one decoder pass of a view over its encoder output: (B, T_out, V), or
-        (N, V) at the N positions where ``keep`` (B, T_out) is True (row-major order),
-        which spares the vocabulary projection of every other position."""
-        features, _ = model.decoder(
-            dec["prev_output_tokens"],
-            encoder_out=enc,
-            tgt_lang=dec["tgt_lang"],
-            tgt_modality=dec["tgt_modality"],
-            features_only=True,
-        )
-        return model.decoder.output_layer(features if keep is None else features[keep])
-
-    def ctc_loss(self, model, enc: Dict, ctc: Dict) -> Tuple[torch.Tensor, int, int]:
-        """CTC over the speech steps of a speech-only encoder pass (reuses the forward pass)."""
-        lprobs = F.log_softmax(model.ctc_logits(enc).float(), dim=-1)  # (T, B, V)
-        lengths = enc["speech_steps"][0]
-        target, target_lengths = ctc["target"], ctc["target_lengths"]
-        loss = F.ctc_loss(
-            lprobs,
-            target[target.ne(self.pad)],
-            lengths,
-            target_lengths,
-            blank=self.blank,
-            reduction="sum",
-            zero_infinity=True,
-        )
-        return loss, int(target_lengths.sum()), 0
 
     def forward(self, model, sample, reduce=True):
         total = 0.0
@@ -245,22 +172,7 @@ class Mu2slamCriterion(FairseqCriterion):
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
-        keys = {k for log in logging_outputs for k in log}
-        total = lambda k: sum(log.get(k, 0) for log in logging_outputs)  # noqa: E731
-        sample_size = total("sample_size") or 1
-        metrics.log_scalar("loss", total("loss") / sample_size / math.log(2), sample_size, round=3)
-        for k in sorted(keys):
-            if k.endswith("/loss"):
-                term = k[: -len("/loss")]
-                n = total(f"{term}/n")
-                if n > 0:
-                    metrics.log_scalar(f"{term}_loss", total(k) / n / math.log(2), n, round=3)
-                    if not term.endswith("/ctc"):
-                        metrics.log_scalar(
-                            f"{term}_acc", 100.0 * total(f"{term}/correct") / n, n, round=2
-                        )
-            elif k.endswith("/nsentences") and total(k) > 0:
-                metrics.log_scalar(k.replace("/", "_"), total(k), 1, round=0)
+        reduce_term_metrics(logging_outputs)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:

@@ -6,11 +6,11 @@ Unlike pre-training, the terms are not averaged one by one: the loss is the sum 
 target tokens of the batch divided by their number (fairseq's usual token average), so
 the per-type batch shares of the data config (paper: AST 4, ASR 2, MT 2) set how much
 each task weighs, as in the paper's multi-task fine-tuning. ``--weight-<type>`` scales a
-type further. The encoder and decoder passes and the CTC term are the pre-training
-criterion's own (``Mu2slamCriterion.decode`` / ``ctc_loss``); per-view terms are logged
-under the same names (e.g. ``ast_s2t/dec_loss``), next to ``nll_loss`` and ``ppl``, and,
-as there, every batch logs the same keys in the same order (``objectives.log_terms``), whatever
-types it holds, because fairseq sums data-parallel logging outputs position by position.
+type further. The decoder pass and the CTC term are those of pre-training (``terms.py``:
+``decode``, ``ctc_loss``); per-view terms are logged under the same names (e.g.
+``ast_s2t/dec_loss``), next to ``nll_loss`` and ``ppl``, and, as there, every batch logs
+the same keys in the same order (``objectives.log_terms``), whatever types it holds,
+because fairseq sums data-parallel logging outputs position by position.
 """
 
 import math
@@ -20,12 +20,12 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 from fairseq import metrics, utils
-from fairseq.criterions import register_criterion
+from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 
 from ..objectives import log_terms
-from .mu2slam_loss import Mu2slamCriterion, empty_log, fill_log, unused_parameters
+from .terms import ctc_loss, decode, empty_log, fill_log, reduce_term_metrics, unused_parameters
 
 
 @dataclass
@@ -45,8 +45,12 @@ class Mu2slamSeq2SeqConfig(FairseqDataclass):
 
 
 @register_criterion("mu2slam_seq2seq", dataclass=Mu2slamSeq2SeqConfig)
-class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
-    cfg: Mu2slamSeq2SeqConfig
+class Mu2slamSeq2SeqCriterion(FairseqCriterion):
+    def __init__(self, cfg: Mu2slamSeq2SeqConfig, task):
+        super().__init__(task)
+        self.cfg = cfg
+        self.pad = task.target_dictionary.pad()
+        self.blank = task.target_dictionary.bos()
 
     def type_weight(self, data_type: str) -> float:
         weight = getattr(self.cfg, f"weight_{data_type}", None)
@@ -73,7 +77,7 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
                 keep = dec["target"].ne(self.pad)
                 target = dec["target"][keep]
                 lprobs = F.log_softmax(
-                    self.decode(model, enc, dec, keep).float(), dim=-1
+                    decode(model, enc, dec, keep).float(), dim=-1
                 )  # (n, V): no padding
                 loss, nll = label_smoothed_nll_loss(lprobs, target, self.cfg.label_smoothing)
                 n = len(target)
@@ -86,7 +90,7 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
                 fill_log(log, f"{term}/n", n)
                 fill_log(log, f"{term}/correct", correct)
             if view.get("ctc") is not None and self.cfg.ctc_weight > 0:
-                loss, n, _ = self.ctc_loss(model, enc, view["ctc"])
+                loss, n, _ = ctc_loss(model, enc, view["ctc"], self.pad, self.blank)
                 total = total + self.cfg.ctc_weight * loss
                 fill_log(log, f"{view['name']}/ctc/loss", loss.detach().item())
                 fill_log(log, f"{view['name']}/ctc/n", n)
@@ -105,7 +109,7 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:
-        Mu2slamCriterion.reduce_metrics(logging_outputs)
+        reduce_term_metrics(logging_outputs)
         total = lambda k: sum(log.get(k, 0) for log in logging_outputs)  # noqa: E731
         ntokens = total("ntokens")
         if ntokens > 0:
@@ -113,3 +117,7 @@ class Mu2slamSeq2SeqCriterion(Mu2slamCriterion):
                 "nll_loss", total("nll_loss") / ntokens / math.log(2), ntokens, round=3
             )
             metrics.log_derived("ppl", lambda meters: utils.get_perplexity(meters["nll_loss"].avg))
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True
