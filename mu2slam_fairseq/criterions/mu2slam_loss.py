@@ -25,7 +25,7 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 
 from ..objectives import coefficients_config, objective
 from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_encoder_out, view_shape
-from .terms import ctc_loss, decode, empty_log, fill_log, reduce_term_metrics
+from .terms import ctc_loss, decode, empty_log, fill_log, reduce_term_metrics, zero_loss
 
 
 @dataclass
@@ -166,7 +166,7 @@ class Mu2slamCriterion(FairseqCriterion):
                 fill_log(log, f"{term}/n", n)
                 fill_log(log, f"{term}/correct", correct)
         if not torch.is_tensor(total):  # no term had any loss position
-            total = sum(p.sum() * 0.0 for p in model.parameters())
+            total = zero_loss(model.parameters())
         log["loss"] = total.detach().item()
         return total, 1, log
 

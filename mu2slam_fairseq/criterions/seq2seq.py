@@ -25,7 +25,15 @@ from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_l
 from fairseq.dataclass import FairseqDataclass
 
 from ..objectives import log_terms
-from .terms import ctc_loss, decode, empty_log, fill_log, reduce_term_metrics, unused_parameters
+from .terms import (
+    ctc_loss,
+    decode,
+    empty_log,
+    fill_log,
+    reduce_term_metrics,
+    unused_parameters,
+    zero_loss,
+)
 
 
 @dataclass
@@ -94,14 +102,11 @@ class Mu2slamSeq2SeqCriterion(FairseqCriterion):
                 total = total + self.cfg.ctc_weight * loss
                 fill_log(log, f"{view['name']}/ctc/loss", loss.detach().item())
                 fill_log(log, f"{view['name']}/ctc/n", n)
-        # every parameter takes part (with zero gradient where unused, e.g. the MLM head),
-        # so data-parallel training never waits for a gradient that does not come
+        # every parameter takes part, with zero gradient where unused (e.g. the MLM head)
         if not torch.is_tensor(total):  # no view in the batch
-            total = sum(p.view(-1)[0] * 0.0 for p in model.parameters() if p.requires_grad)
+            total = zero_loss(model.parameters())
         elif total.requires_grad:
-            total = total + sum(
-                p.view(-1)[0] * 0.0 for p in unused_parameters(total, model.parameters())
-            )
+            total = total + zero_loss(unused_parameters(total, model.parameters()))
         log.update(
             loss=total.detach().item(), nll_loss=nll_total, ntokens=ntokens, sample_size=ntokens
         )

@@ -1,6 +1,6 @@
 """What the pre-training and fine-tuning criteria share: a decoder pass of a view, CTC on
-speech, and the logged keys with their reduction, so that a term is computed and logged
-the same way in both.
+speech, the logged keys with their reduction, so that a term is computed and logged the
+same way in both, and the zero loss that keeps every parameter in the graph.
 """
 
 import math
@@ -110,3 +110,10 @@ def unused_parameters(
             reached.add(id(variable))
         stack.extend(next_node for next_node, _ in node.next_functions)
     return [p for p in parameters if p.requires_grad and id(p) not in reached]
+
+
+def zero_loss(parameters: Iterable[torch.nn.Parameter]) -> torch.Tensor:
+    """An exact zero whose backward gives each trainable parameter of ``parameters`` a
+    zero gradient, so that data-parallel training never waits for a gradient that does
+    not come (a batch without loss, a parameter no term used, a skipped non-finite loss)."""
+    return sum(p.view(-1)[0] * 0.0 for p in parameters if p.requires_grad)

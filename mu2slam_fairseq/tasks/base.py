@@ -36,6 +36,7 @@ from fairseq.tasks import FairseqTask
 from omegaconf import II
 
 from ..checkpoint_safety import install_checkpoint_safety
+from ..criterions.terms import zero_loss
 from ..data.augment import SpecAugment
 from ..data.batching import build_batch_sampler, epoch_batch_iterator
 from ..data.data_config import DataConfig, load_data_config
@@ -269,8 +270,7 @@ class Mu2slamTaskBase(FairseqTask):
         logging_output = dict(logging_output)
         skipped = 0
         if not torch.isfinite(loss).all():
-            # an exact zero (0 * NaN is NaN) that still reaches every parameter
-            loss = sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+            loss = zero_loss(model.parameters())  # not loss * 0: 0 * NaN is NaN
             if not ignore_grad:  # a dummy batch (fairseq's filler on an idle rank) is not counted
                 skipped = 1
                 self._nonfinite_batches += 1
