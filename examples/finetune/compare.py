@@ -141,6 +141,18 @@ def scores(examples: Sequence[Generated], metric: str) -> Dict[str, object]:
     return asr_scores(examples) if metric == "wer" else bleu_scores(examples)
 
 
+def optimizer_flags(a) -> List[str]:
+    """Optimiser and learning-rate schedule, the same for the mu2slam runs and s2t_conformer."""
+    return ["--optimizer", "adam", "--adam-betas", "(0.9,0.98)", "--weight-decay", "0.01",
+            "--lr", str(a.lr), "--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(a.warmup),
+            "--warmup-init-lr", "1e-7", "--clip-norm", "1.0"]  # fmt: skip
+
+
+def batch_flags(batch_size: Optional[int]) -> List[str]:
+    """Examples per training update (none: --max-tokens alone); validation batches stay large."""
+    return ["--batch-size", str(batch_size), "--batch-size-valid", "64"] if batch_size else []
+
+
 def finetune_command(
     a,
     data_config: str,
@@ -173,25 +185,10 @@ def finetune_command(
         "mu2slam_seq2seq",
         "--arch",
         a.arch,
-        "--optimizer",
-        "adam",
-        "--adam-betas",
-        "(0.9,0.98)",
-        "--weight-decay",
-        "0.01",
-        "--lr",
-        str(a.lr),
-        "--lr-scheduler",
-        "inverse_sqrt",
-        "--warmup-updates",
-        str(a.warmup),
-        "--warmup-init-lr",
-        "1e-7",
-        "--clip-norm",
-        "1.0",
+        *optimizer_flags(a),
         "--max-tokens",
         str(a.max_tokens),
-        *(["--batch-size", str(batch_size), "--batch-size-valid", "64"] if batch_size else []),
+        *batch_flags(batch_size),
         "--label-smoothing",
         "0.1",
         "--synonym-noise",
@@ -538,22 +535,7 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
             "label_smoothed_cross_entropy",
             "--label-smoothing",
             "0.1",
-            "--optimizer",
-            "adam",
-            "--adam-betas",
-            "(0.9,0.98)",
-            "--weight-decay",
-            "0.01",
-            "--lr",
-            str(a.lr),
-            "--lr-scheduler",
-            "inverse_sqrt",
-            "--warmup-updates",
-            str(a.warmup),
-            "--warmup-init-lr",
-            "1e-7",
-            "--clip-norm",
-            "1.0",
+            *optimizer_flags(a),
             "--max-tokens",
             str(a.max_tokens * 4),
             "--max-update",
@@ -580,8 +562,9 @@ def s2t_runs(a, runner: Runner, results: Dict) -> None:
             *best,
             *ALL_EXAMPLES,
         ]
-        if a.stage2_batch_size:  # as many examples per update as the mu2slam runs of one task
-            cmd += ["--batch-size", str(a.stage2_batch_size), "--batch-size-valid", "64"]
+        cmd += batch_flags(
+            a.stage2_batch_size
+        )  # as many examples per update as the mu2slam runs of one task
         if a.cpu:
             cmd.append("--cpu")
         runner.run(f"s2t_conformer_{task}", cmd, save / "checkpoint_best.pt")
