@@ -214,7 +214,7 @@ def test_ast_uses_translation_and_has_no_ctc(corpus):
     assert views["ast_s2t"]["ctc"] is None
 
 
-def test_mt_views_and_separator(corpus):
+def test_mt_views_and_per_token_languages(corpus):
     ds = dataset(corpus, "mt")
     d, pad, M, eos = (
         corpus["dict"],
@@ -235,10 +235,12 @@ def test_mt_views_and_separator(corpus):
         assert bwd["decoders"][0]["target"][i, : len(v) + 1].tolist() == v.tolist() + [eos]
         assert fwd["net_input"]["text_lang"][i] == lv and bwd["net_input"]["text_lang"][i] == en
         assert bwd["decoders"][0]["tgt_lang"][i] == lv
-        enc = al["net_input"]["src_tokens"][i, : len(v) + 1 + len(t)]
-        assert enc[len(v)] == en  # the target language's tag separates the two texts
-        assert al["mlm_target"][i, len(v)] == pad
-        mv, mt = enc[: len(v)] == M, enc[len(v) + 1 :] == M
+        # [v, t]^m: the two texts joined, each token with its own text's language
+        enc = al["net_input"]["src_tokens"][i]
+        assert al["net_input"]["src_lengths"][i] == len(v) + len(t)
+        langs = al["net_input"]["text_lang"][i]
+        assert langs.tolist() == [lv] * len(v) + [en] * len(t) + [-1] * (len(enc) - len(v) - len(t))
+        mv, mt = enc[: len(v)] == M, enc[len(v) : len(v) + len(t)] == M
         src_dec, tgt_dec = al["decoders"]
         assert _partition(mv, src_dec["target"][i, : len(v)], pad) and _partition(
             mt, tgt_dec["target"][i, : len(t)], pad

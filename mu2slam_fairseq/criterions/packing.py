@@ -49,8 +49,7 @@ def view_shape(view: Dict) -> ViewShape:
     rows = len(net["src_lengths"])
     lengths = grid_length(net["src_speech_lengths"]) + net["src_lengths"]
     decoders = view.get("decoders", [])
-    text_lang = net.get("text_lang")
-    packable = set(net) <= set(ENCODER_INPUTS) and text_lang is not None and text_lang.dim() == 1
+    packable = set(net) <= set(ENCODER_INPUTS) and net.get("text_lang") is not None
     return ViewShape(
         rows,
         int(lengths.max()),
@@ -107,10 +106,15 @@ def concat_inputs(net_inputs: Sequence[Dict], pad: int) -> Dict:
     if len(net_inputs) == 1:
         return net_inputs[0]
     cat = lambda key: torch.cat([n[key] for n in net_inputs])  # noqa: E731
-    out = {
-        key: cat(key) for key in ("src_lengths", "src_speech_lengths", "speech_lang", "text_lang")
-    }
+    out = {key: cat(key) for key in ("src_lengths", "src_speech_lengths", "speech_lang")}
     out["src_tokens"] = stack_rows([n["src_tokens"] for n in net_inputs], pad)
+    langs = [n["text_lang"] for n in net_inputs]
+    if any(t.dim() == 2 for t in langs):  # some views tag every text token: all do here
+        width = out["src_tokens"].size(1)
+        langs = [t if t.dim() == 2 else t[:, None].expand(-1, width) for t in langs]
+        out["text_lang"] = stack_rows(langs, -1, width)
+    else:
+        out["text_lang"] = torch.cat(langs)
     speech = [n["src_speech"] for n in net_inputs]
     if all(s is None for s in speech):
         out["src_speech"] = out["speech_mask"] = None

@@ -6,7 +6,7 @@ a view and sums cross-entropies. One view is one loss-term kind over one sub-bat
 
     {"name": "asr_align", "type": "asr", "seq2seq": one full decoder pass and nothing else (bool),
      "net_input": {src_tokens (B,L), src_lengths (B,), src_speech (B,T,80) | None,
-                   src_speech_lengths (B,), speech_lang (B,), text_lang (B,),
+                   src_speech_lengths (B,), speech_lang (B,), text_lang (B,) or (B,L),
                    speech_mask (B,T_grid) bool | None},
      "mlm_target": (B, T_enc) original id at masked encoder positions, pad elsewhere,
      "decoders": [{"name", "prev_output_tokens" (B,Ly), "target" (B,Ly) pad = no loss,
@@ -41,7 +41,7 @@ A view with one full decoder pass is also a standard fairseq sample (``fairseq_s
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from fairseq.data import Dictionary
@@ -58,11 +58,13 @@ class Source:
 
     ``speech_units`` are dictionary indices of the speech's unit ids (needed for MLM
     targets at masked steps); ``text`` holds the original ids and ``text_mask`` says
-    which of them the encoder sees as ``<mask>``.
+    which of them the encoder sees as ``<mask>``. ``text_lang`` is the text's language
+    tag, or one tag per text token where the text joins texts of several languages (the
+    two sides of ``mt_align``).
     """
 
     speech_lang: int
-    text_lang: int
+    text_lang: Union[int, torch.Tensor]
     speech: Optional[torch.Tensor] = None  # (frames, 80) float
     speech_units: Optional[torch.Tensor] = None  # (grid_length(frames),) long
     speech_mask: Optional[torch.Tensor] = None  # (grid_length(frames),) bool
@@ -84,10 +86,9 @@ class Source:
                 raise ValueError(
                     f"speech of {len(self.speech)} frames needs {steps} units and mask steps"
                 )
-        if len(self.text_mask) != len(self.text):
-            raise ValueError(
-                f"text mask has {len(self.text_mask)} positions for {len(self.text)} tokens"
-            )
+        for what, value in (("text mask", self.text_mask), ("text languages", self.text_lang)):
+            if torch.is_tensor(value) and len(value) != len(self.text):
+                raise ValueError(f"{what} has {len(value)} positions for {len(self.text)} tokens")
 
     @property
     def steps(self) -> int:
@@ -139,6 +140,20 @@ def encoder_row(source: Source, d: Dictionary) -> Tuple[torch.Tensor, torch.Tens
     return text_in, torch.cat(parts)
 
 
+def text_languages(sources: List[Source]) -> torch.Tensor:
+    """(B,) one tag per row, or (B, L) one per text token (-1 at padding) where a row
+    carries per-token tags."""
+    if not any(torch.is_tensor(s.text_lang) for s in sources):
+        return torch.tensor([s.text_lang for s in sources], dtype=torch.long)
+    rows = [
+        s.text_lang.long()
+        if torch.is_tensor(s.text_lang)
+        else torch.full((len(s.text),), s.text_lang)
+        for s in sources
+    ]
+    return _pad_rows(rows, -1)
+
+
 def _pad_rows(rows: List[torch.Tensor], pad: int) -> torch.Tensor:
     if max(len(r) for r in rows) == 0:
         return torch.full((len(rows), 0), pad, dtype=torch.long)
@@ -163,7 +178,7 @@ def collate_view(name: str, data_type: str, items: List[ViewItem], d: Dictionary
             [0 if s.speech is None else len(s.speech) for s in sources], dtype=torch.long
         ),
         "speech_lang": torch.tensor([s.speech_lang for s in sources], dtype=torch.long),
-        "text_lang": torch.tensor([s.text_lang for s in sources], dtype=torch.long),
+        "text_lang": text_languages(sources),
         "speech_mask": None,
     }
     if all(with_speech):

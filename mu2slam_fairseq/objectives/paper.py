@@ -6,9 +6,9 @@ of the logged terms; a new objective goes after those of its data type.
 
 Choices where the paper is silent: the mask of a concatenation [x, y] is one mask per
 part, each drawn with its own modality's sampler, so "one mask over both" keeps each
-modality's masking statistics; in ``mt_align`` the two texts share one text stream, so
-the target language's tag ``<lang_t>`` separates them, marking both the boundary and the
-language of the second text.
+modality's masking statistics; in ``mt_align`` the two texts are joined in one text
+stream, each token with its own text's language embedding (as speech and text of a pair
+each carry their own), with no separator token between them.
 """
 
 from typing import Tuple
@@ -127,7 +127,7 @@ MT_ALIGN = register(
     Objective(
         "mt_align",
         "mt",
-        "Eq. 5, 6: ℓ_a, [v, <lang_t>, t]^m -> v^¬m, t^¬m",
+        "Eq. 5, 6: ℓ_a, [v, t]^m -> v^¬m, t^¬m",
         encoder=("v", "t"),
         decoders=(Decode("v", True, "src"), Decode("t", True, "tgt")),
         weight="weight_alignment",

@@ -54,20 +54,22 @@ def draw_masks(
 def build_view(o: Objective, seqs: Sequences, masks: Masks) -> ViewItem:
     """One example's contribution to one view (``data/views.py`` batches it)."""
     texts = [s for s in o.encoder if s != "S"]
-    text, text_mask = [], []
-    for k, s in enumerate(texts):
-        if k:  # the next text's language tag separates it from the previous one
-            text.append(torch.tensor([seqs.langs[s]], dtype=torch.long))
-            text_mask.append(torch.zeros(1, dtype=torch.bool))
-        text.append(seqs.tokens[s])
-        text_mask.append(masks.get(s, torch.zeros(len(seqs.tokens[s]), dtype=torch.bool)))
-    inputs = {"text": torch.cat(text), "text_mask": torch.cat(text_mask)} if texts else {}
+    inputs = {}
+    if texts:
+        none = lambda s: torch.zeros(len(seqs.tokens[s]), dtype=torch.bool)  # noqa: E731
+        inputs["text"] = torch.cat([seqs.tokens[s] for s in texts])
+        inputs["text_mask"] = torch.cat([masks.get(s, none(s)) for s in texts])
+    if len(texts) > 1:  # joined texts: each token carries its own text's language
+        inputs["text_lang"] = torch.cat(
+            [torch.full((len(seqs.tokens[s]),), seqs.langs[s]) for s in texts]
+        )
     if "S" in o.encoder:
         inputs.update(
             speech=seqs.features, speech_units=seqs.tokens["S"], speech_mask=masks.get("S")
         )
     lang = seqs.langs[o.encoder[0]]
-    source = Source(lang, seqs.langs[texts[0]] if texts else lang, **inputs)
+    inputs.setdefault("text_lang", seqs.langs[texts[0]] if texts else lang)
+    source = Source(lang, **inputs)
     targets = [
         Target(
             o.name + (f"_{d.part}" if d.part else ""),

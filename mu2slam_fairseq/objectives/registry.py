@@ -55,8 +55,8 @@ class Decode:
 class Objective:
     """One loss term kind, declared once (see the module doc).
 
-    ``encoder``: the sequences the encoder reads, speech first, texts joined by the
-    language tag of the following one (never masked). ``mask_ratio``: the ``MaskConfig``
+    ``encoder``: the sequences the encoder reads, speech first, then the texts joined,
+    each token with its own text's language embedding. ``mask_ratio``: the ``MaskConfig``
     ratio of the text inputs (speech inputs always use ``speech_ratio`` in spans of
     ``speech_span``); None masks nothing. Masks are drawn in declaration order, every
     objective of a type for every example, so selecting fewer views or declaring a new
@@ -109,8 +109,7 @@ class Objective:
 
     def encoder_length(self, lengths: Dict[str, int]) -> int:
         """Encoder positions of an example whose sequences have ``lengths``."""
-        texts = [s for s in self.encoder if s != "S"]
-        return sum(lengths[s] for s in self.encoder) + max(len(texts) - 1, 0)
+        return sum(lengths[s] for s in self.encoder)
 
     def decoder_length(self, lengths: Dict[str, int]) -> int:
         """Its longest decoder sequence (a full target carries end-of-sequence)."""
