@@ -274,3 +274,38 @@ def test_manifest_problems_name_file_line_and_id(corpus):
     write_manifest(path, [dict(r, src_lang="") for r in rows])
     ds = DATASET_CLASSES["speech"](path, corpus["dict"], name="bad", src_lang="nl")
     assert set(ds.lang_keys) == {"nl"}
+
+
+def test_paired_targets_complementary_masked_option(corpus):
+    """Eq. 6's ℓ_p(S^m, t^¬m): with ``paired_target_ratio`` the forward and backward
+    targets are masked, the decoder reads y^¬m and predicts y at the masked positions only;
+    encoder inputs and alignment views are unchanged."""
+    from mu2slam_fairseq.data.masking import MaskConfig
+
+    plain = batch(dataset(corpus, "asr"))
+    views = batch(dataset(corpus, "asr", masking=MaskConfig(paired_target_ratio=0.5)))
+    d, pad, M, eos = (
+        corpus["dict"],
+        corpus["dict"].pad(),
+        corpus["dict"].index(MASK),
+        corpus["dict"].eos(),
+    )
+    table = unit_ids(d)
+    for i, row in enumerate(read_manifest(corpus["paths"]["asr"])):
+        t = torch.tensor(corpus["encode"](row["src_text"], "nl"))
+        feats = torch.from_numpy(load_features(row["audio"], corpus["base"]))
+        z = torch.tensor(table)[corpus["quantize"](feats)]
+        for name, y in (("asr_s2t", t), ("asr_t2s", z)):
+            dec = views[name]["decoders"][0]
+            target, m = dec["target"][i, : len(y)], dec["target"][i, : len(y)] != pad
+            assert int(m.sum()) == mask_count(len(y), 0.5)
+            assert (dec["target"][i, len(y) :] == pad).all()  # no end-of-sequence
+            assert torch.equal(target[m], y[m])
+            prev = dec["prev_output_tokens"][i, : len(y)]
+            assert prev[0] == eos and torch.equal(prev[1:], torch.where(m, y, torch.tensor(M))[:-1])
+        # the encoder side draws the same masks as without the option
+        assert torch.equal(
+            views["asr_s2t"]["net_input"]["speech_mask"][i],
+            plain["asr_s2t"]["net_input"]["speech_mask"][i],
+        )
+    assert not views["asr_s2t"]["seq2seq"] and plain["asr_s2t"]["seq2seq"]

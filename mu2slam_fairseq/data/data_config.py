@@ -16,6 +16,7 @@ complete example (paths are relative to the YAML file's folder)::
       time_mask_T: 40
       time_mask_p: 1.0
     masking: {speech_ratio: 0.5, speech_span: 10, text_ratio: 0.5, mt_ratio: 0.25}
+                                    # optional: paired_target_ratio (Eq. 6's masked ℓ_p targets)
     batching:
       shares: {speech: 4, text: 8, ast: 1, asr: 1, mt: 1}
       sentences_per_share: 1        # sub-batch of type t holds at most shares[t] x this examples
@@ -206,7 +207,9 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
     specaugment = _specaugment(r, top.get("specaugment"))
 
     masking_raw = r.mapping(
-        top.get("masking"), "masking", ("speech_ratio", "speech_span", "text_ratio", "mt_ratio")
+        top.get("masking"),
+        "masking",
+        ("speech_ratio", "speech_span", "text_ratio", "mt_ratio", "paired_target_ratio"),
     )
     values = {}
     for k, v in masking_raw.items():

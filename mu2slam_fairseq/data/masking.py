@@ -43,9 +43,12 @@ class MaskConfig:
     speech_span: int = 10  # longest masked run of 40 ms steps
     text_ratio: float = 0.5  # text-only data and the text side of speech-text pairs
     mt_ratio: float = 0.25  # both sides of MT pairs
+    # ℓ_p's targets: 0 predicts the whole target y (Eq. 4); r > 0 masks a share r of y,
+    # feeds the decoder y^¬m and predicts the masked positions (Eq. 6's t^¬m, z^¬m, v^¬m)
+    paired_target_ratio: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("speech_ratio", "text_ratio", "mt_ratio"):
+        for name in ("speech_ratio", "text_ratio", "mt_ratio", "paired_target_ratio"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"masking {name} must be in [0, 1], got {value}")

@@ -28,25 +28,35 @@ class Sequences:
     features: Optional[torch.Tensor] = None
 
 
-Masks = Dict[str, torch.Tensor]  # sequence -> bool mask of one objective's encoder input
+Masks = Dict[str, torch.Tensor]  # sequence -> bool mask (an encoder input or a target y^¬m)
 
 
 def draw_masks(
     objectives: Sequence[Objective], seqs: Sequences, masking: MaskConfig, rng: np.random.Generator
 ) -> Dict[str, Masks]:
     """The masks of every objective, in declaration order and, within one, in encoder
-    order: speech in spans of ``speech_span`` steps, a text in one contiguous span."""
+    order: speech in spans of ``speech_span`` steps, a text in one contiguous span. With
+    ``paired_target_ratio`` > 0, then a mask of each full target that is not an encoder
+    input (Eq. 6's y^¬m), drawn by the same samplers."""
     masks: Dict[str, Masks] = {}
     for o in objectives:
         masks[o.name] = {}
         if o.mask_ratio is None:
             continue
-        for s in o.encoder:
+        text_ratio = getattr(masking, o.mask_ratio)
+        draws = [(s, masking.speech_ratio if s == "S" else text_ratio) for s in o.encoder]
+        if masking.paired_target_ratio > 0:
+            draws += [
+                (d.sequence, masking.paired_target_ratio)
+                for d in o.decoders
+                if not d.complementary and d.sequence not in o.encoder
+            ]
+        for s, ratio in draws:
             n = len(seqs.tokens[s])
             if s == "S":
-                m = span_mask(n, masking.speech_ratio, masking.speech_span, rng)
+                m = span_mask(n, ratio, masking.speech_span, rng)
             else:
-                m = contiguous_mask(n, getattr(masking, o.mask_ratio), rng)
+                m = contiguous_mask(n, ratio, rng)
             masks[o.name][s] = torch.from_numpy(m)
     return masks
 
@@ -76,7 +86,7 @@ def build_view(o: Objective, seqs: Sequences, masks: Masks) -> ViewItem:
             seqs.tokens[d.sequence],
             seqs.langs[d.sequence],
             SPEECH if d.sequence == "S" else TEXT,
-            masks[d.sequence] if d.complementary else None,
+            masks.get(d.sequence) if d.complementary or d.sequence not in o.encoder else None,
         )
         for d in o.decoders
     ]
