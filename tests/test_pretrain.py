@@ -185,6 +185,24 @@ def test_zero_weight_removes_exactly_its_terms(corpus, flag, zeroed_terms):
     assert full.item() - zeroed.item() > 0
 
 
+def test_paper_normalisation_averages_each_term_over_its_examples(corpus):
+    """--term-normalisation example: coefficient x (term summed over positions) / examples
+    of its view, the paper's expectation over each data set of per-example sums."""
+    task, model, criterion, sample = setup(corpus)
+    model.eval()
+    per_token, _, log = criterion(model, sample)
+    per_example, _, _ = setup(corpus, "--term-normalisation", "example")[2](model, sample)
+    examples = {v["name"]: v["nsentences"] for v in sample["views"]}
+    by_example = sum(
+        c * log[f"{t}/loss"] / examples[t.split("/")[0]]
+        for t, c in DEFAULT_COEFFICIENT.items()
+        if log[f"{t}/n"] > 0
+    )
+    assert math.isclose(per_token.item(), hand_total(log, DEFAULT_COEFFICIENT), rel_tol=1e-5)
+    assert math.isclose(per_example.item(), by_example, rel_tol=1e-5)
+    assert per_example.item() > 2 * per_token.item()  # a speech term sums over many steps
+
+
 def test_default_coefficients_are_the_papers():
     fields = Mu2slamCriterionConfig.__dataclass_fields__
     defaults = {c.flag: fields[c.flag].default for c in PAPER_COEFFICIENTS}

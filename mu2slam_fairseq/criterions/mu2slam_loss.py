@@ -6,10 +6,12 @@ for ASR a CTC target. This criterion only runs the views through the model and w
 the terms; what a term means, which terms a batch logs and which coefficient weighs each
 are declared once, with the objective (``objectives/``).
 
-Reduction: each term is the mean over its own loss positions, then weighted and summed.
-A per-term mean keeps a 1,000-frame speech MLM term from drowning a 20-token MT term,
-which is what the paper's loss coefficients assume. ``sample_size`` is therefore 1 per
-batch, and fairseq averages over ``--update-freq`` steps and data-parallel workers.
+Reduction (``--term-normalisation``): by default each term is the mean over its own loss
+positions, then weighted and summed, so a 1,000-frame speech MLM term does not drown a
+20-token MT term; ``example`` is the paper's: each term summed over the positions of an
+example and averaged over its view's examples (Eqs. 3, 6). ``sample_size`` is 1 per
+batch either way, and fairseq averages over ``--update-freq`` steps and data-parallel
+workers.
 
 Speed: views run in packs, several views per encoder and decoder pass (``packing.py``,
 ``--pack-overhead``), and the vocabulary heads (MLM, decoder output) project only the
@@ -22,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.dataclass import ChoiceEnum
 
 from ..objectives import coefficients_config, objective
 from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_encoder_out, view_shape
@@ -34,6 +37,13 @@ class Mu2slamCriterionConfig(coefficients_config()):
 
     label_smoothing: float = field(
         default=0.0, metadata={"help": "label smoothing of decoder losses"}
+    )
+    term_normalisation: ChoiceEnum(["token", "example"]) = field(
+        default="token",
+        metadata={
+            "help": "each loss term divided by its loss positions (token), or summed per example and "
+            "averaged over the examples of its view, as the paper's Eqs. 3 and 6 (example)"
+        },
     )
     pack_overhead: int = field(
         default=256,
@@ -161,7 +171,8 @@ class Mu2slamCriterion(FairseqCriterion):
             for term, loss, n, correct in view_terms:
                 weight = term_weight(self.cfg, view["name"], term.split("/", 1)[1])
                 if n > 0 and weight > 0:
-                    total = total + weight * loss / n
+                    per_example = self.cfg.term_normalisation == "example"
+                    total = total + weight * loss / (view["nsentences"] if per_example else n)
                 fill_log(log, f"{term}/loss", loss.detach().item())
                 fill_log(log, f"{term}/n", n)
                 fill_log(log, f"{term}/correct", correct)
