@@ -320,6 +320,21 @@ def test_per_token_text_languages(model, speech):
     assert (enc_3["encoder_out"][0] - enc_1["encoder_out"][0]).abs().max() > 1e-3
 
 
+def test_encoder_selects_rows_and_cuts_steps(model, speech):
+    """select_rows: rows of a shared encoder pass, as a criterion reads one view of it."""
+    a, b = text_ids("en", 6), text_ids("nl", 5)
+    items = [
+        dict(speech=speech[:40], text=a, text_lang="en", tgt_lang="nl", tgt_modality=1, target=b),
+        dict(speech=speech[:20], text=b, text_lang="nl", tgt_lang="en", tgt_modality=1, target=a),
+    ]
+    enc, _ = run(model.double(), collate(items))
+    assert model.encoder.select_rows(enc, torch.arange(2)) is enc
+    one = model.encoder.select_rows(enc, torch.tensor([1]), steps=7)
+    assert torch.equal(one["encoder_out"][0], enc["encoder_out"][0][:7, 1:2])
+    assert torch.equal(one["encoder_padding_mask"][0], enc["encoder_padding_mask"][0][1:2, :7])
+    assert torch.equal(one["speech_steps"][0], enc["speech_steps"][0][1:2])
+
+
 def test_speech_mask_replaces_the_front_end_output(model, speech):
     model = model.double()
     steps = grid_length(40)

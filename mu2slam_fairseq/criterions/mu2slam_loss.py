@@ -27,7 +27,7 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import ChoiceEnum
 
 from ..objectives import coefficients_config, objective
-from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_encoder_out, view_shape
+from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_shape
 from .terms import ctc_loss, decode, empty_log, fill_log, reduce_term_metrics, zero_loss
 
 
@@ -108,12 +108,17 @@ class Mu2slamCriterion(FairseqCriterion):
             )
         for k, view in enumerate(views):
             if view.get("ctc") is not None and self.cfg.weight_ctc > 0:
-                own = view_encoder_out(enc, starts[k], shapes[k].rows, shapes[k].enc_len)
+                rows = torch.arange(starts[k], starts[k] + shapes[k].rows)
+                own = model.encoder.select_rows(enc, rows.to(self.device(enc)), shapes[k].enc_len)
                 terms[k].append(
                     (f"{view['name']}/ctc",)
                     + ctc_loss(model, own, view["ctc"], self.pad, self.blank)
                 )
         return terms
+
+    @staticmethod
+    def device(enc: Dict) -> torch.device:
+        return enc["encoder_out"][0].device
 
     def _mlm_sums(self, model, enc: Dict, views: Sequence[Dict], shapes) -> Optional[Sums]:
         """Per view: summed MLM cross-entropy, count and correct argmaxes (one head call)."""
@@ -135,8 +140,9 @@ class Mu2slamCriterion(FairseqCriterion):
         """Per decoder pass: summed cross-entropy, count and correct argmaxes (one decoder batch)."""
         if not passes:
             return [], [], []
-        batch = decoder_batch(enc, passes, starts, self.pad)
-        logits = lambda keep: decode(model, batch["encoder_out"], batch, keep)  # noqa: E731
+        batch = decoder_batch(passes, starts, self.pad)
+        rows = model.encoder.select_rows(enc, batch["rows"].to(self.device(enc)))
+        logits = lambda keep: decode(model, rows, batch, keep)  # noqa: E731
         return self._sums(
             logits, batch["target"], batch["pass_of_row"], len(passes), self.cfg.label_smoothing
         )

@@ -9,7 +9,8 @@ grouped into packs: runs of the views sorted by encoder length, chosen by a smal
 dynamic programme that weighs the padding a pack adds against the passes it saves
 (``plan``). A pack's encoder inputs are concatenated along the batch and encoded at once
 (``concat_inputs``); all decoder passes of its views then run as one decoder batch over
-the rows of that encoder output (``decoder_batch``). Every row of a batch is computed
+the rows of that encoder output (``decoder_batch``; the encoder selects the rows,
+``Mu2slamEncoder.select_rows``). Every row of a batch is computed
 independently of the others (padding masks in attention and in the convolution module
 and its group norm, positions and languages per row), so each view's losses are those of
 its own passes, up to float rounding.
@@ -137,46 +138,17 @@ def concat_inputs(net_inputs: Sequence[Dict], pad: int) -> Dict:
     return out
 
 
-def view_encoder_out(enc: Dict[str, List[torch.Tensor]], start: int, rows: int, width: int) -> Dict:
-    """The encoder output of one view (rows ``start:start+rows`` of a packed batch, ``width`` steps)."""
-    end = start + rows
-    return {
-        "encoder_out": [enc["encoder_out"][0][:width, start:end]],
-        "encoder_padding_mask": [enc["encoder_padding_mask"][0][start:end, :width]],
-        "encoder_embedding": [],
-        "encoder_states": [],
-        "src_tokens": [],
-        "src_lengths": [],
-        "speech_steps": [enc["speech_steps"][0][start:end]],
-        "tgt_lang": [],
-        "tgt_modality": [],
-    }
-
-
-def decoder_batch(
-    enc: Dict[str, List[torch.Tensor]], passes: Sequence[Dict], starts: Sequence[int], pad: int
-) -> Dict:
+def decoder_batch(passes: Sequence[Dict], starts: Sequence[int], pad: int) -> Dict:
     """One decoder batch for several decoder passes, pass k over the encoder rows from
-    ``starts[k]``; returns the decoder's inputs, its encoder output and the stacked targets."""
-    index = torch.cat([torch.arange(s, s + len(p["tgt_lang"])) for s, p in zip(starts, passes)])
-    index = index.to(enc["encoder_out"][0].device)
-    one = len(passes) == 1 and starts[0] == 0 and len(index) == enc["encoder_out"][0].size(1)
-    encoder_out = (
-        enc
-        if one
-        else {
-            **enc,
-            "encoder_out": [enc["encoder_out"][0].index_select(1, index)],
-            "encoder_padding_mask": [enc["encoder_padding_mask"][0].index_select(0, index)],
-            "speech_steps": [enc["speech_steps"][0].index_select(0, index)],
-        }
-    )
+    ``starts[k]``: the decoder's inputs, the stacked targets and the encoder rows it reads."""
     return {
         "prev_output_tokens": stack_rows([p["prev_output_tokens"] for p in passes], pad),
         "target": stack_rows([p["target"] for p in passes], pad),
         "tgt_lang": torch.cat([p["tgt_lang"] for p in passes]),
         "tgt_modality": torch.cat([p["tgt_modality"] for p in passes]),
-        "encoder_out": encoder_out,
+        "rows": torch.cat(
+            [torch.arange(s, s + len(p["tgt_lang"])) for s, p in zip(starts, passes)]
+        ),
         "pass_of_row": torch.cat(
             [torch.full((len(p["tgt_lang"]),), k, dtype=torch.long) for k, p in enumerate(passes)]
         ),

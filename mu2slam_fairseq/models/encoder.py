@@ -26,6 +26,7 @@ from .embeddings import InputEmbeddings, embed_scale
 from .frontend import SpeechFrontEnd
 
 EncoderOut = Dict[str, List[torch.Tensor]]
+TIME_MAJOR = ("encoder_out", "encoder_states")  # (T, B, C); every other entry is batch-first
 
 
 class Mu2SlamEncoder(FairseqEncoder):
@@ -232,10 +233,28 @@ class Mu2SlamEncoder(FairseqEncoder):
 
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: torch.Tensor) -> EncoderOut:
         """Select/reorder batch items (beam search): time-major tensors on dim 1, the rest on dim 0."""
-        time_major = {"encoder_out", "encoder_states"}
         return {
-            key: [t.index_select(1 if key in time_major else 0, new_order) for t in value]
+            key: [t.index_select(1 if key in TIME_MAJOR else 0, new_order) for t in value]
             for key, value in encoder_out.items()
+        }
+
+    def select_rows(
+        self, encoder_out: EncoderOut, rows: torch.Tensor, steps: Optional[int] = None
+    ) -> EncoderOut:
+        """The output of some rows of a batch (one view's, or a decoder pass's, when several
+        views share an encoder pass), its time axis cut to ``steps``."""
+        width = encoder_out["encoder_out"][0].size(0)
+        everything = len(rows) == encoder_out["encoder_out"][0].size(1) and bool(
+            (rows.cpu() == torch.arange(len(rows))).all()
+        )
+        out = encoder_out if everything else self.reorder_encoder_out(encoder_out, rows)
+        if steps is None or steps >= width:
+            return out
+        cut = {key: [t[:steps] for t in out[key]] for key in TIME_MAJOR}
+        return {
+            **out,
+            **cut,
+            "encoder_padding_mask": [m[:, :steps] for m in out["encoder_padding_mask"]],
         }
 
 
