@@ -8,7 +8,8 @@ example at a time, by the dataset.
 Bad rows, so that none stops training hours in: a manifest with duplicate ids, or rows
 whose audio is missing, empty or beyond the end of its feature zip, is refused (the
 error names the manifest, the line and the id, and counts the rows like it); rows with
-empty text or audio are skipped with a counted warning. The language of an example for
+empty text or audio are skipped with a counted warning. The row checks are
+``mu2slam-validate``'s too (``row_checks``). The language of an example for
 sampling is its source language (speech, text, asr) or its language pair (ast, mt, t2t).
 """
 
@@ -20,10 +21,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from fairseq.data import Dictionary
 
-from ..grid import grid_length
 from ..symbols import lang_symbol
-from .features import reference_problem
 from .manifest import ManifestError, read_manifest
+from .row_checks import RowChecks
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class RowReader:
             tokenizer,
             n_units,
         )
+        self.checks = RowChecks(audio_root, n_units)
 
     def read(self, encode: Optional[TextEncodeFn]) -> List[Example]:
         """The usable examples, in manifest order; refuses the manifest on the problems
@@ -86,13 +87,10 @@ class RowReader:
                     None,
                     f"{len(missing)} row(s) (first: {missing[0]}) have no units and no speech tokenizer was given",
                 )
-        first_line: Dict[str, int] = {}
         for i, row in enumerate(rows):
-            if row["id"] in first_line:
-                raise self.error(
-                    i + 2, row["id"], f"duplicate id (first on line {first_line[row['id']]})"
-                )
-            first_line[row["id"]] = i + 2
+            first = self.checks.duplicate_of(row["id"], i + 2)
+            if first is not None:
+                raise self.error(i + 2, row["id"], f"duplicate id (first on line {first})")
         examples, skipped = [], []
         for i, row in enumerate(rows):
             ex = self._parse(row, i + 2, encode)
@@ -115,10 +113,9 @@ class RowReader:
 
     def _check_audio_references(self, examples: List[Example]) -> None:
         """Refuse rows whose audio file is missing, empty or shorter than their zip reference."""
-        sizes: Dict[Path, int] = {}
         bad = []
         for ex in examples:
-            problem = reference_problem(ex.audio, self.audio_root, sizes) if ex.audio else None
+            problem = self.checks.audio(ex.audio) if ex.audio else None
             if problem:
                 bad.append((ex, problem))
         if bad:
@@ -164,30 +161,16 @@ class RowReader:
     def _speech(self, row: Dict[str, str], line: int) -> Optional[Example]:
         if not row["audio"]:
             return None
-        try:
-            n_frames = int(row["n_frames"])
-        except ValueError:
-            raise self.error(
-                line, row["id"], f"n_frames {row['n_frames']!r} is not an integer"
-            ) from None
-        if n_frames <= 0:
+        n_frames, problem = self.checks.n_frames(row["n_frames"])
+        if n_frames is None:
+            raise self.error(line, row["id"], problem)
+        if problem:  # no frames: skipped like an empty audio field
             return None
         units = None
         if row["units"] and self.needs_units:
-            try:
-                units = np.array([int(u) for u in row["units"].split()], dtype=np.int64)
-            except ValueError:
-                raise self.error(
-                    line, row["id"], "units must be space-separated integers"
-                ) from None
-            if len(units) != grid_length(n_frames):
-                raise self.error(
-                    line,
-                    row["id"],
-                    f"{len(units)} units for {n_frames} frames; the 40 ms grid needs {grid_length(n_frames)}",
-                )
-            if units.min() < 0 or units.max() >= self.n_units:
-                raise self.error(line, row["id"], f"unit ids must be in [0, {self.n_units})")
+            units, problem = self.checks.units(row["units"], n_frames)
+            if problem:
+                raise self.error(line, row["id"], problem)
         return Example(id=row["id"], line=line, audio=row["audio"], n_frames=n_frames, units=units)
 
     def _parse(

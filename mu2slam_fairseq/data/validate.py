@@ -12,8 +12,11 @@ problem at once and names the file and line (header = line 1) of each:
   ``n_frames`` that disagrees with the audio (the array length of stored features; for
   audio files the number of 80-dim log-Mel frames after resampling to 16 kHz, or the number
   of samples, fairseq's convention for raw-audio manifests);
+- ``units`` that are not integers or not one per 40 ms step of ``n_frames``;
 - unknown language codes in ``src_lang``/``tgt_lang`` (see ``langcodes``).
 
+Ids, frame counts, units and audio references are judged by the checks the datasets
+refuse or skip rows on (``row_checks``), in the same words.
 Exit status 1 when anything is wrong, 2 on bad usage.
 """
 
@@ -25,8 +28,9 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .audio import AudioError, load_waveform, n_fbank_frames
-from .features import NPY_MAGIC, load_features, read_bytes, resolve, split_zip_ref
+from .features import NPY_MAGIC, load_features, read_bytes
 from .langcodes import KNOWN_LANGS, is_known_language, suggestion
+from .row_checks import RowChecks
 
 
 @dataclass(frozen=True)
@@ -50,16 +54,14 @@ class Problem:
 AudioCache = Dict[Tuple[str, str], Tuple[Optional[Tuple[int, Optional[int]]], Optional[str]]]
 
 
-def _measure(field: str, root: Path) -> Tuple[Optional[Tuple[int, Optional[int]]], Optional[str]]:
+def _measure(
+    field: str, checks: RowChecks
+) -> Tuple[Optional[Tuple[int, Optional[int]]], Optional[str]]:
     """``((frames, samples), None)`` for readable audio or features, ``(None, problem)`` otherwise."""
-    ref = split_zip_ref(field)
-    target = resolve(ref[0] if ref else field, root)
-    if not target.exists():
-        return None, f"audio {'zip ' if ref else ''}not found: {target}"
-    if ref is None and target.is_file() and target.stat().st_size == 0:
-        return None, f"empty audio file: {target}"
-    if ref is not None and ref[2] == 0:
-        return None, f"empty audio: {field} has length 0"
+    problem = checks.audio(field)
+    if problem:
+        return None, problem
+    root = checks.audio_root
     try:
         name, data = read_bytes(field, root)
         if data[:6] == NPY_MAGIC:
@@ -95,6 +97,7 @@ def validate_manifest(
     extra = set(extra_langs)
     root = Path(audio_root) if audio_root is not None else path.parent
     cache = {} if cache is None else cache
+    checks = RowChecks(root)
 
     def report(line: Optional[int], message: str) -> None:
         problems.append(Problem(where, line, message))
@@ -135,7 +138,6 @@ def validate_manifest(
         report(1, f"missing column(s): {', '.join(missing)} (header: {' '.join(header)})")
     has_tgt = "tgt_text" in header
 
-    first_line: Dict[str, int] = {}
     for number, data in enumerate(lines[1:], start=2):
         text = decode(number, data)
         if text is None or not text.strip():
@@ -146,13 +148,11 @@ def validate_manifest(
             continue
         row = dict(zip(header, fields))
         uid = row.get("id", "")
-        if "id" in header:
-            if not uid:
-                report(number, "empty id")
-            elif uid in first_line:
-                report(number, f"duplicate id {uid!r} (first on line {first_line[uid]})")
-            else:
-                first_line[uid] = number
+        first = checks.duplicate_of(uid, number) if uid else None
+        if "id" in header and not uid:
+            report(number, "empty id")
+        elif first is not None:
+            report(number, f"duplicate id {uid!r} (first on line {first})")
         audio = row.get("audio", "")
         n_frames = row.get("n_frames", "")
         if audio:
@@ -184,18 +184,19 @@ def validate_manifest(
             continue
         declared: Optional[int] = None
         if "n_frames" in header:
-            try:
-                declared = int(n_frames)
-                if declared <= 0:
-                    raise ValueError
-            except ValueError:
-                report(number, f"n_frames {n_frames!r} is not a positive integer")
+            declared, problem = checks.n_frames(n_frames)
+            if problem:
+                report(number, problem)
                 declared = None
+        if declared is not None and row.get("units"):
+            problem = checks.units(row["units"], declared)[1]
+            if problem:
+                report(number, problem)
         if not check_audio:
             continue
         key = (str(root), audio)
         if key not in cache:
-            cache[key] = _measure(audio, root)
+            cache[key] = _measure(audio, checks)
         measured, error = cache[key]
         if error:
             report(number, error)
