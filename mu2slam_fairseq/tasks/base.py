@@ -103,6 +103,8 @@ class SplitEncoder:
 class Mu2slamTaskBase(FairseqTask):
     cfg: Mu2slamTaskConfig
     data_types: Sequence[str] = DATA_TYPES  # the corpus types this task trains on
+    # evaluation batches hold one type each, under the whole budget and encoder limit
+    one_type_eval_batches = False
 
     def __init__(self, cfg: Mu2slamTaskConfig, data_cfg: DataConfig, dictionary: Dictionary):
         super().__init__(cfg)
@@ -225,11 +227,16 @@ class Mu2slamTaskBase(FairseqTask):
         update_epoch_batch_itr=False,
     ):
         """One update holds a sub-batch of every data type, each under its own budget
-        (``--max-tokens`` and ``--batch-size`` split over the types by share)."""
+        (``--max-tokens`` and ``--batch-size`` split over the types by share); with
+        ``one_type_eval_batches``, an evaluation batch holds one type (``--batch-size``
+        honoured)."""
         train = self.is_train_split(dataset)
         key = (id(dataset), num_shards, shard_id)
         if train and key in self.dataset_to_epoch_iter and not disable_iterator_cache:
             return self.dataset_to_epoch_iter[key]
+        one_type = self.one_type_eval_batches and not train
+        if one_type and isinstance(max_positions, tuple):
+            max_positions = max_positions[0]
         sampler = build_batch_sampler(
             self.data_cfg,
             dataset,
@@ -238,6 +245,7 @@ class Mu2slamTaskBase(FairseqTask):
             max_tokens,
             num_shards,
             max_positions,
+            one_type_per_batch=one_type,
             max_sentences=max_sentences,
         )
         itr = epoch_batch_iterator(

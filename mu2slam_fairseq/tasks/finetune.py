@@ -38,7 +38,6 @@ import torch
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..data.batching import build_batch_sampler, epoch_batch_iterator
 from ..data.data_config import DataConfig
 from ..data.detok import PieceCodec
 from ..data.masking import MaskConfig
@@ -103,6 +102,7 @@ class Mu2slamFinetuneConfig(Mu2slamTaskConfig):
 class Mu2slamFinetuneTask(Mu2slamTaskBase):
     cfg: Mu2slamFinetuneConfig
     data_types = finetune_types()
+    one_type_eval_batches = True
 
     def __init__(self, cfg: Mu2slamFinetuneConfig, data_cfg: DataConfig, dictionary):
         super().__init__(cfg, data_cfg, dictionary)
@@ -141,61 +141,6 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         corpus, path = resolve_subset(self.data_cfg, self.cfg.data, split)
         data_cfg = replace(self.data_cfg, corpora=[replace(corpus, splits={split: path})])
         self.datasets[split] = self.build_split(data_cfg, split, train=False)
-
-    def get_batch_iterator(
-        self,
-        dataset,
-        max_tokens=None,
-        max_sentences=None,
-        max_positions=None,
-        ignore_invalid_inputs=False,
-        required_batch_size_multiple=1,
-        seed=1,
-        num_shards=1,
-        shard_id=0,
-        num_workers=0,
-        epoch=1,
-        data_buffer_size=0,
-        disable_iterator_cache=False,
-        skip_remainder_batch=False,
-        grouped_shuffling=False,
-        update_epoch_batch_itr=False,
-    ):
-        """Training as in pre-training; evaluation in batches of one type (``--batch-size`` honoured)."""
-        if self.is_train_split(dataset):
-            return super().get_batch_iterator(
-                dataset,
-                max_tokens,
-                max_sentences,
-                max_positions,
-                ignore_invalid_inputs,
-                required_batch_size_multiple,
-                seed,
-                num_shards,
-                shard_id,
-                num_workers,
-                epoch,
-                data_buffer_size,
-                disable_iterator_cache,
-                skip_remainder_batch,
-                grouped_shuffling,
-                update_epoch_batch_itr,
-            )
-        max_size = max_positions[0] if isinstance(max_positions, tuple) else max_positions
-        sampler = build_batch_sampler(
-            self.data_cfg,
-            dataset,
-            seed,
-            False,
-            max_tokens,
-            num_shards,
-            max_size,
-            one_type_per_batch=True,
-            max_sentences=max_sentences,
-        )
-        return epoch_batch_iterator(
-            dataset, sampler, seed, num_shards, shard_id, num_workers, epoch, data_buffer_size
-        )
 
     # ---- model ---------------------------------------------------------------------
     def build_model(self, cfg, from_checkpoint: bool = False):
