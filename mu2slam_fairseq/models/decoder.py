@@ -85,29 +85,15 @@ class Mu2SlamDecoder(TransformerDecoderBase):
         prev_output_tokens: torch.Tensor,
         encoder_out: Optional[Dict[str, List[torch.Tensor]]] = None,
         incremental_state: Optional[IncrementalState] = None,
-        tgt_lang: Optional[torch.Tensor] = None,
-        tgt_modality: Optional[torch.Tensor] = None,
         features_only: bool = False,
-        full_context_alignment: bool = False,
-        alignment_layer: Optional[int] = None,
-        alignment_heads: Optional[int] = None,
-        src_lengths: Optional[Any] = None,
-        return_all_hiddens: bool = False,
+        src_lengths: Optional[Any] = None,  # unused, as in fairseq
+        return_all_hiddens: bool = False,  # unused, as in fairseq
+        **options: Any,
     ) -> Tuple[torch.Tensor, Dict[str, Any]]:
-        """(B, T_out, V) logits (or (B, T_out, C) features) and fairseq's extra dict.
-
-        ``tgt_lang`` (B,) ``<lang_xx>`` indices and ``tgt_modality`` (B,) (0 speech units,
-        1 text) override the ones in ``encoder_out``.
-        """
+        """(B, T_out, V) logits (or (B, T_out, C) features) and fairseq's extra dict;
+        ``options`` are ``extract_features``'s."""
         x, extra = self.extract_features(
-            prev_output_tokens,
-            encoder_out=encoder_out,
-            incremental_state=incremental_state,
-            full_context_alignment=full_context_alignment,
-            alignment_layer=alignment_layer,
-            alignment_heads=alignment_heads,
-            tgt_lang=tgt_lang,
-            tgt_modality=tgt_modality,
+            prev_output_tokens, encoder_out, incremental_state, **options
         )
         if not features_only:
             x = self.output_layer(x)
@@ -118,23 +104,22 @@ class Mu2SlamDecoder(TransformerDecoderBase):
         prev_output_tokens: torch.Tensor,
         encoder_out: Optional[Dict[str, List[torch.Tensor]]],
         incremental_state: Optional[IncrementalState] = None,
-        full_context_alignment: bool = False,
-        alignment_layer: Optional[int] = None,
-        alignment_heads: Optional[int] = None,
         tgt_lang: Optional[torch.Tensor] = None,
         tgt_modality: Optional[torch.Tensor] = None,
+        **alignment: Any,
     ) -> Tuple[torch.Tensor, Dict[str, Any]]:
+        """fairseq's features with the target vectors added to the positions.
+
+        ``tgt_lang`` (B,) ``<lang_xx>`` indices and ``tgt_modality`` (B,) (0 speech units,
+        1 text) override the ones in ``encoder_out``; ``alignment`` holds fairseq's
+        full_context_alignment, alignment_layer and alignment_heads.
+        """
         tgt_lang = _from_encoder_out(tgt_lang, encoder_out, "tgt_lang")
         tgt_modality = _from_encoder_out(tgt_modality, encoder_out, "tgt_modality")
         self.embed_positions.target = self.input_embeddings(tgt_lang, tgt_modality)
         try:
             return super().extract_features(
-                prev_output_tokens,
-                encoder_out,
-                incremental_state=incremental_state,
-                full_context_alignment=full_context_alignment,
-                alignment_layer=alignment_layer,
-                alignment_heads=alignment_heads,
+                prev_output_tokens, encoder_out, incremental_state=incremental_state, **alignment
             )
         finally:
             self.embed_positions.target = None

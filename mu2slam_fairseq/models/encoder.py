@@ -81,6 +81,12 @@ class Mu2SlamEncoder(FairseqEncoder):
     ) -> Dict[str, torch.Tensor]:
         """The packed encoder input before the Conformer stack.
 
+        src_tokens (B, L) text ids padded with pad (L may be 0), src_lengths (B,);
+        src_speech (B, T, 80) zero-padded log-Mel, src_speech_lengths (B,) frames;
+        speech_lang / text_lang (B,) ``<lang_xx>`` indices (text_lang may also be (B, L),
+        one tag per token); speech_mask (B, T_grid) True = replace that step's Conv2d
+        output with the mask embedding.
+
         Returns "x" (B, T, C), "padding_mask" (B, T), "speech_steps" (B,) and
         "is_speech" (B, T) (True on speech steps).
         """
@@ -185,33 +191,20 @@ class Mu2SlamEncoder(FairseqEncoder):
         self,
         src_tokens: torch.Tensor,
         src_lengths: torch.Tensor,
-        src_speech: Optional[torch.Tensor] = None,
-        src_speech_lengths: Optional[torch.Tensor] = None,
-        speech_lang: Optional[torch.Tensor] = None,
-        text_lang: Optional[torch.Tensor] = None,
-        speech_mask: Optional[torch.Tensor] = None,
+        *,
         tgt_lang: Optional[torch.Tensor] = None,
         tgt_modality: Optional[torch.Tensor] = None,
         return_all_hiddens: bool = False,
+        **inputs: Optional[torch.Tensor],
     ) -> EncoderOut:
         """Encode a batch of speech, text or concatenated inputs.
 
-        src_tokens (B, L) text ids padded with pad (L may be 0), src_lengths (B,);
-        src_speech (B, T, 80) zero-padded log-Mel, src_speech_lengths (B,) frames;
-        speech_lang / text_lang / tgt_lang (B,) ``<lang_xx>`` indices (text_lang may also be
-        (B, L), one tag per token); speech_mask (B, T_grid) True = replace that step's
-        Conv2d output with the mask embedding; tgt_modality (B,) 0 speech units, 1 text.
-        ``tgt_lang``/``tgt_modality`` are only carried along for the decoder.
+        ``src_tokens``, ``src_lengths`` and the optional ``inputs`` (src_speech,
+        src_speech_lengths, speech_lang, text_lang, speech_mask) are ``embed``'s;
+        tgt_lang (B,) ``<lang_xx>`` indices and tgt_modality (B,) (0 speech units, 1 text)
+        are only carried along for the decoder.
         """
-        emb = self.embed(
-            src_tokens,
-            src_lengths,
-            src_speech,
-            src_speech_lengths,
-            speech_lang,
-            text_lang,
-            speech_mask,
-        )
+        emb = self.embed(src_tokens, src_lengths, **inputs)
         padding_mask = emb["padding_mask"]
         x = self.dropout_module(emb["x"]).transpose(0, 1)  # T x B x C
         states: List[torch.Tensor] = [x] if return_all_hiddens else []

@@ -78,27 +78,13 @@ class Mu2SlamModel(FairseqEncoderDecoderModel):
         src_tokens: torch.Tensor,
         src_lengths: torch.Tensor,
         prev_output_tokens: torch.Tensor,
-        src_speech: Optional[torch.Tensor] = None,
-        src_speech_lengths: Optional[torch.Tensor] = None,
-        speech_lang: Optional[torch.Tensor] = None,
-        text_lang: Optional[torch.Tensor] = None,
-        speech_mask: Optional[torch.Tensor] = None,
-        tgt_lang: Optional[torch.Tensor] = None,
-        tgt_modality: Optional[torch.Tensor] = None,
+        *,
         features_only: bool = False,
+        **encoder_inputs: Optional[torch.Tensor],
     ) -> Tuple[torch.Tensor, Dict[str, Any]]:
-        """Encode, then decode ``prev_output_tokens``; the extra dict also holds "encoder_out"."""
-        encoder_out = self.encoder(
-            src_tokens,
-            src_lengths,
-            src_speech=src_speech,
-            src_speech_lengths=src_speech_lengths,
-            speech_lang=speech_lang,
-            text_lang=text_lang,
-            speech_mask=speech_mask,
-            tgt_lang=tgt_lang,
-            tgt_modality=tgt_modality,
-        )
+        """Encode (``encoder_inputs``: the encoder's other inputs, ``Mu2SlamEncoder.forward``),
+        then decode ``prev_output_tokens``; the extra dict also holds "encoder_out"."""
+        encoder_out = self.encoder(src_tokens, src_lengths, **encoder_inputs)
         x, extra = self.decoder(
             prev_output_tokens, encoder_out=encoder_out, features_only=features_only
         )
