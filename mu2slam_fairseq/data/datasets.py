@@ -39,17 +39,7 @@ from ..symbols import lang_symbol, unit_ids
 from .features import load_features
 from .manifest import ManifestError
 from .masking import MaskConfig, item_rng
-from .rows import (
-    AsrRows,
-    AstRows,
-    Example,
-    MtRows,
-    RowReader,
-    SpeechRows,
-    TextEncodeFn,
-    TextRows,
-    TextToTextRows,
-)
+from .rows import READERS, Example, RowReader, TextEncodeFn
 from .rows import SEGMENT_SEPARATOR  # noqa: F401  (the t2t row format, for manifests/)
 from .views import ViewItem, collate_view
 
@@ -66,7 +56,31 @@ class UnusableExample(ManifestError):
     """An example whose audio or features turn out unusable when loaded; it is skipped."""
 
 
-class ExampleDataset(FairseqDataset):
+class SizedDataset(FairseqDataset):
+    """fairseq's size queries over ``sizes``, each example's longest encoder input; an
+    index may be virtual, ``draw * len(self) + p``: example p drawn again, masked anew."""
+
+    sizes: np.ndarray
+
+    def num_tokens(self, index: int) -> int:
+        """Encoder positions (40 ms steps + text tokens) of the example's longest view."""
+        return int(self.sizes[int(index) % len(self)])
+
+    def num_tokens_vec(self, indices: np.ndarray) -> np.ndarray:
+        return self.sizes[np.asarray(indices) % len(self)]
+
+    def size(self, index: int) -> int:
+        return self.num_tokens(index)
+
+    def ordered_indices(self) -> np.ndarray:
+        return np.argsort(self.sizes, kind="mergesort")
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self) -> bool:
+        return False  # masks and sampling change with the epoch
+
+
+class ExampleDataset(SizedDataset):
     """The examples of one manifest, as the objectives of its data type see them;
     subclasses name the reader of their type's rows (``rows.py``)."""
 
@@ -145,23 +159,6 @@ class ExampleDataset(FairseqDataset):
     # ---- FairseqDataset ------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.examples)
-
-    def num_tokens(self, index: int) -> int:
-        """Encoder positions (40 ms steps + text tokens) of the example's longest view."""
-        return int(self.sizes[index % len(self)])
-
-    def num_tokens_vec(self, indices: np.ndarray) -> np.ndarray:
-        return self.sizes[np.asarray(indices) % len(self)]
-
-    def size(self, index: int) -> int:
-        return self.num_tokens(index)
-
-    def ordered_indices(self) -> np.ndarray:
-        return np.argsort(self.sizes, kind="mergesort")
-
-    @property
-    def can_reuse_epoch_itr_across_epochs(self) -> bool:
-        return False  # masks and sampling change with the epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -319,35 +316,15 @@ def make_sample(views: List[Dict], types: Dict[str, int]) -> Dict:
     }
 
 
-class SpeechDataset(ExampleDataset):
-    reader = SpeechRows
+def _dataset_class(reader: Type[RowReader]) -> Type[ExampleDataset]:
+    """The dataset of a reader's data type: ``SpeechRows`` -> ``SpeechDataset``."""
+    name = reader.__name__[: -len("Rows")] + "Dataset"
+    return type(name, (ExampleDataset,), {"reader": reader, "__module__": __name__})
 
 
-class TextDataset(ExampleDataset):
-    reader = TextRows
-
-
-class AsrDataset(ExampleDataset):
-    reader = AsrRows
-
-
-class AstDataset(ExampleDataset):
-    reader = AstRows
-
-
-class MtDataset(ExampleDataset):
-    reader = MtRows
-
-
-class TextToTextDataset(ExampleDataset):
-    reader = TextToTextRows
-
-
-DATASET_CLASSES = {
-    "speech": SpeechDataset,
-    "text": TextDataset,
-    "asr": AsrDataset,
-    "ast": AstDataset,
-    "mt": MtDataset,
-    "t2t": TextToTextDataset,
+DATASET_CLASSES: Dict[str, Type[ExampleDataset]] = {
+    t: _dataset_class(reader) for t, reader in READERS.items()
 }
+SpeechDataset, TextDataset, AsrDataset, AstDataset, MtDataset, TextToTextDataset = (
+    DATASET_CLASSES[t] for t in ("speech", "text", "asr", "ast", "mt", "t2t")
+)

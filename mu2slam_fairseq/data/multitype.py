@@ -9,17 +9,25 @@ batch is the sampler's business (``batching.py``).
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from fairseq.data import Dictionary, FairseqDataset
+from fairseq.data import Dictionary
 
 from ..objectives import DATA_TYPES
 from .cmvn import GlobalCmvn
 from .data_config import DataConfig
-from .datasets import DATASET_CLASSES, Augment, ExampleDataset, TextEncodeFn, UnitsFn, make_sample
+from .datasets import (
+    DATASET_CLASSES,
+    Augment,
+    ExampleDataset,
+    SizedDataset,
+    TextEncodeFn,
+    UnitsFn,
+    make_sample,
+)
 from .sampling import Group, groups_by_language
 from .views import fairseq_sample
 
 
-class MultiTypeDataset(FairseqDataset):
+class MultiTypeDataset(SizedDataset):
     """The corpora of every data type in one index space.
 
     Position p belongs to the corpus whose offset range holds it; an index may also be
@@ -112,22 +120,6 @@ class MultiTypeDataset(FairseqDataset):
         if len(views) == 1 and views[0]["seq2seq"]:
             batch.update(fairseq_sample(views[0]))
         return batch
-
-    def num_tokens(self, index: int) -> int:
-        return int(self.sizes[int(index) % len(self)])
-
-    def num_tokens_vec(self, indices: np.ndarray) -> np.ndarray:
-        return self.sizes[np.asarray(indices) % len(self)]
-
-    def size(self, index: int) -> int:
-        return self.num_tokens(index)
-
-    def ordered_indices(self) -> np.ndarray:
-        return np.argsort(self.sizes, kind="mergesort")
-
-    @property
-    def can_reuse_epoch_itr_across_epochs(self) -> bool:
-        return False
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
