@@ -40,7 +40,7 @@ from ._trainees import (  # noqa: F401
     pretrain_batches,
     s2t_batch,
     s2t_conformer,
-    s2t_size_args,
+    s2t_conformer_args,
     s2t_workload,
     save_checkpoint,
     side_by_side,

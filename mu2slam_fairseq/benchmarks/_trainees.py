@@ -91,17 +91,14 @@ def s2t_size_args(cfg) -> List[str]:
     return [x for k, v in values.items() for x in (k, str(v))]
 
 
-def s2t_conformer(ws: Path, like, extra: Sequence[str] = ()) -> Trainee:
-    """fairseq's own speech_to_text task and s2t_conformer (Conv2d 4x front end) with the
-    sizes of the mu2slam config ``like``, over the same vocabulary and features."""
-    argv = [
-        str(ws),
-        "--user-dir",
-        str(PACKAGE_DIR),
+def s2t_conformer_args(config_yaml: str, like) -> List[str]:
+    """fairseq-train options of fairseq's own speech_to_text task and s2t_conformer (Conv2d
+    4x front end) with the sizes of the mu2slam config ``like``."""
+    return [
         "--task",
         "speech_to_text",
         "--config-yaml",
-        "s2t.yaml",
+        config_yaml,
         "--arch",
         "s2t_conformer",
         "--conv-version",
@@ -111,6 +108,17 @@ def s2t_conformer(ws: Path, like, extra: Sequence[str] = ()) -> Trainee:
         "label_smoothed_cross_entropy",
         "--label-smoothing",
         "0.1",
+    ]
+
+
+def s2t_conformer(ws: Path, like, extra: Sequence[str] = ()) -> Trainee:
+    """fairseq's own speech_to_text task and s2t_conformer (Conv2d 4x front end) with the
+    sizes of the mu2slam config ``like``, over the same vocabulary and features."""
+    argv = [
+        str(ws),
+        "--user-dir",
+        str(PACKAGE_DIR),
+        *s2t_conformer_args("s2t.yaml", like),
         "--seed",
         "1",
         "--cpu",
