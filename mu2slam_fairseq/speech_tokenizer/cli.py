@@ -109,27 +109,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the ``fit`` options passed to fit_tokenizer under their own names
+FIT_OPTIONS = (
+    "codebook_size",
+    "max_samples",
+    "seed",
+    "iterations",
+    "init",
+    "projection_dim",
+    "normalization",
+    "checkpoint",
+    "layer",
+    "audio_manifest",
+    "max_utterances",
+    "skip_errors",
+)
+
+
 def run(args: argparse.Namespace) -> None:
     progress = not args.quiet
     if args.command == "fit":
         start = time.time()
-        tok = fit_tokenizer(
-            args.kind,
-            args.manifest,
-            codebook_size=args.codebook_size,
-            max_samples=args.max_samples,
-            seed=args.seed,
-            iterations=args.iterations,
-            init=args.init,
-            projection_dim=args.projection_dim,
-            normalization=args.normalization,
-            checkpoint=args.checkpoint,
-            layer=args.layer,
-            audio_manifest=args.audio_manifest,
-            max_utterances=args.max_utterances,
-            skip_errors=args.skip_errors,
-            progress=progress,
-        )
+        options = {name: getattr(args, name) for name in FIT_OPTIONS}
+        tok = fit_tokenizer(args.kind, args.manifest, progress=progress, **options)
         tok.save(args.out)
         s = tok.settings
         extra = (
