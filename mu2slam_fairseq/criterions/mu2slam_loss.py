@@ -23,12 +23,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.criterions import register_criterion
 from fairseq.dataclass import ChoiceEnum
 
 from ..objectives import coefficients_config, objective
 from .packing import concat_inputs, decoder_batch, plan, stack_rows, view_shape
-from .terms import ctc_loss, decode, empty_log, fill_log, reduce_term_metrics, zero_loss
+from .terms import TermCriterion, ctc_loss, decode, empty_log, fill_log, zero_loss
 
 
 @dataclass
@@ -64,12 +64,8 @@ Sums = Tuple[List[torch.Tensor], List[int], List[int]]
 
 
 @register_criterion("mu2slam", dataclass=Mu2slamCriterionConfig)
-class Mu2slamCriterion(FairseqCriterion):
-    def __init__(self, cfg: Mu2slamCriterionConfig, task):
-        super().__init__(task)
-        self.cfg = cfg
-        self.pad = task.target_dictionary.pad()
-        self.blank = task.target_dictionary.bos()
+class Mu2slamCriterion(TermCriterion):
+    cfg: Mu2slamCriterionConfig
 
     def pack_terms(self, model, views: Sequence[Dict]) -> List[List[Term]]:
         """(term, summed loss, count, correct) of every term of each view, computed in one
@@ -186,11 +182,3 @@ class Mu2slamCriterion(FairseqCriterion):
             total = zero_loss(model.parameters())
         log["loss"] = total.detach().item()
         return total, 1, log
-
-    @staticmethod
-    def reduce_metrics(logging_outputs) -> None:
-        reduce_term_metrics(logging_outputs)
-
-    @staticmethod
-    def logging_outputs_can_be_summed() -> bool:
-        return True

@@ -20,12 +20,13 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 from fairseq import metrics, utils
-from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 from fairseq.dataclass import FairseqDataclass
 
 from ..objectives import log_terms
 from .terms import (
+    TermCriterion,
     ctc_loss,
     decode,
     empty_log,
@@ -53,12 +54,8 @@ class Mu2slamSeq2SeqConfig(FairseqDataclass):
 
 
 @register_criterion("mu2slam_seq2seq", dataclass=Mu2slamSeq2SeqConfig)
-class Mu2slamSeq2SeqCriterion(FairseqCriterion):
-    def __init__(self, cfg: Mu2slamSeq2SeqConfig, task):
-        super().__init__(task)
-        self.cfg = cfg
-        self.pad = task.target_dictionary.pad()
-        self.blank = task.target_dictionary.bos()
+class Mu2slamSeq2SeqCriterion(TermCriterion):
+    cfg: Mu2slamSeq2SeqConfig
 
     def type_weight(self, data_type: str) -> float:
         weight = getattr(self.cfg, f"weight_{data_type}", None)
@@ -122,7 +119,3 @@ class Mu2slamSeq2SeqCriterion(FairseqCriterion):
                 "nll_loss", total("nll_loss") / ntokens / math.log(2), ntokens, round=3
             )
             metrics.log_derived("ppl", lambda meters: utils.get_perplexity(meters["nll_loss"].avg))
-
-    @staticmethod
-    def logging_outputs_can_be_summed() -> bool:
-        return True

@@ -1,6 +1,7 @@
 """What the pre-training and fine-tuning criteria share: a decoder pass of a view, CTC on
 speech, the logged keys with their reduction, so that a term is computed and logged the
-same way in both, and the zero loss that keeps every parameter in the graph.
+same way in both, the zero loss that keeps every parameter in the graph, and their base
+class (``TermCriterion``).
 """
 
 import math
@@ -9,6 +10,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from fairseq import metrics
+from fairseq.criterions import FairseqCriterion
 
 from ..objectives import log_terms
 
@@ -117,3 +119,22 @@ def zero_loss(parameters: Iterable[torch.nn.Parameter]) -> torch.Tensor:
     zero gradient, so that data-parallel training never waits for a gradient that does
     not come (a batch without loss, a parameter no term used, a skipped non-finite loss)."""
     return sum(p.view(-1)[0] * 0.0 for p in parameters if p.requires_grad)
+
+
+class TermCriterion(FairseqCriterion):
+    """A criterion over the joint dictionary whose logging outputs are the terms' keys
+    (``empty_log``), summed across ranks and reduced term by term."""
+
+    def __init__(self, cfg, task):
+        super().__init__(task)
+        self.cfg = cfg
+        self.pad = task.target_dictionary.pad()
+        self.blank = task.target_dictionary.bos()  # the CTC blank (see models/mu2slam.py)
+
+    @staticmethod
+    def reduce_metrics(logging_outputs) -> None:
+        reduce_term_metrics(logging_outputs)
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True
