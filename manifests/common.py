@@ -36,20 +36,6 @@ from .featurize import Source, build_feature_zip, file_signature, index_path
 SPLIT_PREFIXES = ("train", "dev", "test")
 FRAMES_PER_HOUR = 100 * 3600
 
-SPEECH_COLUMNS = (
-    "id",
-    "audio",
-    "n_frames",
-    "src_text",
-    "tgt_text",
-    "src_lang",
-    "tgt_lang",
-    "speaker",
-)
-UNLABELED_COLUMNS = ("id", "audio", "n_frames", "src_lang", "speaker")
-TEXT_COLUMNS = ("id", "audio", "n_frames", "src_text", "src_lang")
-MT_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang")
-
 # Reasons a clip cannot be used (shared wording, so the summary groups them).
 MISSING_AUDIO = "missing audio file"
 ZERO_BYTE_AUDIO = "zero-byte audio file"

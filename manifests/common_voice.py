@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from .common import (
-    SPEECH_COLUMNS,
-    UNLABELED_COLUMNS,
     Options,
     PrepError,
     Summary,
@@ -35,6 +33,7 @@ from .common import (
     text_problem,
     write_speech,
 )
+from .rows import SPEECH_COLUMNS, UNLABELED_COLUMNS, asr_row
 
 COMMAND = "mu2slam-prep-common-voice"
 ASR_SPLITS = ("train", "dev", "test")
@@ -82,22 +81,6 @@ def clip_index(clips: List[Clip], summary: Summary, what: str) -> Dict[str, Clip
         else:
             index[c.path] = c
     return index
-
-
-def asr_row(
-    uid: str, audio: str, n_frames: int, text: str, lang: str, speaker: str
-) -> Dict[str, str]:
-    """An ASR row: the transcript is both source and target (fairseq reads ``tgt_text``)."""
-    return {
-        "id": uid,
-        "audio": audio,
-        "n_frames": str(n_frames),
-        "src_text": text,
-        "tgt_text": text,
-        "src_lang": lang,
-        "tgt_lang": lang,
-        "speaker": speaker,
-    }
 
 
 def locale_dirs(root: Path, langs: Optional[Sequence[str]]) -> List[Path]:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    SPEECH_COLUMNS,
     Options,
     PrepError,
     Summary,
@@ -37,7 +36,8 @@ from .common import (
     text_problem,
     write_speech,
 )
-from .common_voice import asr_row, clip_file, clip_index, read_clips
+from .rows import SPEECH_COLUMNS, asr_row
+from .common_voice import clip_file, clip_index, read_clips
 
 COMMAND = "mu2slam-prep-covost"
 SPLITS = {"train": "train", "train_covost": "train", "dev": "dev", "test": "test"}

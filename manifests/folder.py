@@ -23,8 +23,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
     NOT_UTF8,
-    SPEECH_COLUMNS,
-    UNLABELED_COLUMNS,
     Options,
     PrepError,
     Summary,
@@ -38,7 +36,7 @@ from .common import (
     text_problem,
     write_speech,
 )
-from .common_voice import asr_row
+from .rows import SPEECH_COLUMNS, UNLABELED_COLUMNS, asr_row
 
 COMMAND = "mu2slam-prep-folder"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")

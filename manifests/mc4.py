@@ -25,7 +25,6 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .common import (
     TAB_IN_TEXT,
-    TEXT_COLUMNS,
     Options,
     PrepError,
     StreamingManifest,
@@ -39,6 +38,7 @@ from .common import (
     progress,
     run,
 )
+from .rows import TEXT_COLUMNS
 
 COMMAND = "mu2slam-prep-mc4"
 FILE_NAME = re.compile(

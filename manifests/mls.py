@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    SPEECH_COLUMNS,
     Options,
     PrepError,
     Summary,
@@ -31,7 +30,7 @@ from .common import (
     text_problem,
     write_speech,
 )
-from .common_voice import asr_row
+from .rows import SPEECH_COLUMNS, asr_row
 
 COMMAND = "mu2slam-prep-mls"
 LANGUAGE_CODES = {

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 from .common import (
-    MT_COLUMNS,
     NOT_UTF8,
     Options,
     PrepError,
@@ -39,6 +38,7 @@ from .common import (
     run,
     text_problem,
 )
+from .rows import MT_COLUMNS
 
 COMMAND = "mu2slam-prep-parallel"
 NULL_MARKERS = ("__NULL__", "_ _ NULL _ _")

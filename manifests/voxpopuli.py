@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .common import (
-    SPEECH_COLUMNS,
-    UNLABELED_COLUMNS,
     Options,
     PrepError,
     Summary,
@@ -38,7 +36,7 @@ from .common import (
     text_problem,
     write_speech,
 )
-from .common_voice import asr_row
+from .rows import SPEECH_COLUMNS, UNLABELED_COLUMNS, asr_row
 
 COMMAND = "mu2slam-prep-voxpopuli"
 ASR_COLUMNS = (

@@ -26,7 +26,6 @@ from typing import Dict, List, Optional, Sequence
 from mu2slam_fairseq.data.datasets import SEGMENT_SEPARATOR
 
 from .common import (
-    MT_COLUMNS,
     Options,
     PrepError,
     Summary,
@@ -39,6 +38,7 @@ from .common import (
     text_problem,
     write_speech,
 )
+from .rows import MT_COLUMNS
 
 COMMAND = "mu2slam-prep-xnli"
 LANGS = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
