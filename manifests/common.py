@@ -459,10 +459,10 @@ def prepare_audio(
 # ----------------------------------------------------------------------------- writing
 
 
-def write_speech(
+def write_rows(
     name: str, rows: List[Dict[str, str]], columns: Sequence[str], opts: Options, summary: Summary
 ) -> None:
-    """Write one manifest of speech rows (skipped, with a note, when no row is left)."""
+    """Write one manifest whole (skipped, with a note, when no row is left)."""
     if not rows:
         summary.note(f"{name}: no rows left, not written")
         return

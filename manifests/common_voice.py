@@ -25,6 +25,14 @@ from .template import Output, Pending, Script
 
 COMMAND = "mu2slam-prep-common-voice"
 ASR_SPLITS = ("train", "dev", "test")
+DESCRIPTION = (
+    "Make ASR manifests {train,dev,test}_asr_<locale>.tsv from a Common Voice release "
+    "(any version: columns are found by header name), and optionally unlabeled speech "
+    "train_speech_<locale>.tsv. Input: ROOT is either one locale folder (holding clips/ and "
+    "train.tsv, dev.tsv, test.tsv) or the release folder cv-corpus-<version>-<date> holding "
+    "locale folders. Clips that are missing, empty (zero bytes) or unreadable are dropped and "
+    "counted; texts are copied unchanged."
+)
 
 
 @dataclass
@@ -138,9 +146,7 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
             ]
             plans.append((pending, UNLABELED_COLUMNS, "train", "speech", lang))
 
-    measured = out.measure(clips, "clips")
-    for pending, columns, *name in plans:
-        out.write(measured.rows(pending), columns, *name)
+    out.write_speech(clips, "clips", plans)
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,17 +171,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-main = Script(
-    COMMAND,
-    "Make ASR manifests {train,dev,test}_asr_<locale>.tsv from a Common Voice release "
-    "(any version: columns are found by header name), and optionally unlabeled speech "
-    "train_speech_<locale>.tsv. Input: ROOT is either one locale folder (holding clips/ and "
-    "train.tsv, dev.tsv, test.tsv) or the release folder cv-corpus-<version>-<date> holding "
-    "locale folders. Clips that are missing, empty (zero bytes) or unreadable are dropped and "
-    "counted; texts are copied unchanged.",
-    arguments,
-    prepare,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

@@ -29,6 +29,13 @@ COMMAND = "mu2slam-prep-covost"
 SPLITS = {"train": "train", "train_covost": "train", "dev": "dev", "test": "test"}
 XX_EN = "fr de es ca it ru zh-CN pt fa et mn nl tr ar sv-SE lv sl ta ja id cy".split()
 EN_XX = "de tr fa sv-SE mn zh-CN cy ca sl et id ar ta lv ja".split()
+DESCRIPTION = (
+    "Make CoVoST 2 speech translation manifests {train,dev,test}_st_<src>_<tgt>.tsv and "
+    "ASR manifests {train,dev,test}_asr_<src>.tsv from the Common Voice 4 download. ROOT holds "
+    "one folder per source language (as Common Voice 4 unpacks: <src>/clips/*.mp3 and "
+    "<src>/validated.tsv) with CoVoST's covost_v2.<src>_<tgt>.tsv (or .tsv.tar.gz) put next to "
+    "validated.tsv. X->en sources: " + " ".join(XX_EN) + "; en->X targets: " + " ".join(EN_XX) + "."
+)
 
 
 def covost_rows(folder: Path, src: str, tgt: str, summary: Summary) -> List[TsvRow]:
@@ -78,8 +85,7 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
     for _, r in joined:
         clip = validated[r["path"]]
         clips[clip.id] = clip_file(folder, clip.path)
-    measured = out.measure(clips, f"clips {src}")
-
+    plans = []  # (pending rows, columns, split, task, languages)
     for split in ("train", "dev", "test"):
         st, asr = [], []
         for clip, r in [(validated[r["path"]], r) for s, r in joined if s == split]:
@@ -92,9 +98,10 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
             row = st_row(clip.id, clip.sentence, r["translation"], src, tgt, clip.client_id)
             st.append(Pending(clip.id, clip.path, row, problem))
         if "st" in tasks:
-            out.write(measured.rows(st), SPEECH_COLUMNS, split, "st", src, tgt)
+            plans.append((st, SPEECH_COLUMNS, split, "st", src, tgt))
         if "asr" in tasks:
-            out.write(measured.rows(asr), SPEECH_COLUMNS, split, "asr", src)
+            plans.append((asr, SPEECH_COLUMNS, split, "asr", src))
+    out.write_speech(clips, f"clips {src}", plans)
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,21 +132,7 @@ def check(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
-main = Script(
-    COMMAND,
-    "Make CoVoST 2 speech translation manifests {train,dev,test}_st_<src>_<tgt>.tsv and "
-    "ASR manifests {train,dev,test}_asr_<src>.tsv from the Common Voice 4 download. ROOT holds "
-    "one folder per source language (as Common Voice 4 unpacks: <src>/clips/*.mp3 and "
-    "<src>/validated.tsv) with CoVoST's covost_v2.<src>_<tgt>.tsv (or .tsv.tar.gz) put next to "
-    "validated.tsv. X->en sources: "
-    + " ".join(XX_EN)
-    + "; en->X targets: "
-    + " ".join(EN_XX)
-    + ".",
-    arguments,
-    prepare,
-    check=check,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, check=check).main
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ COLUMNS = (
 )
 SPLITS = ("train", "dev", "test")
 TEXT_COLUMN = {"raw": "raw_transcription", "normalized": "transcription"}
+DESCRIPTION = (
+    "Make FLEURS ASR manifests {train,dev,test}_asr_<lang>.tsv (and, with --translate-to, "
+    "speech translation manifests {split}_st_<lang>_<tgt>.tsv). ROOT holds <lang>/{train,dev,test}.tsv "
+    "(no header; id, file_name, raw_transcription, transcription, characters, num_samples, gender) "
+    "and <lang>/audio/<split>/*.wav. Rows are keyed on file_name, since sentence ids repeat."
+)
 
 
 def _stem(file_name: str) -> str:
@@ -111,9 +117,7 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
             if translate_to and lang != translate_to:
                 plans.append((st, SPEECH_COLUMNS, split, "st", lang, translate_to))
 
-    measured = out.measure(clips, "recordings")
-    for pending, columns, *name in plans:
-        out.write(measured.rows(pending), columns, *name)
+    out.write_speech(clips, "recordings", plans)
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,15 +144,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-main = Script(
-    COMMAND,
-    "Make FLEURS ASR manifests {train,dev,test}_asr_<lang>.tsv (and, with --translate-to, "
-    "speech translation manifests {split}_st_<lang>_<tgt>.tsv). ROOT holds <lang>/{train,dev,test}.tsv "
-    "(no header; id, file_name, raw_transcription, transcription, characters, num_samples, gender) "
-    "and <lang>/audio/<split>/*.wav. Rows are keyed on file_name, since sentence ids repeat.",
-    arguments,
-    prepare,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

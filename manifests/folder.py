@@ -28,6 +28,13 @@ from .template import Output, Pending, Script
 COMMAND = "mu2slam-prep-folder"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")
 SPACE = re.compile(r"[ \t]+")
+DESCRIPTION = (
+    "Make manifests from a folder of audio files (wav, flac, ogg, opus, mp3; searched "
+    "recursively) and transcript lists: <split>_asr_<lang>.tsv, plus <split>_st_<lang>_<tgt>.tsv "
+    "when the list has translations; without --transcripts, unlabeled speech "
+    "<split>_speech_<lang>.tsv. A list line names a clip by its path below --audio-dir (with "
+    "or without extension) or by its unique file stem."
+)
 
 
 def find_audio(audio_dir: Path) -> Dict[str, Path]:
@@ -100,9 +107,8 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
     manifest_name(split, "asr", lang)  # a bad split name fails before any audio is read
     clips = find_audio(args.audio_dir)
     if not args.transcripts:
-        measured = out.measure(clips, "clips")
         pending = [Pending(uid, uid, speech_row(uid, lang)) for uid in clips]
-        out.write(measured.rows(pending), UNLABELED_COLUMNS, split, "speech", lang)
+        out.write_speech(clips, "clips", [(pending, UNLABELED_COLUMNS, split, "speech", lang)])
         return
 
     names = Names(clips, args.audio_dir)
@@ -119,7 +125,6 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
     unused = len(clips) - len(labeled)
     if unused:
         out.note(f"{unused} audio file(s) have no line in the transcript list and are not used")
-    measured = out.measure({uid: clips[uid] for uid in labeled}, "clips")
     asr, st = [], []
     for uid, texts in labeled.items():
         problem = text_problem(texts[0])
@@ -129,9 +134,10 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
             translation = text_problem(texts[1])
             problem = problem or translation and f"translation: {translation}"
             st.append(Pending(uid, uid, st_row(uid, texts[0], texts[1], lang, tgt), problem))
-    out.write(measured.rows(asr), SPEECH_COLUMNS, split, "asr", lang)
+    plans = [(asr, SPEECH_COLUMNS, split, "asr", lang)]
     if tgt:
-        out.write(measured.rows(st), SPEECH_COLUMNS, split, "st", lang, tgt)
+        plans.append((st, SPEECH_COLUMNS, split, "st", lang, tgt))
+    out.write_speech({uid: clips[uid] for uid in labeled}, "clips", plans)
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,17 +167,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-main = Script(
-    COMMAND,
-    "Make manifests from a folder of audio files (wav, flac, ogg, opus, mp3; searched "
-    "recursively) and transcript lists: <split>_asr_<lang>.tsv, plus <split>_st_<lang>_<tgt>.tsv "
-    "when the list has translations; without --transcripts, unlabeled speech "
-    "<split>_speech_<lang>.tsv. A list line names a clip by its path below --audio-dir (with "
-    "or without extension) or by its unique file stem.",
-    arguments,
-    prepare,
-    corpus="audio_dir",
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, corpus="audio_dir").main
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ FILE_NAME = re.compile(
 )
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=[\u3002\uff01\uff1f])\s*")
+DESCRIPTION = (
+    "Make unlabeled text manifests train_text_<lang>.tsv and dev_text_<lang>.tsv from mC4-style "
+    "files c4-<lang>[-validation].tfrecord-<i>-of-<n>.json.gz (gzipped JSON lines with a 'text' key). "
+    "Each line of a document becomes one row (blank lines give none); --sentences cuts lines "
+    "further at sentence-final punctuation."
+)
 
 
 def parse_name(path: Path) -> Optional[Tuple[str, str, int]]:
@@ -143,16 +149,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-main = Script(
-    COMMAND,
-    "Make unlabeled text manifests train_text_<lang>.tsv and dev_text_<lang>.tsv from mC4-style "
-    "files c4-<lang>[-validation].tfrecord-<i>-of-<n>.json.gz (gzipped JSON lines with a 'text' key). "
-    "Each line of a document becomes one row (blank lines give none); --sentences cuts lines "
-    "further at sentence-final punctuation.",
-    arguments,
-    prepare,
-    speech=False,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False).main
 
 
 if __name__ == "__main__":

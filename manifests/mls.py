@@ -31,6 +31,14 @@ LANGUAGE_CODES = {
     "english": "en",
 }
 SPLITS = ("train", "dev", "test")
+DESCRIPTION = (
+    "Make Multilingual LibriSpeech ASR manifests {train,dev,test}_asr_<code>.tsv. ROOT is an "
+    "mls_<language> folder (or mls_<language>_opus) or a folder holding several; each has "
+    "<split>/transcripts.txt and <split>/audio/<speaker>/<book>/*.flac. The English language "
+    "names become ISO 639-1 codes: "
+    + ", ".join(f"{k} -> {v}" for k, v in LANGUAGE_CODES.items())
+    + "."
+)
 
 
 def parse_folder(name: str) -> Optional[Tuple[str, str]]:
@@ -71,7 +79,7 @@ def audio_path(split_dir: Path, uid: str, ext: str) -> Path:
 
 
 def prepare(args: argparse.Namespace, out: Output) -> None:
-    plans: List[Tuple[str, str, List[Pending]]] = []
+    plans = []  # (pending rows, columns, split, task, language)
     clips: Dict[str, Path] = {}
     for folder, code, ext in find_folders(args.root, args.langs):
         for split in SPLITS:
@@ -91,10 +99,8 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
                     clips[f"{code}/{uid}"] = audio_path(folder / split, uid, ext)
                     row = asr_row(uid, r["text"], code, uid.split("_", 1)[0])
                     pending.append(Pending(f"{code}/{uid}", uid, row, text_problem(r["text"])))
-            plans.append((code, split, pending))
-    measured = out.measure(clips, "segments")
-    for code, split, pending in plans:
-        out.write(measured.rows(pending), SPEECH_COLUMNS, split, "asr", code)
+            plans.append((pending, SPEECH_COLUMNS, split, "asr", code))
+    out.write_speech(clips, "segments", plans)
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,17 +118,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-main = Script(
-    COMMAND,
-    "Make Multilingual LibriSpeech ASR manifests {train,dev,test}_asr_<code>.tsv. ROOT is an "
-    "mls_<language> folder (or mls_<language>_opus) or a folder holding several; each has "
-    "<split>/transcripts.txt and <split>/audio/<speaker>/<book>/*.flac. The English language "
-    "names become ISO 639-1 codes: "
-    + ", ".join(f"{k} -> {v}" for k, v in LANGUAGE_CODES.items())
-    + ".",
-    arguments,
-    prepare,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ from .template import Output, Script
 COMMAND = "mu2slam-prep-parallel"
 NULL_MARKERS = ("__NULL__", "_ _ NULL _ _")
 TED_SPLITS = ("train", "dev", "test")
+DESCRIPTION = (
+    "Make MT manifests <split>_mt_<src>_<tgt>.tsv from parallel text: 'aligned' reads "
+    "WMT-style line-aligned files PREFIX.<src>/PREFIX.<tgt>; 'ted' reads TED-style "
+    "all_talks_<split>.tsv tables with one column per language."
+)
 
 
 def _side_file(prefix: Path, lang: str) -> Path:
@@ -163,15 +168,7 @@ def arguments(parser: argparse.ArgumentParser) -> List[argparse.ArgumentParser]:
     return [aligned, ted]
 
 
-main = Script(
-    COMMAND,
-    "Make MT manifests <split>_mt_<src>_<tgt>.tsv from parallel text: 'aligned' reads "
-    "WMT-style line-aligned files PREFIX.<src>/PREFIX.<tgt>; 'ted' reads TED-style "
-    "all_talks_<split>.tsv tables with one column per language.",
-    arguments,
-    prepare,
-    speech=False,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False).main
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ its arguments, where its files lie and which columns it reads.
 A script is a ``Script``: its command, description and arguments, and a
 ``prepare(args, out)`` that reads the corpus and hands each row to ``out`` (an ``Output``):
 written to a manifest, or dropped and counted under a reason. A speech row waits as a
-``Pending`` until ``Output.measure`` has measured every clip of the run once; it then takes
-its clip's audio field and length, or is dropped. ``Script.main`` does the
+``Pending`` until ``Output.write_speech`` has measured every clip of the run once; it then
+takes its clip's audio field and length, or is dropped. ``Script.main`` does the
 rest alike for every corpus: the shared output options after the script's own, then
 ``prepare``, the validator over what was written, the summary. Exit status 0; 1 when the
 validator objects or nothing was written; 2 for wrong arguments (argparse's usage message)
@@ -15,7 +15,7 @@ or inputs the script cannot work from (one ``COMMAND: error: ...`` line).
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from .common import (
     Options,
@@ -28,7 +28,7 @@ from .common import (
     prepare_audio,
     progress,
     run,
-    write_speech,
+    write_rows,
 )
 from .rows import Row, with_clip
 
@@ -51,7 +51,7 @@ class Output:
     def write(self, rows: List[Row], columns: Sequence[str], split: str, *name: str) -> None:
         """Write ``{split}_{task}_{langs}.tsv`` (``name`` = task, langs) whole and atomically;
         no rows write nothing and leave a note."""
-        write_speech(manifest_name(split, *name), rows, columns, self.opts, self.summary)
+        write_rows(manifest_name(split, *name), rows, columns, self.opts, self.summary)
 
     def stream(self, columns: Sequence[str], split: str, *name: str) -> StreamingManifest:
         """The manifest ``write`` would name, written row by row (see ``StreamingManifest``)."""
@@ -61,10 +61,21 @@ class Output:
     def progress(self, items: Iterable, desc: str, total: Optional[int] = None, unit: str = "row"):
         return progress(items, self.opts, desc, total=total, unit=unit)
 
-    def measure(self, clips: Dict[str, Path], desc: str) -> "Clips":
-        """Every clip of the run measured (or featurized) once, ``{key: file}``."""
+    def write_speech(self, clips: Dict[str, Path], desc: str, manifests: Iterable[tuple]) -> None:
+        """Measure (or featurize) every clip of the run once, ``{key: file}``, then write each
+        manifest ``(pending rows, columns, split, task, languages...)``. A row whose clip is
+        unusable, or that has a problem of its own, is dropped and counted under the clip's
+        problem, else its own."""
         ready, failed = prepare_audio(clips, self.opts, self.summary, desc=desc)
-        return Clips(ready, failed, self)
+        for pending, columns, *name in manifests:
+            rows = []
+            for p in pending:
+                why = failed.get(p.clip) or p.problem
+                if why:
+                    self.drop(why, p.example)
+                else:
+                    rows.append(with_clip(p.row, *ready[p.clip]))
+            self.write(rows, columns, *name)
 
 
 @dataclass
@@ -76,27 +87,6 @@ class Pending:
     example: str
     row: Row
     problem: Optional[str] = None
-
-
-@dataclass
-class Clips:
-    """Measured clips by key: ``(audio field, n_frames)``, or why the clip cannot be used."""
-
-    ready: Dict[str, Tuple[str, int]]
-    failed: Dict[str, str]
-    out: Output
-
-    def rows(self, pending: Iterable[Pending]) -> List[Row]:
-        """The rows with their clips; a row whose clip is unusable, or that has a problem of
-        its own, is dropped and counted under the clip's problem, else its own."""
-        rows = []
-        for p in pending:
-            why = self.failed.get(p.clip) or p.problem
-            if why:
-                self.out.drop(why, p.example)
-            else:
-                rows.append(with_clip(p.row, *self.ready[p.clip]))
-        return rows
 
 
 @dataclass(frozen=True)

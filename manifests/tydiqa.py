@@ -45,6 +45,10 @@ LANGS = {
     "thai": "th",
 }
 COLUMNS = MT_COLUMNS + ("answers",)
+DESCRIPTION = (
+    "Make TyDiQA-GoldP extractive-QA manifests (data type t2t: 'question </s> context' -> answer) "
+    "{train,dev,test}_tydiqa.tsv and per-language evaluation manifests from its SQuAD-style JSON files."
+)
 
 
 def clean(text: str) -> str:
@@ -166,15 +170,7 @@ def check(args: argparse.Namespace) -> Optional[str]:
     return None if given else "give at least one of --train, --dev, --test"
 
 
-main = Script(
-    COMMAND,
-    "Make TyDiQA-GoldP extractive-QA manifests (data type t2t: 'question </s> context' -> answer) "
-    "{train,dev,test}_tydiqa.tsv and per-language evaluation manifests from its SQuAD-style JSON files.",
-    arguments,
-    prepare,
-    speech=False,
-    check=check,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False, check=check).main
 
 
 if __name__ == "__main__":

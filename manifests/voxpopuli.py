@@ -38,6 +38,13 @@ ASR_COLUMNS = (
 SPLITS = ("train", "dev", "test")
 LANG_OF_FOLDER = {"en_accented": "en"}
 TEXT_COLUMN = {"raw": "raw_text", "normalized": "normalized_text"}
+DESCRIPTION = (
+    "Make VoxPopuli manifests: ASR {train,dev,test}_asr_<lang>.tsv from "
+    "ROOT/transcribed_data/<lang>/asr_<split>.tsv and <year>/<id>.ogg (as get_asr_data.py "
+    "leaves them), and unlabeled speech train_speech_<lang>.tsv from "
+    "ROOT/unlabelled_data/<lang>/<year>/*.ogg. Segments whose audio is missing, empty or "
+    "unreadable are dropped and counted."
+)
 
 
 def _langs(folder: Path, langs: Optional[Sequence[str]]) -> List[str]:
@@ -91,9 +98,7 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
                 )
             plans.append((pending, UNLABELED_COLUMNS, "train", "speech", lang))
 
-    measured = out.measure(clips, "segments")
-    for pending, columns, *name in plans:
-        out.write(measured.rows(pending), columns, *name)
+    out.write_speech(clips, "segments", plans)
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -117,16 +122,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-main = Script(
-    COMMAND,
-    "Make VoxPopuli manifests: ASR {train,dev,test}_asr_<lang>.tsv from "
-    "ROOT/transcribed_data/<lang>/asr_<split>.tsv and <year>/<id>.ogg (as get_asr_data.py "
-    "leaves them), and unlabeled speech train_speech_<lang>.tsv from "
-    "ROOT/unlabelled_data/<lang>/<year>/*.ogg. Segments whose audio is missing, empty or "
-    "unreadable are dropped and counted.",
-    arguments,
-    prepare,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ LABELS = ("entailment", "neutral", "contradiction")
 LABEL_ALIASES = {"contradictory": "contradiction"}
 EVAL_COLUMNS = ("language", "gold_label", "sentence1", "sentence2", "pairID")
 TRAIN_COLUMNS = ("premise", "hypo", "label")
+DESCRIPTION = (
+    "Make XNLI classification manifests (data type t2t: 'premise </s> hypothesis' -> label): "
+    "train_xnli.tsv from XNLI-MT's multinli.train.<lang>.tsv, {dev,test}_xnli.tsv and "
+    "{dev,test}_xnli_<lang>.tsv from XNLI-1.0's xnli.{dev,test}.tsv."
+)
 
 
 def clean(text: str) -> str:
@@ -173,16 +178,7 @@ def check(args: argparse.Namespace) -> Optional[str]:
     return "give --xnli and/or --mt" if args.xnli is None and args.mt is None else None
 
 
-main = Script(
-    COMMAND,
-    "Make XNLI classification manifests (data type t2t: 'premise </s> hypothesis' -> label): "
-    "train_xnli.tsv from XNLI-MT's multinli.train.<lang>.tsv, {dev,test}_xnli.tsv and "
-    "{dev,test}_xnli_<lang>.tsv from XNLI-1.0's xnli.{dev,test}.tsv.",
-    arguments,
-    prepare,
-    speech=False,
-    check=check,
-).main
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False, check=check).main
 
 
 if __name__ == "__main__":

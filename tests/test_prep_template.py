@@ -1,36 +1,34 @@
-"""The corpus-script template: rows waiting for clips, the exit statuses, the summary."""
+"""The corpus-script template: speech rows waiting for their clips, the exit statuses, the
+summary."""
 
 import argparse
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from mu2slam_manifests.common import Options, PrepError
-from mu2slam_manifests.rows import MT_COLUMNS, asr_row, pair_row
-from mu2slam_manifests.template import Clips, Output, Pending, Script
+from mu2slam_manifests.rows import MT_COLUMNS, SPEECH_COLUMNS, asr_row, pair_row
+from mu2slam_manifests.template import Output, Pending, Script
 
 
-def test_clips_fill_rows_and_drop_under_the_clip_problem_first(tmp_path):
-    out = Output("toy", Options(out=tmp_path))
-    clips = Clips({"a": ("a.wav", 120), "b": ("b.wav", 80)}, {"c": "missing audio file"}, out)
-    rows = clips.rows(
-        [
-            Pending("a", "a.tsv:1", asr_row("a", "hallo", "nl", "s1")),
-            Pending("b", "a.tsv:2", asr_row("b", " ", "nl"), "empty text"),
-            Pending("c", "a.tsv:3", asr_row("c", " ", "nl"), "empty text"),
-        ]
-    )
-    assert rows == [
-        {
-            "id": "a",
-            "audio": "a.wav",
-            "n_frames": "120",
-            "src_text": "hallo",
-            "tgt_text": "hallo",
-            "src_lang": "nl",
-            "tgt_lang": "nl",
-            "speaker": "s1",
-        }
+def test_speech_rows_take_their_clips_or_are_dropped_under_the_clip_problem_first(tmp_path):
+    out_dir = tmp_path / "out"
+    clip = out_dir / "clips" / "a.wav"
+    clip.parent.mkdir(parents=True)
+    sf.write(clip, np.random.default_rng(0).uniform(-0.1, 0.1, 8000), 16000)  # 0.5 s: 48 frames
+    out = Output("toy", Options(out=out_dir, progress=False))
+    clips = {"a": clip, "c": tmp_path / "c.wav"}
+    pending = [
+        Pending("a", "a.tsv:1", asr_row("a", "hallo", "nl", "s1")),
+        Pending("a", "a.tsv:2", asr_row("b", " ", "nl"), "empty text"),
+        Pending("c", "a.tsv:3", asr_row("c", " ", "nl"), "empty text"),
     ]
+    out.write_speech(clips, "clips", [(pending, SPEECH_COLUMNS, "train", "asr", "nl")])
+    assert (out_dir / "train_asr_nl.tsv").read_text(encoding="utf-8") == (
+        "id\taudio\tn_frames\tsrc_text\ttgt_text\tsrc_lang\ttgt_lang\tspeaker\n"
+        "a\tclips/a.wav\t48\thallo\thallo\tnl\tnl\ts1\n"
+    )
     assert out.summary.dropped == {"empty text": 1, "missing audio file": 1}
     assert out.summary.examples == {"empty text": "a.tsv:2", "missing audio file": "a.tsv:3"}
 
