@@ -24,13 +24,14 @@ from typing import List, Optional
 from .common import (
     NOT_UTF8,
     PrepError,
+    StreamingManifest,
     iter_lines,
     manifest_name,
     open_binary,
     read_tsv,
     text_problem,
 )
-from .rows import MT_COLUMNS, pair_row
+from .rows import MT_COLUMNS, Row, pair_row
 from .template import Output, Script
 
 COMMAND = "mu2slam-prep-parallel"
@@ -69,6 +70,15 @@ def pair_problem(src: Optional[str], tgt: Optional[str]) -> Optional[str]:
     return None
 
 
+def write_pair(out: Output, manifest: StreamingManifest, row: Row, where: str) -> None:
+    """Write a pair, or drop it (named by ``where``) when a side cannot be written unchanged."""
+    problem = pair_problem(row["src_text"], row["tgt_text"])
+    if problem:
+        out.drop(problem, where)
+    else:
+        manifest.write(row)
+
+
 def prepare_aligned(args: argparse.Namespace, out: Output) -> None:
     src, tgt = args.src_lang, args.tgt_lang
     files = []
@@ -90,11 +100,8 @@ def prepare_aligned(args: argparse.Namespace, out: Output) -> None:
         ):
             pairs = zip(iter_lines(fs), iter_lines(ft))
             for (number, s), (_, t) in out.progress(pairs, prefix.name, total=n, unit="pair"):
-                problem = pair_problem(s, t)
-                if problem:
-                    out.drop(problem, f"{prefix.name}:{number}")
-                else:
-                    manifest.write(pair_row(f"{prefix.name}_{number}", s, t, src, tgt))
+                row = pair_row(f"{prefix.name}_{number}", s, t, src, tgt)
+                write_pair(out, manifest, row, f"{prefix.name}:{number}")
 
 
 def prepare_ted(args: argparse.Namespace, out: Output) -> None:
@@ -114,11 +121,8 @@ def prepare_ted(args: argparse.Namespace, out: Output) -> None:
                     if s.strip() in NULL_MARKERS or t.strip() in NULL_MARKERS:
                         out.drop("no translation (NULL marker)", f"{tsv.name}:{r.line}")
                         continue
-                    problem = pair_problem(s, t)
-                    if problem:
-                        out.drop(problem, f"{tsv.name}:{r.line}")
-                    else:
-                        manifest.write(pair_row(f"{r['talk_name']}_{r.line}", s, t, src, tgt))
+                    row = pair_row(f"{r['talk_name']}_{r.line}", s, t, src, tgt)
+                    write_pair(out, manifest, row, f"{tsv.name}:{r.line}")
 
 
 def prepare(args: argparse.Namespace, out: Output) -> None:

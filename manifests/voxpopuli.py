@@ -48,6 +48,8 @@ DESCRIPTION = (
 
 
 def _langs(folder: Path, langs: Optional[Sequence[str]]) -> List[str]:
+    if not folder.is_dir():
+        raise PrepError(f"{folder} does not exist")
     if langs:
         missing = [lang for lang in langs if not (folder / lang).is_dir()]
         if missing:
@@ -62,8 +64,6 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
     column = TEXT_COLUMN[args.text]
     if "transcribed" in args.parts:
         base = args.root / "transcribed_data"
-        if not base.is_dir():
-            raise PrepError(f"{base} does not exist")
         for lang in _langs(base, args.langs):
             code = LANG_OF_FOLDER.get(lang, lang)
             for split in SPLITS:
@@ -84,8 +84,6 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
                 plans.append((pending, SPEECH_COLUMNS, split, "asr", lang))
     if "unlabelled" in args.parts:
         base = args.root / "unlabelled_data"
-        if not base.is_dir():
-            raise PrepError(f"{base} does not exist")
         for lang in _langs(base, args.langs):
             code = LANG_OF_FOLDER.get(lang, lang)
             pending = []
