@@ -36,20 +36,6 @@ from .featurize import Source, build_feature_zip, file_signature, index_path
 SPLIT_PREFIXES = ("train", "dev", "test")
 FRAMES_PER_HOUR = 100 * 3600
 
-SPEECH_COLUMNS = (
-    "id",
-    "audio",
-    "n_frames",
-    "src_text",
-    "tgt_text",
-    "src_lang",
-    "tgt_lang",
-    "speaker",
-)
-UNLABELED_COLUMNS = ("id", "audio", "n_frames", "src_lang", "speaker")
-TEXT_COLUMNS = ("id", "audio", "n_frames", "src_text", "src_lang")
-MT_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang")
-
 # Reasons a clip cannot be used (shared wording, so the summary groups them).
 MISSING_AUDIO = "missing audio file"
 ZERO_BYTE_AUDIO = "zero-byte audio file"
@@ -473,10 +459,10 @@ def prepare_audio(
 # ----------------------------------------------------------------------------- writing
 
 
-def write_speech(
+def write_rows(
     name: str, rows: List[Dict[str, str]], columns: Sequence[str], opts: Options, summary: Summary
 ) -> None:
-    """Write one manifest of speech rows (skipped, with a note, when no row is left)."""
+    """Write one manifest whole (skipped, with a note, when no row is left)."""
     if not rows:
         summary.note(f"{name}: no rows left, not written")
         return

@@ -19,25 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from .common import (
-    SPEECH_COLUMNS,
-    UNLABELED_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    add_output_args,
-    finish,
-    manifest_name,
-    options_from,
-    prepare_audio,
-    read_tsv,
-    run,
-    text_problem,
-    write_speech,
-)
+from .common import PrepError, Summary, read_tsv, text_problem
+from .rows import SPEECH_COLUMNS, UNLABELED_COLUMNS, asr_row, speech_row
+from .template import Output, Pending, Script
 
 COMMAND = "mu2slam-prep-common-voice"
 ASR_SPLITS = ("train", "dev", "test")
+DESCRIPTION = (
+    "Make ASR manifests {train,dev,test}_asr_<locale>.tsv from a Common Voice release "
+    "(any version: columns are found by header name), and optionally unlabeled speech "
+    "train_speech_<locale>.tsv. Input: ROOT is either one locale folder (holding clips/ and "
+    "train.tsv, dev.tsv, test.tsv) or the release folder cv-corpus-<version>-<date> holding "
+    "locale folders. Clips that are missing, empty (zero bytes) or unreadable are dropped and "
+    "counted; texts are copied unchanged."
+)
 
 
 @dataclass
@@ -84,22 +79,6 @@ def clip_index(clips: List[Clip], summary: Summary, what: str) -> Dict[str, Clip
     return index
 
 
-def asr_row(
-    uid: str, audio: str, n_frames: int, text: str, lang: str, speaker: str
-) -> Dict[str, str]:
-    """An ASR row: the transcript is both source and target (fairseq reads ``tgt_text``)."""
-    return {
-        "id": uid,
-        "audio": audio,
-        "n_frames": str(n_frames),
-        "src_text": text,
-        "tgt_text": text,
-        "src_lang": lang,
-        "tgt_lang": lang,
-        "speaker": speaker,
-    }
-
-
 def locale_dirs(root: Path, langs: Optional[Sequence[str]]) -> List[Path]:
     """``root`` itself when it is a locale folder, else its locale subfolders (or ``langs``)."""
     if (root / "clips").is_dir():
@@ -119,91 +98,58 @@ def locale_dirs(root: Path, langs: Optional[Sequence[str]]) -> List[Path]:
     return found
 
 
-def prepare(
-    root: Path,
-    langs: Optional[Sequence[str]],
-    speech_from: Sequence[str],
-    speech: bool,
-    opts: Options,
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    plans = []  # (locale, {split: [clip]}, [unlabeled clip])
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    plans = []  # (pending rows, columns, split, task, locale)
     clips: Dict[str, Path] = {}
-    for folder in locale_dirs(root, langs):
+    for folder in locale_dirs(args.root, args.langs):
         lang = folder.name
         by_split = {}
         for split in ASR_SPLITS:
             tsv = folder / f"{split}.tsv"
             if not tsv.exists():
-                summary.note(f"{lang}: no {tsv.name}")
+                out.note(f"{lang}: no {tsv.name}")
                 continue
             by_split[split] = list(
-                clip_index(read_clips(tsv, summary), summary, f"{lang}/{tsv.name}").values()
+                clip_index(read_clips(tsv, out.summary), out.summary, f"{lang}/{tsv.name}").values()
             )
         unlabeled = []
-        if speech:
+        if args.speech:
             held_out = {c.path for s in ("dev", "test") for c in by_split.get(s, [])}
             seen = set()
-            for name in speech_from:
+            for name in args.speech_from:
                 tsv = folder / f"{name}.tsv"
                 if not tsv.exists():
                     raise PrepError(f"{tsv} does not exist (see --speech-from)")
-                for c in read_clips(tsv, summary, need_sentence=False):
+                for c in read_clips(tsv, out.summary, need_sentence=False):
                     if c.path in held_out:
-                        summary.drop("unlabeled clip is in dev or test", c.path)
+                        out.drop("unlabeled clip is in dev or test", c.path)
                     elif c.path not in seen:
                         seen.add(c.path)
                         unlabeled.append(c)
         for c in [c for cs in by_split.values() for c in cs] + unlabeled:
             clips[f"{lang}/{c.id}"] = clip_file(folder, c.path)
-        plans.append((lang, by_split, unlabeled))
-
-    ready, failed = prepare_audio(clips, opts, summary, desc="clips")
-    for lang, by_split, unlabeled in plans:
         for split, cs in by_split.items():
-            rows = []
-            for c in cs:
-                key = f"{lang}/{c.id}"
-                problem = failed.get(key) or text_problem(c.sentence)
-                if problem:
-                    summary.drop(problem, c.path)
-                    continue
-                audio, n = ready[key]
-                rows.append(asr_row(c.id, audio, n, c.sentence, lang, c.client_id))
-            write_speech(manifest_name(split, "asr", lang), rows, SPEECH_COLUMNS, opts, summary)
-        if speech:
-            rows = []
-            for c in unlabeled:
-                key = f"{lang}/{c.id}"
-                if key in failed:
-                    summary.drop(failed[key], c.path)
-                    continue
-                audio, n = ready[key]
-                rows.append(
-                    {
-                        "id": c.id,
-                        "audio": audio,
-                        "n_frames": str(n),
-                        "src_lang": lang,
-                        "speaker": c.client_id,
-                    }
+            pending = [
+                Pending(
+                    f"{lang}/{c.id}",
+                    c.path,
+                    asr_row(c.id, c.sentence, lang, c.client_id),
+                    text_problem(c.sentence),
                 )
-            write_speech(
-                manifest_name("train", "speech", lang), rows, UNLABELED_COLUMNS, opts, summary
-            )
-    return summary
+                for c in cs
+            ]
+            plans.append((pending, SPEECH_COLUMNS, split, "asr", lang))
+        if args.speech:
+            pending = [
+                Pending(f"{lang}/{c.id}", c.path, speech_row(c.id, lang, c.client_id))
+                for c in unlabeled
+            ]
+            plans.append((pending, UNLABELED_COLUMNS, "train", "speech", lang))
+
+    out.write_speech(clips, "clips", plans)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make ASR manifests {train,dev,test}_asr_<locale>.tsv from a Common Voice release "
-        "(any version: columns are found by header name), and optionally unlabeled speech "
-        "train_speech_<locale>.tsv. Input: ROOT is either one locale folder (holding clips/ and "
-        "train.tsv, dev.tsv, test.tsv) or the release folder cv-corpus-<version>-<date> holding "
-        "locale folders. Clips that are missing, empty (zero bytes) or unreadable are dropped and "
-        "counted; texts are copied unchanged.",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root", type=Path, required=True, help="a locale folder or the release folder"
     )
@@ -223,13 +169,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="TSVs (without .tsv) whose clips make the unlabeled speech, e.g. other validated "
         "invalidated (default: other); clips of dev.tsv and test.tsv are always left out",
     )
-    add_output_args(parser)
-    args = parser.parse_args(argv)
-    opts = options_from(args, args.root)
-    return run(
-        COMMAND,
-        lambda: finish(prepare(args.root, args.langs, args.speech_from, args.speech, opts), opts),
-    )
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

@@ -18,31 +18,24 @@ Outputs: ``{train,dev,test}_st_<src>_<tgt>.tsv`` and ``{train,dev,test}_asr_<src
 import argparse
 import tarfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from .common import (
-    SPEECH_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    TsvRow,
-    add_output_args,
-    finish,
-    iter_lines,
-    manifest_name,
-    options_from,
-    prepare_audio,
-    read_tsv,
-    run,
-    text_problem,
-    write_speech,
-)
-from .common_voice import asr_row, clip_file, clip_index, read_clips
+from .common import PrepError, Summary, TsvRow, iter_lines, read_tsv, text_problem
+from .common_voice import clip_file, clip_index, read_clips
+from .rows import SPEECH_COLUMNS, asr_row, st_row
+from .template import Output, Pending, Script
 
 COMMAND = "mu2slam-prep-covost"
 SPLITS = {"train": "train", "train_covost": "train", "dev": "dev", "test": "test"}
 XX_EN = "fr de es ca it ru zh-CN pt fa et mn nl tr ar sv-SE lv sl ta ja id cy".split()
 EN_XX = "de tr fa sv-SE mn zh-CN cy ca sl et id ar ta lv ja".split()
+DESCRIPTION = (
+    "Make CoVoST 2 speech translation manifests {train,dev,test}_st_<src>_<tgt>.tsv and "
+    "ASR manifests {train,dev,test}_asr_<src>.tsv from the Common Voice 4 download. ROOT holds "
+    "one folder per source language (as Common Voice 4 unpacks: <src>/clips/*.mp3 and "
+    "<src>/validated.tsv) with CoVoST's covost_v2.<src>_<tgt>.tsv (or .tsv.tar.gz) put next to "
+    "validated.tsv. X->en sources: " + " ".join(XX_EN) + "; en->X targets: " + " ".join(EN_XX) + "."
+)
 
 
 def covost_rows(folder: Path, src: str, tgt: str, summary: Summary) -> List[TsvRow]:
@@ -64,26 +57,26 @@ def covost_rows(folder: Path, src: str, tgt: str, summary: Summary) -> List[TsvR
     return read_tsv(folder / name, summary, required=required, lines=lines)
 
 
-def prepare(root: Path, src: str, tgt: str, tasks: Sequence[str], opts: Options) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    folder = root / src
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    src, tgt, tasks = args.src_lang, args.tgt_lang or "en", sorted(set(args.tasks))
+    folder = args.root / src
     validated_tsv = folder / "validated.tsv"
     if not validated_tsv.exists():
         raise PrepError(
             f"{validated_tsv} does not exist (ROOT must hold the Common Voice 4 folder {src}/)"
         )
-    validated = clip_index(read_clips(validated_tsv, summary), summary, "validated.tsv")
+    validated = clip_index(read_clips(validated_tsv, out.summary), out.summary, "validated.tsv")
 
     joined: List[Tuple[str, TsvRow]] = []  # (split, covost row) in CoVoST's order
     seen = set()
-    for r in covost_rows(folder, src, tgt, summary):
+    for r in covost_rows(folder, src, tgt, out.summary):
         split = SPLITS.get(r["split"])
         if split is None:
-            summary.drop(f"unknown CoVoST split {r['split']!r}", r["path"])
+            out.drop(f"unknown CoVoST split {r['split']!r}", r["path"])
         elif r["path"] in seen:
-            summary.drop("duplicate path in the CoVoST TSV", r["path"])
+            out.drop("duplicate path in the CoVoST TSV", r["path"])
         elif r["path"] not in validated:
-            summary.drop("not in validated.tsv (inner join on path)", r["path"])
+            out.drop("not in validated.tsv (inner join on path)", r["path"])
         else:
             seen.add(r["path"])
             joined.append((split, r))
@@ -92,67 +85,26 @@ def prepare(root: Path, src: str, tgt: str, tasks: Sequence[str], opts: Options)
     for _, r in joined:
         clip = validated[r["path"]]
         clips[clip.id] = clip_file(folder, clip.path)
-    ready, failed = prepare_audio(clips, opts, summary, desc=f"clips {src}")
-
+    plans = []  # (pending rows, columns, split, task, languages)
     for split in ("train", "dev", "test"):
-        st_rows, asr_rows = [], []
-        for s, r in joined:
-            if s != split:
-                continue
-            clip = validated[r["path"]]
-            if clip.id in failed:
-                summary.drop(failed[clip.id], clip.path, n=len(tasks))
-                continue
-            audio, n = ready[clip.id]
-            transcript_problem = text_problem(clip.sentence)
-            if "asr" in tasks:
-                if transcript_problem:
-                    summary.drop(f"transcript: {transcript_problem}", clip.path)
-                else:
-                    asr_rows.append(asr_row(clip.id, audio, n, clip.sentence, src, clip.client_id))
-            if "st" in tasks:
-                problem = transcript_problem and f"transcript: {transcript_problem}"
-                problem = problem or (
-                    text_problem(r["translation"])
-                    and f"translation: {text_problem(r['translation'])}"
-                )
-                if problem:
-                    summary.drop(problem, clip.path)
-                    continue
-                st_rows.append(
-                    {
-                        "id": clip.id,
-                        "audio": audio,
-                        "n_frames": str(n),
-                        "src_text": clip.sentence,
-                        "tgt_text": r["translation"],
-                        "src_lang": src,
-                        "tgt_lang": tgt,
-                        "speaker": clip.client_id,
-                    }
-                )
+        st, asr = [], []
+        for clip, r in [(validated[r["path"]], r) for s, r in joined if s == split]:
+            problem = text_problem(clip.sentence)
+            problem = problem and f"transcript: {problem}"
+            row = asr_row(clip.id, clip.sentence, src, clip.client_id)
+            asr.append(Pending(clip.id, clip.path, row, problem))
+            translation = text_problem(r["translation"])
+            problem = problem or translation and f"translation: {translation}"
+            row = st_row(clip.id, clip.sentence, r["translation"], src, tgt, clip.client_id)
+            st.append(Pending(clip.id, clip.path, row, problem))
         if "st" in tasks:
-            write_speech(
-                manifest_name(split, "st", src, tgt), st_rows, SPEECH_COLUMNS, opts, summary
-            )
+            plans.append((st, SPEECH_COLUMNS, split, "st", src, tgt))
         if "asr" in tasks:
-            write_speech(manifest_name(split, "asr", src), asr_rows, SPEECH_COLUMNS, opts, summary)
-    return summary
+            plans.append((asr, SPEECH_COLUMNS, split, "asr", src))
+    out.write_speech(clips, f"clips {src}", plans)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make CoVoST 2 speech translation manifests {train,dev,test}_st_<src>_<tgt>.tsv and "
-        "ASR manifests {train,dev,test}_asr_<src>.tsv from the Common Voice 4 download. ROOT holds "
-        "one folder per source language (as Common Voice 4 unpacks: <src>/clips/*.mp3 and "
-        "<src>/validated.tsv) with CoVoST's covost_v2.<src>_<tgt>.tsv (or .tsv.tar.gz) put next to "
-        "validated.tsv. X->en sources: "
-        + " ".join(XX_EN)
-        + "; en->X targets: "
-        + " ".join(EN_XX)
-        + ".",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root", type=Path, required=True, help="the Common Voice 4 root holding <src>/"
     )
@@ -171,14 +123,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         default=["st", "asr"],
         help="which manifests to write (default: both); ASR uses the same CoVoST splits",
     )
-    add_output_args(parser)
-    args = parser.parse_args(argv)
-    tgt = args.tgt_lang or ("en" if args.src_lang != "en" else None)
-    if tgt is None:
-        parser.error("--tgt-lang is required for en->X (one of " + " ".join(EN_XX) + ")")
-    opts = options_from(args, args.root)
-    tasks = sorted(set(args.tasks))
-    return run(COMMAND, lambda: finish(prepare(args.root, args.src_lang, tgt, tasks, opts), opts))
+
+
+def check(args: argparse.Namespace) -> Optional[str]:
+    """en->X has no default target."""
+    if args.src_lang == "en" and not args.tgt_lang:
+        return "--tgt-lang is required for en->X (one of " + " ".join(EN_XX) + ")"
+    return None
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, check=check).main
 
 
 if __name__ == "__main__":

@@ -15,25 +15,11 @@ Outputs: ``{split}_asr_<lang>.tsv`` and, with ``--translate-to TGT``,
 
 import argparse
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List
 
-from .common import (
-    SPEECH_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    TsvRow,
-    add_output_args,
-    finish,
-    manifest_name,
-    options_from,
-    prepare_audio,
-    read_tsv,
-    run,
-    text_problem,
-    write_speech,
-)
-from .common_voice import asr_row
+from .common import PrepError, Summary, TsvRow, read_tsv, text_problem
+from .rows import SPEECH_COLUMNS, asr_row, st_row
+from .template import Output, Pending, Script
 
 COMMAND = "mu2slam-prep-fleurs"
 COLUMNS = (
@@ -47,6 +33,12 @@ COLUMNS = (
 )
 SPLITS = ("train", "dev", "test")
 TEXT_COLUMN = {"raw": "raw_transcription", "normalized": "transcription"}
+DESCRIPTION = (
+    "Make FLEURS ASR manifests {train,dev,test}_asr_<lang>.tsv (and, with --translate-to, "
+    "speech translation manifests {split}_st_<lang>_<tgt>.tsv). ROOT holds <lang>/{train,dev,test}.tsv "
+    "(no header; id, file_name, raw_transcription, transcription, characters, num_samples, gender) "
+    "and <lang>/audio/<split>/*.wav. Rows are keyed on file_name, since sentence ids repeat."
+)
 
 
 def _stem(file_name: str) -> str:
@@ -76,15 +68,9 @@ def sentence_texts(folder: Path, column: str, summary: Summary) -> Dict[str, str
     return texts
 
 
-def prepare(
-    root: Path,
-    langs: Optional[Sequence[str]],
-    text: str,
-    translate_to: Optional[str],
-    opts: Options,
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    column = TEXT_COLUMN[text]
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    root, langs, translate_to = args.root, args.langs, args.translate_to
+    column = TEXT_COLUMN[args.text]
     if langs:
         missing = [lang for lang in langs if not (root / lang).is_dir()]
         if missing:
@@ -99,84 +85,42 @@ def prepare(
     if translate_to:
         if not (root / translate_to).is_dir():
             raise PrepError(f"--translate-to {translate_to}: no folder {root / translate_to}")
-        targets = sentence_texts(root / translate_to, column, summary)
+        targets = sentence_texts(root / translate_to, column, out.summary)
 
-    plans: List[Tuple[str, str, List[TsvRow]]] = []
+    plans = []  # (pending rows, columns, split, task, languages)
     clips: Dict[str, Path] = {}
     for lang in langs:
         for split in SPLITS:
             if not (root / lang / f"{split}.tsv").exists():
                 continue
-            rows = read_split(root / lang, split, summary)
-            for r in rows:
-                clips[f"{lang}/{_stem(r['file_name'])}"] = (
-                    root / lang / "audio" / split / r["file_name"]
-                )
-            plans.append((lang, split, rows))
-    ready, failed = prepare_audio(clips, opts, summary, desc="recordings")
-
-    for lang, split, rows in plans:
-        asr_rows, st_rows = [], []
-        for r in rows:
-            uid = _stem(r["file_name"])
-            key = f"{lang}/{uid}"
-            if key in failed:
-                summary.drop(
-                    failed[key],
-                    f"{lang}/{split}/{r['file_name']}",
-                    n=2 if translate_to and lang != translate_to else 1,
-                )
-                continue
-            audio, n = ready[key]
-            problem = text_problem(r[column])
-            if problem:
-                summary.drop(f"{column}: {problem}", f"{lang}/{split}/{r['file_name']}")
-            else:
-                asr_rows.append(asr_row(uid, audio, n, r[column], lang, ""))
-            if translate_to and lang != translate_to:
+            asr, st = [], []
+            for r in read_split(root / lang, split, out.summary):
+                uid = _stem(r["file_name"])
+                key, where = f"{lang}/{uid}", f"{lang}/{split}/{r['file_name']}"
+                clips[key] = root / lang / "audio" / split / r["file_name"]
+                problem = text_problem(r[column])
+                row = asr_row(uid, r[column], lang)
+                asr.append(Pending(key, where, row, problem and f"{column}: {problem}"))
                 target = targets.get(r["id"])
-                if target is None:
-                    summary.drop(
-                        f"sentence id not in {translate_to}", f"{lang}/{split}/{r['file_name']}"
+                problem = problem or (target is not None and text_problem(target))
+                st.append(
+                    Pending(
+                        key,
+                        where,
+                        st_row(uid, r[column], target, lang, translate_to),
+                        f"sentence id not in {translate_to}"
+                        if target is None
+                        else problem and f"translation: {problem}",
                     )
-                elif problem or text_problem(target):
-                    summary.drop(
-                        f"translation: {problem or text_problem(target)}",
-                        f"{lang}/{split}/{r['file_name']}",
-                    )
-                else:
-                    st_rows.append(
-                        {
-                            "id": uid,
-                            "audio": audio,
-                            "n_frames": str(n),
-                            "src_text": r[column],
-                            "tgt_text": target,
-                            "src_lang": lang,
-                            "tgt_lang": translate_to,
-                            "speaker": "",
-                        }
-                    )
-        write_speech(manifest_name(split, "asr", lang), asr_rows, SPEECH_COLUMNS, opts, summary)
-        if translate_to and lang != translate_to:
-            write_speech(
-                manifest_name(split, "st", lang, translate_to),
-                st_rows,
-                SPEECH_COLUMNS,
-                opts,
-                summary,
-            )
-    return summary
+                )
+            plans.append((asr, SPEECH_COLUMNS, split, "asr", lang))
+            if translate_to and lang != translate_to:
+                plans.append((st, SPEECH_COLUMNS, split, "st", lang, translate_to))
+
+    out.write_speech(clips, "recordings", plans)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make FLEURS ASR manifests {train,dev,test}_asr_<lang>.tsv (and, with --translate-to, "
-        "speech translation manifests {split}_st_<lang>_<tgt>.tsv). ROOT holds <lang>/{train,dev,test}.tsv "
-        "(no header; id, file_name, raw_transcription, transcription, characters, num_samples, gender) "
-        "and <lang>/audio/<split>/*.wav. Rows are keyed on file_name, since sentence ids repeat.",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root", type=Path, required=True, help="the FLEURS folder holding <lang>/"
     )
@@ -198,13 +142,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="also write speech translation manifests into LANG (e.g. en_us), its transcript of "
         "the same sentence id being the target",
     )
-    add_output_args(parser)
-    args = parser.parse_args(argv)
-    opts = options_from(args, args.root)
-    return run(
-        COMMAND,
-        lambda: finish(prepare(args.root, args.langs, args.text, args.translate_to, opts), opts),
-    )
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

@@ -19,30 +19,22 @@ without a list.
 import argparse
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from .common import (
-    NOT_UTF8,
-    SPEECH_COLUMNS,
-    UNLABELED_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    add_output_args,
-    finish,
-    manifest_name,
-    options_from,
-    prepare_audio,
-    read_lines,
-    run,
-    text_problem,
-    write_speech,
-)
-from .common_voice import asr_row
+from .common import NOT_UTF8, PrepError, Summary, manifest_name, read_lines, text_problem
+from .rows import SPEECH_COLUMNS, UNLABELED_COLUMNS, asr_row, speech_row, st_row
+from .template import Output, Pending, Script
 
 COMMAND = "mu2slam-prep-folder"
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3")
 SPACE = re.compile(r"[ \t]+")
+DESCRIPTION = (
+    "Make manifests from a folder of audio files (wav, flac, ogg, opus, mp3; searched "
+    "recursively) and transcript lists: <split>_asr_<lang>.tsv, plus <split>_st_<lang>_<tgt>.tsv "
+    "when the list has translations; without --transcripts, unlabeled speech "
+    "<split>_speech_<lang>.tsv. A list line names a clip by its path below --audio-dir (with "
+    "or without extension) or by its unique file stem."
+)
 
 
 def find_audio(audio_dir: Path) -> Dict[str, Path]:
@@ -106,95 +98,49 @@ def read_list(
     return entries
 
 
-def prepare(
-    audio_dir: Path,
-    lang: str,
-    transcripts: Sequence[Path],
-    fmt: str,
-    tgt: Optional[str],
-    header: bool,
-    split: str,
-    opts: Options,
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    if fmt == "space" and tgt:
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    lang, tgt, split = args.lang, args.tgt_lang, args.split
+    if args.format == "space" and tgt:
         raise PrepError(
             "--tgt-lang needs --format tsv (NAME, TEXT and TRANSLATION separated by tabs)"
         )
     manifest_name(split, "asr", lang)  # a bad split name fails before any audio is read
-    clips = find_audio(audio_dir)
-    if not transcripts:
-        ready, failed = prepare_audio(clips, opts, summary, desc="clips")
-        rows = []
-        for uid in clips:
-            if uid in failed:
-                summary.drop(failed[uid], uid)
-                continue
-            audio, n = ready[uid]
-            rows.append(
-                {"id": uid, "audio": audio, "n_frames": str(n), "src_lang": lang, "speaker": ""}
-            )
-        write_speech(manifest_name(split, "speech", lang), rows, UNLABELED_COLUMNS, opts, summary)
-        return summary
+    clips = find_audio(args.audio_dir)
+    if not args.transcripts:
+        pending = [Pending(uid, uid, speech_row(uid, lang)) for uid in clips]
+        out.write_speech(clips, "clips", [(pending, UNLABELED_COLUMNS, split, "speech", lang)])
+        return
 
-    names = Names(clips, audio_dir)
+    names = Names(clips, args.audio_dir)
     labeled: Dict[str, List[str]] = {}
-    for path in transcripts:
-        for name, texts in read_list(path, fmt, bool(tgt), header, summary):
+    for path in args.transcripts:
+        for name, texts in read_list(path, args.format, bool(tgt), args.header, out.summary):
             uid, why = names.resolve(name)
             if uid is None:
-                summary.drop(why, name)
+                out.drop(why, name)
             elif uid in labeled:
-                summary.drop("clip listed twice", name)
+                out.drop("clip listed twice", name)
             else:
                 labeled[uid] = texts
     unused = len(clips) - len(labeled)
     if unused:
-        summary.note(f"{unused} audio file(s) have no line in the transcript list and are not used")
-    ready, failed = prepare_audio({uid: clips[uid] for uid in labeled}, opts, summary, desc="clips")
-    asr_rows, st_rows = [], []
+        out.note(f"{unused} audio file(s) have no line in the transcript list and are not used")
+    asr, st = [], []
     for uid, texts in labeled.items():
-        if uid in failed:
-            summary.drop(failed[uid], uid, n=2 if tgt else 1)
-            continue
-        audio, n = ready[uid]
         problem = text_problem(texts[0])
-        if problem:
-            summary.drop(f"transcript: {problem}", uid, n=2 if tgt else 1)
-            continue
-        asr_rows.append(asr_row(uid, audio, n, texts[0], lang, ""))
+        problem = problem and f"transcript: {problem}"
+        asr.append(Pending(uid, uid, asr_row(uid, texts[0], lang), problem))
         if tgt:
-            problem = text_problem(texts[1])
-            if problem:
-                summary.drop(f"translation: {problem}", uid)
-            else:
-                st_rows.append(
-                    {
-                        "id": uid,
-                        "audio": audio,
-                        "n_frames": str(n),
-                        "src_text": texts[0],
-                        "tgt_text": texts[1],
-                        "src_lang": lang,
-                        "tgt_lang": tgt,
-                        "speaker": "",
-                    }
-                )
-    write_speech(manifest_name(split, "asr", lang), asr_rows, SPEECH_COLUMNS, opts, summary)
+            translation = text_problem(texts[1])
+            problem = problem or translation and f"translation: {translation}"
+            st.append(Pending(uid, uid, st_row(uid, texts[0], texts[1], lang, tgt), problem))
+    plans = [(asr, SPEECH_COLUMNS, split, "asr", lang)]
     if tgt:
-        write_speech(manifest_name(split, "st", lang, tgt), st_rows, SPEECH_COLUMNS, opts, summary)
-    return summary
+        plans.append((st, SPEECH_COLUMNS, split, "st", lang, tgt))
+    out.write_speech({uid: clips[uid] for uid in labeled}, "clips", plans)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make manifests from a folder of audio files (wav, flac, ogg, opus, mp3; searched "
-        "recursively) and transcript lists: <split>_asr_<lang>.tsv, plus <split>_st_<lang>_<tgt>.tsv "
-        "when the list has translations; without --transcripts, unlabeled speech "
-        "<split>_speech_<lang>.tsv. A list line names a clip by its path below --audio-dir (with "
-        "or without extension) or by its unique file stem.",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--audio-dir", type=Path, required=True, help="folder holding the audio files"
     )
@@ -219,25 +165,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         default="train",
         help="split name of the outputs, starting with train, dev or test (default: train)",
     )
-    add_output_args(parser)
-    args = parser.parse_args(argv)
-    opts = options_from(args, args.audio_dir)
-    return run(
-        COMMAND,
-        lambda: finish(
-            prepare(
-                args.audio_dir,
-                args.lang,
-                args.transcripts,
-                args.format,
-                args.tgt_lang,
-                args.header,
-                args.split,
-                opts,
-            ),
-            opts,
-        ),
-    )
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, corpus="audio_dir").main
 
 
 if __name__ == "__main__":

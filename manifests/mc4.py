@@ -23,22 +23,9 @@ import re
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .common import (
-    TAB_IN_TEXT,
-    TEXT_COLUMNS,
-    Options,
-    PrepError,
-    StreamingManifest,
-    Summary,
-    add_output_args,
-    finish,
-    iter_lines,
-    manifest_name,
-    open_binary,
-    options_from,
-    progress,
-    run,
-)
+from .common import TAB_IN_TEXT, PrepError, iter_lines, open_binary
+from .rows import TEXT_COLUMNS, text_row
+from .template import Output, Script
 
 COMMAND = "mu2slam-prep-mc4"
 FILE_NAME = re.compile(
@@ -46,6 +33,12 @@ FILE_NAME = re.compile(
 )
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=[\u3002\uff01\uff1f])\s*")
+DESCRIPTION = (
+    "Make unlabeled text manifests train_text_<lang>.tsv and dev_text_<lang>.tsv from mC4-style "
+    "files c4-<lang>[-validation].tfrecord-<i>-of-<n>.json.gz (gzipped JSON lines with a 'text' key). "
+    "Each line of a document becomes one row (blank lines give none); --sentences cuts lines "
+    "further at sentence-final punctuation."
+)
 
 
 def parse_name(path: Path) -> Optional[Tuple[str, str, int]]:
@@ -97,24 +90,16 @@ def split_document(text: str, sentences: bool) -> Iterator[Tuple[str, str]]:
             yield f"{i}_{j}", piece
 
 
-def prepare(
-    inputs: Sequence[Path],
-    langs: Optional[Sequence[str]],
-    sentences: bool,
-    min_chars: int,
-    max_lines: Optional[int],
-    opts: Options,
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    for (split, lang), shards in find_files(inputs, langs).items():
-        name = manifest_name(split, "text", lang)
-        with StreamingManifest(opts.out / name, TEXT_COLUMNS, summary) as out:
-            full = lambda: max_lines is not None and out.stats.rows >= max_lines  # noqa: E731
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    max_lines = args.max_lines
+    for (split, lang), shards in find_files(args.inputs, args.langs).items():
+        with out.stream(TEXT_COLUMNS, split, "text", lang) as manifest:
+            full = lambda: max_lines is not None and manifest.stats.rows >= max_lines  # noqa: E731
             for shard, path in shards:
                 if full():
                     break
                 with open_binary(path) as f:
-                    for doc, raw in progress(iter_lines(f), opts, path.name, unit="doc"):
+                    for doc, raw in out.progress(iter_lines(f), path.name, unit="doc"):
                         if full():
                             break
                         try:
@@ -122,38 +107,24 @@ def prepare(
                         except (ValueError, KeyError, TypeError):
                             text = None
                         if not isinstance(text, str):
-                            summary.drop(
-                                "document is not JSON with a text field", f"{path.name}:{doc}"
-                            )
+                            out.drop("document is not JSON with a text field", f"{path.name}:{doc}")
                             continue
-                        for suffix, line in split_document(text, sentences):
+                        for suffix, line in split_document(text, args.sentences):
                             if full():
                                 break
                             if "\t" in line:
-                                summary.drop(TAB_IN_TEXT, f"{path.name}:{doc}")
-                            elif len(line) < min_chars:
-                                summary.drop("shorter than --min-chars", f"{path.name}:{doc}")
+                                out.drop(TAB_IN_TEXT, f"{path.name}:{doc}")
+                            elif len(line) < args.min_chars:
+                                out.drop("shorter than --min-chars", f"{path.name}:{doc}")
                             else:
-                                out.write(
-                                    {
-                                        "id": f"{shard}_{doc - 1}_{suffix}",
-                                        "src_text": line,
-                                        "src_lang": lang,
-                                    }
-                                )
+                                manifest.write(text_row(f"{shard}_{doc - 1}_{suffix}", line, lang))
             if full():
-                summary.note(f"{name}: reached --max-lines {max_lines}; the rest was not read")
-    return summary
+                out.note(
+                    f"{manifest.path.name}: reached --max-lines {max_lines}; the rest was not read"
+                )
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make unlabeled text manifests train_text_<lang>.tsv and dev_text_<lang>.tsv from mC4-style "
-        "files c4-<lang>[-validation].tfrecord-<i>-of-<n>.json.gz (gzipped JSON lines with a 'text' key). "
-        "Each line of a document becomes one row (blank lines give none); --sentences cuts lines "
-        "further at sentence-final punctuation.",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "inputs", nargs="+", type=Path, metavar="PATH", help="mC4 files, or folders holding them"
     )
@@ -176,16 +147,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metavar="N",
         help="stop a language's split after N rows (mC4 is large)",
     )
-    add_output_args(parser, speech=False)
-    args = parser.parse_args(argv)
-    opts = options_from(args)
-    return run(
-        COMMAND,
-        lambda: finish(
-            prepare(args.inputs, args.langs, args.sentences, args.min_chars, args.max_lines, opts),
-            opts,
-        ),
-    )
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False).main
 
 
 if __name__ == "__main__":

@@ -15,23 +15,9 @@ import argparse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .common import (
-    SPEECH_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    TsvRow,
-    add_output_args,
-    finish,
-    manifest_name,
-    options_from,
-    prepare_audio,
-    read_tsv,
-    run,
-    text_problem,
-    write_speech,
-)
-from .common_voice import asr_row
+from .common import PrepError, read_tsv, text_problem
+from .rows import SPEECH_COLUMNS, asr_row
+from .template import Output, Pending, Script
 
 COMMAND = "mu2slam-prep-mls"
 LANGUAGE_CODES = {
@@ -45,6 +31,14 @@ LANGUAGE_CODES = {
     "english": "en",
 }
 SPLITS = ("train", "dev", "test")
+DESCRIPTION = (
+    "Make Multilingual LibriSpeech ASR manifests {train,dev,test}_asr_<code>.tsv. ROOT is an "
+    "mls_<language> folder (or mls_<language>_opus) or a folder holding several; each has "
+    "<split>/transcripts.txt and <split>/audio/<speaker>/<book>/*.flac. The English language "
+    "names become ISO 639-1 codes: "
+    + ", ".join(f"{k} -> {v}" for k, v in LANGUAGE_CODES.items())
+    + "."
+)
 
 
 def parse_folder(name: str) -> Optional[Tuple[str, str]]:
@@ -84,52 +78,32 @@ def audio_path(split_dir: Path, uid: str, ext: str) -> Path:
     return split_dir / "audio" / speaker / book / f"{uid}{ext}"
 
 
-def prepare(root: Path, langs: Optional[Sequence[str]], opts: Options) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    plans: List[Tuple[str, str, List[TsvRow]]] = []
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    plans = []  # (pending rows, columns, split, task, language)
     clips: Dict[str, Path] = {}
-    for folder, code, ext in find_folders(root, langs):
+    for folder, code, ext in find_folders(args.root, args.langs):
         for split in SPLITS:
             transcripts = folder / split / "transcripts.txt"
             if not transcripts.exists():
-                summary.note(f"{folder.name}: no {split}/transcripts.txt")
+                out.note(f"{folder.name}: no {split}/transcripts.txt")
                 continue
-            rows, seen = [], set()
-            for r in read_tsv(transcripts, summary, columns=("id", "text")):
-                if r["id"].count("_") < 2:
-                    summary.drop("id is not <speaker>_<book>_<segment>", f"{transcripts}:{r.line}")
-                elif r["id"] in seen:
-                    summary.drop("duplicate id", f"{transcripts}:{r.line}")
+            pending, seen = [], set()
+            for r in read_tsv(transcripts, out.summary, columns=("id", "text")):
+                uid = r["id"]
+                if uid.count("_") < 2:
+                    out.drop("id is not <speaker>_<book>_<segment>", f"{transcripts}:{r.line}")
+                elif uid in seen:
+                    out.drop("duplicate id", f"{transcripts}:{r.line}")
                 else:
-                    seen.add(r["id"])
-                    rows.append(r)
-                    clips[f"{code}/{r['id']}"] = audio_path(folder / split, r["id"], ext)
-            plans.append((code, split, rows))
-    ready, failed = prepare_audio(clips, opts, summary, desc="segments")
-    for code, split, rows in plans:
-        out_rows = []
-        for r in rows:
-            key = f"{code}/{r['id']}"
-            problem = failed.get(key) or text_problem(r["text"])
-            if problem:
-                summary.drop(problem, r["id"])
-                continue
-            audio, n = ready[key]
-            out_rows.append(asr_row(r["id"], audio, n, r["text"], code, r["id"].split("_", 1)[0]))
-        write_speech(manifest_name(split, "asr", code), out_rows, SPEECH_COLUMNS, opts, summary)
-    return summary
+                    seen.add(uid)
+                    clips[f"{code}/{uid}"] = audio_path(folder / split, uid, ext)
+                    row = asr_row(uid, r["text"], code, uid.split("_", 1)[0])
+                    pending.append(Pending(f"{code}/{uid}", uid, row, text_problem(r["text"])))
+            plans.append((pending, SPEECH_COLUMNS, split, "asr", code))
+    out.write_speech(clips, "segments", plans)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make Multilingual LibriSpeech ASR manifests {train,dev,test}_asr_<code>.tsv. ROOT is an "
-        "mls_<language> folder (or mls_<language>_opus) or a folder holding several; each has "
-        "<split>/transcripts.txt and <split>/audio/<speaker>/<book>/*.flac. The English language "
-        "names become ISO 639-1 codes: "
-        + ", ".join(f"{k} -> {v}" for k, v in LANGUAGE_CODES.items())
-        + ".",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--root",
         type=Path,
@@ -142,10 +116,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metavar="LANG",
         help="languages to use, as names (german) or codes (de)",
     )
-    add_output_args(parser)
-    args = parser.parse_args(argv)
-    opts = options_from(args, args.root)
-    return run(COMMAND, lambda: finish(prepare(args.root, args.langs, opts), opts))
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

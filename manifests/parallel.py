@@ -19,30 +19,29 @@ Outputs: ``<split>_mt_<src>_<tgt>.tsv`` (``src_text``/``tgt_text``, ``src_lang``
 
 import argparse
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional
 
 from .common import (
-    MT_COLUMNS,
     NOT_UTF8,
-    Options,
     PrepError,
     StreamingManifest,
-    Summary,
-    add_output_args,
-    finish,
     iter_lines,
     manifest_name,
     open_binary,
-    options_from,
-    progress,
     read_tsv,
-    run,
     text_problem,
 )
+from .rows import MT_COLUMNS, Row, pair_row
+from .template import Output, Script
 
 COMMAND = "mu2slam-prep-parallel"
 NULL_MARKERS = ("__NULL__", "_ _ NULL _ _")
 TED_SPLITS = ("train", "dev", "test")
+DESCRIPTION = (
+    "Make MT manifests <split>_mt_<src>_<tgt>.tsv from parallel text: 'aligned' reads "
+    "WMT-style line-aligned files PREFIX.<src>/PREFIX.<tgt>; 'ted' reads TED-style "
+    "all_talks_<split>.tsv tables with one column per language."
+)
 
 
 def _side_file(prefix: Path, lang: str) -> Path:
@@ -71,12 +70,20 @@ def pair_problem(src: Optional[str], tgt: Optional[str]) -> Optional[str]:
     return None
 
 
-def prepare_aligned(
-    splits: Sequence[Tuple[str, Path]], src: str, tgt: str, opts: Options
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
+def write_pair(out: Output, manifest: StreamingManifest, row: Row, where: str) -> None:
+    """Write a pair, or drop it (named by ``where``) when a side cannot be written unchanged."""
+    problem = pair_problem(row["src_text"], row["tgt_text"])
+    if problem:
+        out.drop(problem, where)
+    else:
+        manifest.write(row)
+
+
+def prepare_aligned(args: argparse.Namespace, out: Output) -> None:
+    src, tgt = args.src_lang, args.tgt_lang
     files = []
-    for split, prefix in splits:
+    for split, prefix in args.split:
+        prefix = Path(prefix)
         manifest_name(split, "mt", src, tgt)  # a bad split name fails before anything is written
         src_file, tgt_file = _side_file(prefix, src), _side_file(prefix, tgt)
         n_src, n_tgt = _count_lines(src_file), _count_lines(tgt_file)
@@ -87,72 +94,42 @@ def prepare_aligned(
         files.append((split, prefix, src_file, tgt_file, n_src))
     for split, prefix, src_file, tgt_file, n in files:
         with (
-            StreamingManifest(
-                opts.out / manifest_name(split, "mt", src, tgt), MT_COLUMNS, summary
-            ) as out,
+            out.stream(MT_COLUMNS, split, "mt", src, tgt) as manifest,
             open_binary(src_file) as fs,
             open_binary(tgt_file) as ft,
         ):
             pairs = zip(iter_lines(fs), iter_lines(ft))
-            for (number, s), (_, t) in progress(pairs, opts, prefix.name, total=n, unit="pair"):
-                problem = pair_problem(s, t)
-                if problem:
-                    summary.drop(problem, f"{prefix.name}:{number}")
-                    continue
-                out.write(
-                    {
-                        "id": f"{prefix.name}_{number}",
-                        "src_text": s,
-                        "tgt_text": t,
-                        "src_lang": src,
-                        "tgt_lang": tgt,
-                    }
-                )
-    return summary
+            for (number, s), (_, t) in out.progress(pairs, prefix.name, total=n, unit="pair"):
+                row = pair_row(f"{prefix.name}_{number}", s, t, src, tgt)
+                write_pair(out, manifest, row, f"{prefix.name}:{number}")
 
 
-def prepare_ted(root: Path, src_langs: Sequence[str], tgt: str, opts: Options) -> Summary:
-    summary = Summary(COMMAND, opts.out)
+def prepare_ted(args: argparse.Namespace, out: Output) -> None:
+    root, tgt = args.root, args.tgt_lang
     found = [s for s in TED_SPLITS if (root / f"all_talks_{s}.tsv").exists()]
     if not found:
         raise PrepError(f"no all_talks_{{train,dev,test}}.tsv in {root}")
     for split in found:
         tsv = root / f"all_talks_{split}.tsv"
-        rows = read_tsv(tsv, summary, required=("talk_name", tgt, *src_langs))
-        for src in src_langs:
+        rows = read_tsv(tsv, out.summary, required=("talk_name", tgt, *args.src_langs))
+        for src in args.src_langs:
             if src == tgt:
                 continue
-            with StreamingManifest(
-                opts.out / manifest_name(split, "mt", src, tgt), MT_COLUMNS, summary
-            ) as out:
-                for r in progress(rows, opts, f"{split} {src}-{tgt}", unit="pair"):
+            with out.stream(MT_COLUMNS, split, "mt", src, tgt) as manifest:
+                for r in out.progress(rows, f"{split} {src}-{tgt}", unit="pair"):
                     s, t = r[src], r[tgt]
                     if s.strip() in NULL_MARKERS or t.strip() in NULL_MARKERS:
-                        summary.drop("no translation (NULL marker)", f"{tsv.name}:{r.line}")
+                        out.drop("no translation (NULL marker)", f"{tsv.name}:{r.line}")
                         continue
-                    problem = pair_problem(s, t)
-                    if problem:
-                        summary.drop(problem, f"{tsv.name}:{r.line}")
-                        continue
-                    out.write(
-                        {
-                            "id": f"{r['talk_name']}_{r.line}",
-                            "src_text": s,
-                            "tgt_text": t,
-                            "src_lang": src,
-                            "tgt_lang": tgt,
-                        }
-                    )
-    return summary
+                    row = pair_row(f"{r['talk_name']}_{r.line}", s, t, src, tgt)
+                    write_pair(out, manifest, row, f"{tsv.name}:{r.line}")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make MT manifests <split>_mt_<src>_<tgt>.tsv from parallel text: 'aligned' reads "
-        "WMT-style line-aligned files PREFIX.<src>/PREFIX.<tgt>; 'ted' reads TED-style "
-        "all_talks_<split>.tsv tables with one column per language.",
-    )
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    (prepare_aligned if args.format == "aligned" else prepare_ted)(args, out)
+
+
+def arguments(parser: argparse.ArgumentParser) -> List[argparse.ArgumentParser]:
     sub = parser.add_subparsers(dest="format", required=True)
     aligned = sub.add_parser(
         "aligned",
@@ -175,7 +152,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metavar=("SPLIT", "PREFIX"),
         help="a split name (starting with train, dev or test) and the files' common prefix; repeatable",
     )
-    add_output_args(aligned, speech=False)
     ted = sub.add_parser(
         "ted",
         help="TED-style all_talks_<split>.tsv",
@@ -193,18 +169,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="source language columns, e.g. pt-br de",
     )
     ted.add_argument("--tgt-lang", default="en", help="target language column (default: en)")
-    add_output_args(ted, speech=False)
-    args = parser.parse_args(argv)
-    opts = options_from(args)
-    if args.format == "aligned":
-        splits = [(split, Path(prefix)) for split, prefix in args.split]
-        return run(
-            COMMAND,
-            lambda: finish(prepare_aligned(splits, args.src_lang, args.tgt_lang, opts), opts),
-        )
-    return run(
-        COMMAND, lambda: finish(prepare_ted(args.root, args.src_langs, args.tgt_lang, opts), opts)
-    )
+    return [aligned, ted]
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False).main
 
 
 if __name__ == "__main__":

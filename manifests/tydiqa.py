@@ -26,19 +26,9 @@ from typing import Dict, List, Optional, Sequence
 
 from mu2slam_fairseq.data.datasets import SEGMENT_SEPARATOR
 
-from .common import (
-    MT_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    add_output_args,
-    finish,
-    manifest_name,
-    options_from,
-    run,
-    text_problem,
-    write_speech,
-)
+from .common import PrepError, Summary, text_problem
+from .rows import MT_COLUMNS, pair_row
+from .template import Output, Script
 
 COMMAND = "mu2slam-prep-tydiqa"
 LANGS = {
@@ -55,6 +45,10 @@ LANGS = {
     "thai": "th",
 }
 COLUMNS = MT_COLUMNS + ("answers",)
+DESCRIPTION = (
+    "Make TyDiQA-GoldP extractive-QA manifests (data type t2t: 'question </s> context' -> answer) "
+    "{train,dev,test}_tydiqa.tsv and per-language evaluation manifests from its SQuAD-style JSON files."
+)
 
 
 def clean(text: str) -> str:
@@ -131,18 +125,8 @@ def question_rows(
                     )
                     continue
                 golds = [clean(a["text"]) for a in answers]
-                rows.append(
-                    {
-                        "id": qid,
-                        "audio": "",
-                        "n_frames": "",
-                        "src_text": f"{question} {SEGMENT_SEPARATOR} {text}",
-                        "tgt_text": golds[0],
-                        "src_lang": lang,
-                        "tgt_lang": lang,
-                        "answers": json.dumps(golds, ensure_ascii=False),
-                    }
-                )
+                row = pair_row(qid, f"{question} {SEGMENT_SEPARATOR} {text}", golds[0], lang, lang)
+                rows.append({**row, "answers": json.dumps(golds, ensure_ascii=False)})
     if outside:
         summary.note(
             f"{path.name}: {outside} answer(s) lie beyond the first {max_chars} context characters"
@@ -150,33 +134,23 @@ def question_rows(
     return rows
 
 
-def prepare(
-    files: Dict[str, Sequence[Path]], langs: Optional[Sequence[str]], max_chars: int, opts: Options
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    for split, paths in files.items():
-        rows = [
-            r for p in paths for r in question_rows(p, split == "train", langs, max_chars, summary)
-        ]
-        write_speech(manifest_name(split, "tydiqa"), rows, COLUMNS, opts, summary)
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    langs = [x for x in args.langs.split(",") if x] if args.langs else None
+    for split in ("train", "dev", "test"):
+        paths = getattr(args, split)
+        if not paths:
+            continue
+        train, max_chars = split == "train", args.max_context_chars
+        rows = [r for p in paths for r in question_rows(p, train, langs, max_chars, out.summary)]
+        out.write(rows, COLUMNS, split, "tydiqa")
         if split != "train":
             for lang in sorted({r["src_lang"] for r in rows}):
-                write_speech(
-                    manifest_name(split, "tydiqa", lang),
-                    [r for r in rows if r["src_lang"] == lang],
-                    COLUMNS,
-                    opts,
-                    summary,
+                out.write(
+                    [r for r in rows if r["src_lang"] == lang], COLUMNS, split, "tydiqa", lang
                 )
-    return summary
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make TyDiQA-GoldP extractive-QA manifests (data type t2t: 'question </s> context' -> answer) "
-        "{train,dev,test}_tydiqa.tsv and per-language evaluation manifests from its SQuAD-style JSON files.",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", type=Path, nargs="+", default=[], help="training JSON file(s)")
     parser.add_argument("--dev", type=Path, nargs="+", default=[], help="development JSON file(s)")
     parser.add_argument("--test", type=Path, nargs="+", default=[], help="test JSON file(s)")
@@ -189,16 +163,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         default=0,
         help="bound contexts to N characters (training: the window holding the answer; 0: no bound)",
     )
-    add_output_args(parser, speech=False)
-    args = parser.parse_args(argv)
-    files = {
-        split: getattr(args, split) for split in ("train", "dev", "test") if getattr(args, split)
-    }
-    if not files:
-        parser.error("give at least one of --train, --dev, --test")
-    langs = [x for x in args.langs.split(",") if x] if args.langs else None
-    opts = options_from(args)
-    return run(COMMAND, lambda: finish(prepare(files, langs, args.max_context_chars, opts), opts))
+
+
+def check(args: argparse.Namespace) -> Optional[str]:
+    given = args.train or args.dev or args.test
+    return None if given else "give at least one of --train, --dev, --test"
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False, check=check).main
 
 
 if __name__ == "__main__":

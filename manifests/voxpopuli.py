@@ -18,27 +18,11 @@ manifest keeps the folder name (``test_asr_en_accented.tsv``).
 
 import argparse
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
-from .common import (
-    SPEECH_COLUMNS,
-    UNLABELED_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    TsvRow,
-    add_output_args,
-    finish,
-    manifest_name,
-    options_from,
-    prepare_audio,
-    progress,
-    read_tsv,
-    run,
-    text_problem,
-    write_speech,
-)
-from .common_voice import asr_row
+from .common import PrepError, read_tsv, text_problem
+from .rows import SPEECH_COLUMNS, UNLABELED_COLUMNS, asr_row, speech_row
+from .template import Output, Pending, Script
 
 COMMAND = "mu2slam-prep-voxpopuli"
 ASR_COLUMNS = (
@@ -54,9 +38,18 @@ ASR_COLUMNS = (
 SPLITS = ("train", "dev", "test")
 LANG_OF_FOLDER = {"en_accented": "en"}
 TEXT_COLUMN = {"raw": "raw_text", "normalized": "normalized_text"}
+DESCRIPTION = (
+    "Make VoxPopuli manifests: ASR {train,dev,test}_asr_<lang>.tsv from "
+    "ROOT/transcribed_data/<lang>/asr_<split>.tsv and <year>/<id>.ogg (as get_asr_data.py "
+    "leaves them), and unlabeled speech train_speech_<lang>.tsv from "
+    "ROOT/unlabelled_data/<lang>/<year>/*.ogg. Segments whose audio is missing, empty or "
+    "unreadable are dropped and counted."
+)
 
 
 def _langs(folder: Path, langs: Optional[Sequence[str]]) -> List[str]:
+    if not folder.is_dir():
+        raise PrepError(f"{folder} does not exist")
     if langs:
         missing = [lang for lang in langs if not (folder / lang).is_dir()]
         if missing:
@@ -65,88 +58,48 @@ def _langs(folder: Path, langs: Optional[Sequence[str]]) -> List[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir())
 
 
-def prepare(
-    root: Path, langs: Optional[Sequence[str]], parts: Sequence[str], text: str, opts: Options
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
+def prepare(args: argparse.Namespace, out: Output) -> None:
     clips: Dict[str, Path] = {}
-    transcribed: List[Tuple[str, str, List[TsvRow]]] = []  # (folder lang, split, rows)
-    unlabeled: List[Tuple[str, List[Path]]] = []
-    if "transcribed" in parts:
-        base = root / "transcribed_data"
-        if not base.is_dir():
-            raise PrepError(f"{base} does not exist")
-        for lang in _langs(base, langs):
+    plans = []  # (pending rows, columns, split, task, language)
+    column = TEXT_COLUMN[args.text]
+    if "transcribed" in args.parts:
+        base = args.root / "transcribed_data"
+        for lang in _langs(base, args.langs):
+            code = LANG_OF_FOLDER.get(lang, lang)
             for split in SPLITS:
                 tsv = base / lang / f"asr_{split}.tsv"
                 if not tsv.exists():
                     continue
-                rows, seen = [], set()
-                for r in read_tsv(tsv, summary, required=("id", TEXT_COLUMN[text])):
+                pending, seen = [], set()
+                for r in read_tsv(tsv, out.summary, required=("id", column)):
                     if r["id"] in seen:
-                        summary.drop("duplicate id", f"{tsv.name}:{r.line}")
+                        out.drop("duplicate id", f"{tsv.name}:{r.line}")
                         continue
                     seen.add(r["id"])
-                    rows.append(r)
-                    clips[f"{lang}/{r['id']}"] = base / lang / r["id"][:4] / f"{r['id']}.ogg"
-                transcribed.append((lang, split, rows))
-    if "unlabelled" in parts:
-        base = root / "unlabelled_data"
-        if not base.is_dir():
-            raise PrepError(f"{base} does not exist")
-        for lang in _langs(base, langs):
-            files = sorted(
-                progress((base / lang).rglob("*.ogg"), opts, f"listing {lang}", unit="file")
-            )
-            for f in files:
+                    key = f"{lang}/{r['id']}"
+                    clips[key] = base / lang / r["id"][:4] / f"{r['id']}.ogg"
+                    problem = text_problem(r[column])
+                    row = asr_row(r["id"], r[column], code, r.get("speaker_id"))
+                    pending.append(Pending(key, r["id"], row, problem and f"{column}: {problem}"))
+                plans.append((pending, SPEECH_COLUMNS, split, "asr", lang))
+    if "unlabelled" in args.parts:
+        base = args.root / "unlabelled_data"
+        for lang in _langs(base, args.langs):
+            code = LANG_OF_FOLDER.get(lang, lang)
+            pending = []
+            for f in sorted(
+                out.progress((base / lang).rglob("*.ogg"), f"listing {lang}", unit="file")
+            ):
                 clips[f"unlabelled/{lang}/{f.stem}"] = f
-            unlabeled.append((lang, files))
+                pending.append(
+                    Pending(f"unlabelled/{lang}/{f.stem}", f.name, speech_row(f.stem, code))
+                )
+            plans.append((pending, UNLABELED_COLUMNS, "train", "speech", lang))
 
-    ready, failed = prepare_audio(clips, opts, summary, desc="segments")
-    column = TEXT_COLUMN[text]
-    for lang, split, rows in transcribed:
-        code = LANG_OF_FOLDER.get(lang, lang)
-        out_rows = []
-        for r in rows:
-            key = f"{lang}/{r['id']}"
-            problem = (
-                failed.get(key)
-                or text_problem(r[column])
-                and f"{column}: {text_problem(r[column])}"
-            )
-            if problem:
-                summary.drop(problem, r["id"])
-                continue
-            audio, n = ready[key]
-            out_rows.append(asr_row(r["id"], audio, n, r[column], code, r.get("speaker_id")))
-        write_speech(manifest_name(split, "asr", lang), out_rows, SPEECH_COLUMNS, opts, summary)
-    for lang, files in unlabeled:
-        code = LANG_OF_FOLDER.get(lang, lang)
-        out_rows = []
-        for f in files:
-            key = f"unlabelled/{lang}/{f.stem}"
-            if key in failed:
-                summary.drop(failed[key], f.name)
-                continue
-            audio, n = ready[key]
-            out_rows.append(
-                {"id": f.stem, "audio": audio, "n_frames": str(n), "src_lang": code, "speaker": ""}
-            )
-        write_speech(
-            manifest_name("train", "speech", lang), out_rows, UNLABELED_COLUMNS, opts, summary
-        )
-    return summary
+    out.write_speech(clips, "segments", plans)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make VoxPopuli manifests: ASR {train,dev,test}_asr_<lang>.tsv from "
-        "ROOT/transcribed_data/<lang>/asr_<split>.tsv and <year>/<id>.ogg (as get_asr_data.py "
-        "leaves them), and unlabeled speech train_speech_<lang>.tsv from "
-        "ROOT/unlabelled_data/<lang>/<year>/*.ogg. Segments whose audio is missing, empty or "
-        "unreadable are dropped and counted.",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, required=True, help="the VoxPopuli data folder")
     parser.add_argument(
         "--langs", nargs="+", metavar="LANG", help="language folders (default: all found)"
@@ -165,12 +118,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="transcript column: raw_text (cased, punctuated; rows where it is empty are dropped) "
         "or normalized_text (default: raw)",
     )
-    add_output_args(parser)
-    args = parser.parse_args(argv)
-    opts = options_from(args, args.root)
-    return run(
-        COMMAND, lambda: finish(prepare(args.root, args.langs, args.parts, args.text, opts), opts)
-    )
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare).main
 
 
 if __name__ == "__main__":

@@ -25,20 +25,9 @@ from typing import Dict, List, Optional, Sequence
 
 from mu2slam_fairseq.data.datasets import SEGMENT_SEPARATOR
 
-from .common import (
-    MT_COLUMNS,
-    Options,
-    PrepError,
-    Summary,
-    add_output_args,
-    finish,
-    manifest_name,
-    options_from,
-    read_tsv,
-    run,
-    text_problem,
-    write_speech,
-)
+from .common import PrepError, Summary, read_tsv, text_problem
+from .rows import MT_COLUMNS, pair_row
+from .template import Output, Script
 
 COMMAND = "mu2slam-prep-xnli"
 LANGS = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
@@ -46,13 +35,18 @@ LABELS = ("entailment", "neutral", "contradiction")
 LABEL_ALIASES = {"contradictory": "contradiction"}
 EVAL_COLUMNS = ("language", "gold_label", "sentence1", "sentence2", "pairID")
 TRAIN_COLUMNS = ("premise", "hypo", "label")
+DESCRIPTION = (
+    "Make XNLI classification manifests (data type t2t: 'premise </s> hypothesis' -> label): "
+    "train_xnli.tsv from XNLI-MT's multinli.train.<lang>.tsv, {dev,test}_xnli.tsv and "
+    "{dev,test}_xnli_<lang>.tsv from XNLI-1.0's xnli.{dev,test}.tsv."
+)
 
 
 def clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def pair_row(
+def nli_row(
     row_id: str,
     premise: str,
     hypothesis: str,
@@ -76,15 +70,7 @@ def pair_row(
         if SEGMENT_SEPARATOR in text:
             summary.drop(f"{SEGMENT_SEPARATOR} inside a text", where)
             return None
-    return {
-        "id": row_id,
-        "audio": "",
-        "n_frames": "",
-        "src_text": f"{premise} {SEGMENT_SEPARATOR} {hypothesis}",
-        "tgt_text": label,
-        "src_lang": lang,
-        "tgt_lang": label_lang,
-    }
+    return pair_row(row_id, f"{premise} {SEGMENT_SEPARATOR} {hypothesis}", label, lang, label_lang)
 
 
 def eval_rows(
@@ -96,7 +82,7 @@ def eval_rows(
         lang = r["language"]
         if lang not in out:
             continue
-        row = pair_row(
+        row = nli_row(
             f"{lang}-{r['pairID']}",
             r["sentence1"],
             r["sentence2"],
@@ -126,7 +112,7 @@ def train_rows(
         for r in read_tsv(path, summary, required=TRAIN_COLUMNS):
             if limit is not None and kept >= limit:
                 break
-            row = pair_row(
+            row = nli_row(
                 f"{lang}-{r.line}",
                 r["premise"],
                 r["hypo"],
@@ -142,53 +128,28 @@ def train_rows(
     return rows
 
 
-def prepare(
-    xnli: Optional[Path],
-    mt: Optional[Path],
-    langs: Sequence[str],
-    train_langs: Sequence[str],
-    label_lang: str,
-    limit: Optional[int],
-    opts: Options,
-) -> Summary:
-    summary = Summary(COMMAND, opts.out)
-    if mt is not None:
-        write_speech(
-            manifest_name("train", "xnli"),
-            train_rows(mt, train_langs, label_lang, limit, summary),
-            MT_COLUMNS,
-            opts,
-            summary,
-        )
-    if xnli is not None:
+def prepare(args: argparse.Namespace, out: Output) -> None:
+    langs = [x for x in args.langs.split(",") if x]
+    train_langs = (
+        LANGS if args.train_langs == "all" else [x for x in args.train_langs.split(",") if x]
+    )
+    if args.mt is not None:
+        rows = train_rows(args.mt, train_langs, args.label_lang, args.limit, out.summary)
+        out.write(rows, MT_COLUMNS, "train", "xnli")
+    if args.xnli is not None:
         for split in ("dev", "test"):
-            path = xnli / f"xnli.{split}.tsv"
+            path = args.xnli / f"xnli.{split}.tsv"
             if not path.exists():
                 raise PrepError(
                     f"{path} not found (the XNLI-1.0 folder holds xnli.dev.tsv and xnli.test.tsv)"
                 )
-            by_lang = eval_rows(path, langs, label_lang, summary)
-            write_speech(
-                manifest_name(split, "xnli"),
-                [r for lang in langs for r in by_lang[lang]],
-                MT_COLUMNS,
-                opts,
-                summary,
-            )
+            by_lang = eval_rows(path, langs, args.label_lang, out.summary)
+            out.write([r for lang in langs for r in by_lang[lang]], MT_COLUMNS, split, "xnli")
             for lang in langs:
-                write_speech(
-                    manifest_name(split, "xnli", lang), by_lang[lang], MT_COLUMNS, opts, summary
-                )
-    return summary
+                out.write(by_lang[lang], MT_COLUMNS, split, "xnli", lang)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog=COMMAND,
-        description="Make XNLI classification manifests (data type t2t: 'premise </s> hypothesis' -> label): "
-        "train_xnli.tsv from XNLI-MT's multinli.train.<lang>.tsv, {dev,test}_xnli.tsv and "
-        "{dev,test}_xnli_<lang>.tsv from XNLI-1.0's xnli.{dev,test}.tsv.",
-    )
+def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--xnli", type=Path, help="the XNLI-1.0 folder (xnli.dev.tsv, xnli.test.tsv)"
     )
@@ -211,21 +172,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         "--limit", type=int, default=None, help="at most this many training pairs per language"
     )
-    add_output_args(parser, speech=False)
-    args = parser.parse_args(argv)
-    if args.xnli is None and args.mt is None:
-        parser.error("give --xnli and/or --mt")
-    langs = [x for x in args.langs.split(",") if x]
-    train_langs = (
-        LANGS if args.train_langs == "all" else [x for x in args.train_langs.split(",") if x]
-    )
-    opts = options_from(args)
-    return run(
-        COMMAND,
-        lambda: finish(
-            prepare(args.xnli, args.mt, langs, train_langs, args.label_lang, args.limit, opts), opts
-        ),
-    )
+
+
+def check(args: argparse.Namespace) -> Optional[str]:
+    return "give --xnli and/or --mt" if args.xnli is None and args.mt is None else None
+
+
+main = Script(COMMAND, DESCRIPTION, arguments, prepare, speech=False, check=check).main
 
 
 if __name__ == "__main__":
