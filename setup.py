@@ -34,9 +34,9 @@ setup(
     extras_require={"test": ["pytest>=7", "ruff>=0.4"]},
     entry_points={
         "console_scripts": [
-            "mu2slam-validate=mu2slam_fairseq.data.validate:main",
-            "mu2slam-build-vocab=mu2slam_fairseq.data.vocab:main",
-            "mu2slam-cmvn=mu2slam_fairseq.data.cmvn:main",
+            "mu2slam-validate=mu2slam_fairseq.data.io.validate:main",
+            "mu2slam-build-vocab=mu2slam_fairseq.data.io.vocab:main",
+            "mu2slam-cmvn=mu2slam_fairseq.data.io.cmvn:main",
             "mu2slam-speech-tokenizer=mu2slam_fairseq.speech_tokenizer.cli:main",
             "mu2slam-prep-default-corpus=mu2slam_manifests.default_corpus:main",
             "mu2slam-prep-covost=mu2slam_manifests.covost:main",

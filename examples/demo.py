@@ -25,7 +25,7 @@ from typing import Dict, List, Tuple
 import yaml
 
 from demo_report import report
-from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.data.io.manifest import atomic_write_text
 from mu2slam_fairseq.hardware import cpu_has_native_bf16
 
 EXAMPLES = Path(__file__).resolve().parent

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.data.io.manifest import atomic_write_text
 from mu2slam_fairseq.scoring.corpus_scores import format_score
 from mu2slam_fairseq.train_log import plot, read_log_file
 

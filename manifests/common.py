@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import IO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from mu2slam_fairseq.atomic import AtomicFile
-from mu2slam_fairseq.data.audio import AudioError, load_waveform, n_fbank_frames
-from mu2slam_fairseq.data.manifest import ManifestError, write_manifest
-from mu2slam_fairseq.data.validate import Problem, validate_manifests
+from mu2slam_fairseq.data.io.audio import AudioError, load_waveform, n_fbank_frames
+from mu2slam_fairseq.data.io.manifest import ManifestError, write_manifest
+from mu2slam_fairseq.data.io.validate import Problem, validate_manifests
 
 from .featurize import Source, build_feature_zip, file_signature, index_path
 

@@ -29,18 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mu2slam_fairseq.data import validate as _validate
-from mu2slam_fairseq.data.audio import load_waveform
-from mu2slam_fairseq.data.manifest import atomic_write_text, write_manifest
+from mu2slam_fairseq.data.io import validate as _validate
+from mu2slam_fairseq.data.io.audio import load_waveform
+from mu2slam_fairseq.data.io.manifest import atomic_write_text, write_manifest
 
 from . import fillets, fortunes, synthetic, wesnoth
 from .debian import DEFAULT_CACHE, fetch_packages
+from .rows import MT_COLUMNS, SPEECH_COLUMNS, TEXT_COLUMNS, UNLABELED_COLUMNS, Row
 from .default_rows import (
-    MT_COLUMNS,
-    SPEECH_COLUMNS,
-    TEXT_COLUMNS,
-    UNLABELED_COLUMNS,
-    Row,
     mt_manifests,
     speech_manifests,
     synthetic_sentences,
@@ -69,12 +65,14 @@ CODE_MODULES = tuple(
         "fillets",
         "fortunes",
         "holdout",
+        "rows",
         "synthetic",
         "textclean",
         "wesnoth",
     )
 ) + tuple(
-    f"mu2slam_fairseq.data.{m}" for m in ("audio", "features", "manifest", "langcodes", "validate")
+    f"mu2slam_fairseq.data.io.{m}"
+    for m in ("audio", "features", "manifest", "langcodes", "row_checks", "validate")
 )
 
 

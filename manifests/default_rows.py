@@ -10,21 +10,8 @@ from typing import Dict, List, Sequence, Tuple
 from . import fillets, fortunes
 from .default_sources import SPEECH_LANGS, Sources, Utterance, lang_code
 from .holdout import SPLITS, normalize, stable_hash
+from .rows import Row
 
-Row = Dict[str, str]
-SPEECH_COLUMNS = (
-    "id",
-    "audio",
-    "n_frames",
-    "src_text",
-    "tgt_text",
-    "src_lang",
-    "tgt_lang",
-    "speaker",
-)
-UNLABELED_COLUMNS = ("id", "audio", "n_frames", "src_lang", "speaker")
-MT_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang")
-TEXT_COLUMNS = ("id", "audio", "n_frames", "src_text", "src_lang")
 TEXT_DEV_PER_MILLE = 20  # share of fortunes held out for dev_text
 SYNTH_MAX_WORDS = 20
 

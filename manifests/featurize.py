@@ -12,9 +12,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from mu2slam_fairseq.data.audio import AudioError, fbank
-from mu2slam_fairseq.data.features import write_feature_zip
-from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.data.io.audio import AudioError, fbank
+from mu2slam_fairseq.data.io.features import write_feature_zip
+from mu2slam_fairseq.data.io.manifest import atomic_write_text
 
 INDEX_VERSION = 1
 

@@ -27,8 +27,8 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from mu2slam_fairseq.data.data_config import load_data_config
-from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.data.pipeline.data_config import load_data_config
+from mu2slam_fairseq.data.io.manifest import atomic_write_text
 
 COMMAND = "mu2slam-finetune-configs"
 SPLITS = {"train": "train", "valid": "dev", "test": "test"}

@@ -11,7 +11,7 @@ from typing import List
 
 import numpy as np
 
-from mu2slam_fairseq.data.audio import AudioError, load_waveform
+from mu2slam_fairseq.data.io.audio import AudioError, load_waveform
 
 from .holdout import stable_hash
 

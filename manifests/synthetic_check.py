@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
 
 from . import synthetic
 from .featurize import Source, build_feature_zip

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from mu2slam_fairseq.data.datasets import SEGMENT_SEPARATOR
+from mu2slam_fairseq.data.pipeline.datasets import SEGMENT_SEPARATOR
 
 from .common import PrepError, Summary, text_problem
 from .rows import MT_COLUMNS, pair_row

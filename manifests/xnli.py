@@ -23,7 +23,7 @@ import argparse
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from mu2slam_fairseq.data.datasets import SEGMENT_SEPARATOR
+from mu2slam_fairseq.data.pipeline.datasets import SEGMENT_SEPARATOR
 
 from .common import PrepError, Summary, read_tsv, text_problem
 from .rows import MT_COLUMNS, pair_row

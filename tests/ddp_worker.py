@@ -94,7 +94,7 @@ def install_recorder(path: Path, nan_at: int = 0) -> None:
 
 def install_withholding(data_type: str) -> None:
     """Rank 1's training batches leave out ``data_type`` (see the module doc)."""
-    from mu2slam_fairseq.data.multitype import MultiTypeDataset
+    from mu2slam_fairseq.data.pipeline.multitype import MultiTypeDataset
 
     original = MultiTypeDataset.collater
 

@@ -11,7 +11,7 @@ from typing import Dict
 
 import yaml
 
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
 from pretrain_corpus import build
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,17 +11,17 @@ import torch
 import torchaudio
 from fairseq.data import Dictionary
 
-from mu2slam_fairseq.data.audio import load_waveform, n_fbank_frames
-from mu2slam_fairseq.data.datasets import (
+from mu2slam_fairseq.data.io.audio import load_waveform, n_fbank_frames
+from mu2slam_fairseq.data.pipeline.datasets import (
     AsrDataset,
     AstDataset,
     MtDataset,
     SpeechDataset,
     TextDataset,
 )
-from mu2slam_fairseq.data.manifest import read_manifest
+from mu2slam_fairseq.data.io.manifest import read_manifest
 from mu2slam_fairseq.symbols import MASK, lang_symbol, unit_symbol
-from mu2slam_fairseq.data.validate import validate_manifest
+from mu2slam_fairseq.data.io.validate import validate_manifest
 from mu2slam_fairseq.grid import grid_length
 
 _CLIPS: List[np.ndarray] = []

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
-from mu2slam_fairseq.data.vocab import build_vocab
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.io.vocab import build_vocab
 from mu2slam_fairseq.speech_tokenizer import fit_tokenizer
 from pretrain_data import pairs
 from real_clips import st_manifest

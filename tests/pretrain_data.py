@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from fairseq.data import Dictionary
 
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
 from mu2slam_fairseq.symbols import MASK, lang_symbol, unit_symbol
 from mu2slam_fairseq.grid import grid_length
 from real_clips import st_manifest
@@ -84,7 +84,7 @@ def build_corpus(base: Path, fillets_root: Path) -> Dict:
     base.mkdir(parents=True, exist_ok=True)
     st_rows = read_manifest(st_manifest(fillets_root, base, level="alibaba", limit=10))
     quantize = ToyQuantizer()
-    from mu2slam_fairseq.data.features import load_features
+    from mu2slam_fairseq.data.io.features import load_features
 
     with_units = []
     for r in st_rows:

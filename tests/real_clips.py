@@ -4,9 +4,9 @@ import re
 from pathlib import Path
 from typing import Dict, List
 
-from mu2slam_fairseq.data.audio import fbank, load_waveform
-from mu2slam_fairseq.data.features import write_feature_zip
-from mu2slam_fairseq.data.manifest import write_manifest
+from mu2slam_fairseq.data.io.audio import fbank, load_waveform
+from mu2slam_fairseq.data.io.features import write_feature_zip
+from mu2slam_fairseq.data.io.manifest import write_manifest
 
 _PAIR = re.compile(
     r'dialogId\("([^"]+)",\s*"[^"]*",\s*"((?:[^"\\]|\\.)*)"\)\s*dialogStr\("((?:[^"\\]|\\.)*)"\)'

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from mu2slam_fairseq import atomic
-from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.data.io.manifest import atomic_write_text
 
 
 def names(folder):

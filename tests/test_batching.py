@@ -7,14 +7,14 @@ import pytest
 import torch
 import yaml
 
-from mu2slam_fairseq.data.batching import (
+from mu2slam_fairseq.data.pipeline.batching import (
     TypeBudget,
     build_batch_sampler,
     epoch_batch_iterator,
     type_budgets,
 )
-from mu2slam_fairseq.data.multitype import build_dataset
-from mu2slam_fairseq.data.data_config import (
+from mu2slam_fairseq.data.pipeline.multitype import build_dataset
+from mu2slam_fairseq.data.pipeline.data_config import (
     PAPER_SHARES,
     BatchingConfig,
     DataConfigError,
@@ -265,8 +265,8 @@ def test_validation_sees_every_example_once(corpus):
 
 
 def test_global_cmvn_normalises_model_input_not_units(corpus):
-    from mu2slam_fairseq.data.cmvn import global_cmvn, save_cmvn
-    from mu2slam_fairseq.data.features import load_features
+    from mu2slam_fairseq.data.io.cmvn import global_cmvn, save_cmvn
+    from mu2slam_fairseq.data.io.features import load_features
 
     mean, std = global_cmvn([corpus["paths"]["asr"]])
     save_cmvn(corpus["base"] / "cmvn.npz", mean, std)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mu2slam_fairseq.data.features import load_features
-from mu2slam_fairseq.data.manifest import read_manifest
-from mu2slam_fairseq.data.validate import validate_manifests
+from mu2slam_fairseq.data.io.features import load_features
+from mu2slam_fairseq.data.io.manifest import read_manifest
+from mu2slam_fairseq.data.io.validate import validate_manifests
 from mu2slam_manifests import fillets
 from mu2slam_manifests.debian import DEFAULT_CACHE
 from mu2slam_manifests.default_corpus import FEATURES, STAMP, Options, build, is_complete, main

@@ -83,5 +83,9 @@ def test_each_home_names_existing_definitions(row):
 
 def test_every_path_in_the_note_exists():
     paths = set(re.findall(r"`((?:[\w.-]+/)+[\w.-]*)`", NOTE.read_text(encoding="utf-8")))
-    assert {"data/views.py", "criterions/mu2slam_loss.py", "tests/test_pretrain.py"} <= paths
+    assert {
+        "data/pipeline/views.py",
+        "criterions/mu2slam_loss.py",
+        "tests/test_pretrain.py",
+    } <= paths
     assert sorted(p for p in paths if not resolve(p).exists()) == []

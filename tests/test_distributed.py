@@ -25,7 +25,7 @@ import yaml
 from fairseq import options, tasks
 
 import mu2slam_fairseq  # noqa: F401  (registers the task, model and criterion)
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
 from pretrain_corpus import build
 
 REPO = Path(__file__).resolve().parents[1]
@@ -229,7 +229,7 @@ def test_a_rank_training_on_batches_that_lack_a_type(corpus, tmp_path):
     """Rank 1's batches lack MT while rank 0's hold it.
 
     The sampler never builds such a training batch (a type that runs out draws another
-    round, so every update holds every present type: ``data/batching.py``), so the worker
+    round, so every update holds every present type: ``data/pipeline/batching.py``), so the worker
     withholds MT from rank 1. This is the case mu2slam_fairseq/DESIGN.md "Scale" guards against: rank 1
     computes and logs no MT term, so its gradients and logging outputs cover less than rank
     0's, and the ranks must still reduce both together, without hanging or drifting apart.

@@ -8,10 +8,10 @@ import numpy as np
 import torch
 from fairseq import options, tasks
 
-from mu2slam_fairseq.data.features import load_features
-from mu2slam_fairseq.data.manifest import read_manifest
-from mu2slam_fairseq.data.s2t_config import write_s2t_config
-from mu2slam_fairseq.data.vocab import TextEncoder, build_vocab
+from mu2slam_fairseq.data.io.features import load_features
+from mu2slam_fairseq.data.io.manifest import read_manifest
+from mu2slam_fairseq.data.io.s2t_config import write_s2t_config
+from mu2slam_fairseq.data.io.vocab import TextEncoder, build_vocab
 from real_clips import st_manifest
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mu2slam_fairseq.data.audio import AudioError, fbank, load_waveform, n_fbank_frames
-from mu2slam_fairseq.data.cmvn import global_cmvn
-from mu2slam_fairseq.data.features import load_features, write_feature_zip
-from mu2slam_fairseq.data.manifest import write_manifest
+from mu2slam_fairseq.data.io.audio import AudioError, fbank, load_waveform, n_fbank_frames
+from mu2slam_fairseq.data.io.cmvn import global_cmvn
+from mu2slam_fairseq.data.io.features import load_features, write_feature_zip
+from mu2slam_fairseq.data.io.manifest import write_manifest
 
 
 @pytest.fixture(scope="module")

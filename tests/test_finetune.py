@@ -21,10 +21,10 @@ from fairseq.data import Dictionary
 from fairseq.logging import metrics
 
 import mu2slam_fairseq  # noqa: F401  (registers the task, model and criterion)
-from mu2slam_fairseq.data.features import load_features
-from mu2slam_fairseq.data.manifest import read_manifest
+from mu2slam_fairseq.data.io.features import load_features
+from mu2slam_fairseq.data.io.manifest import read_manifest
 from mu2slam_fairseq.symbols import MASK, is_special, lang_symbol
-from mu2slam_fairseq.data.views import fairseq_sample
+from mu2slam_fairseq.data.pipeline.views import fairseq_sample
 from mu2slam_fairseq.tasks.compat import CheckpointMismatchError
 import finetune_corpus
 from finetune_corpus import FINETUNE_ARGS, FINETUNE_CONFIG, REPO, train

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 
 import mu2slam_fairseq  # noqa: F401  (registers what the configs name)
 from fairseq.dataclass.initialize import add_defaults, hydra_init
-from mu2slam_fairseq.data.data_config import load_data_config
-from mu2slam_fairseq.data.manifest import write_manifest
+from mu2slam_fairseq.data.pipeline.data_config import load_data_config
+from mu2slam_fairseq.data.io.manifest import write_manifest
 from mu2slam_fairseq.tasks.finetune import Mu2slamFinetuneConfig
 from mu2slam_manifests.finetune_configs import write_configs
 import finetune_corpus

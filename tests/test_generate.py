@@ -19,7 +19,7 @@ import torch
 
 import finetune_corpus
 from finetune_corpus import REPO
-from mu2slam_fairseq.data.manifest import read_manifest
+from mu2slam_fairseq.data.io.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
 

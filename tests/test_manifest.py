@@ -1,6 +1,6 @@
 import pytest
 
-from mu2slam_fairseq.data.manifest import ManifestError, read_manifest, write_manifest
+from mu2slam_fairseq.data.io.manifest import ManifestError, read_manifest, write_manifest
 
 
 def test_roundtrip_keeps_quotes_and_backslashes_verbatim(tmp_path):

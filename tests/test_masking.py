@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mu2slam_fairseq.data.datasets import DATASET_CLASSES
-from mu2slam_fairseq.data.masking import (
+from mu2slam_fairseq.data.pipeline.datasets import DATASET_CLASSES
+from mu2slam_fairseq.data.pipeline.masking import (
     MaskConfig,
     apply_complement,
     apply_mask,

@@ -10,7 +10,7 @@ from fairseq.data import Dictionary
 from omegaconf import OmegaConf
 
 import mu2slam_fairseq  # noqa: F401  (registers the model)
-from mu2slam_fairseq.data.audio import fbank, load_waveform
+from mu2slam_fairseq.data.io.audio import fbank, load_waveform
 from mu2slam_fairseq.symbols import MASK, lang_symbol, unit_symbol
 from mu2slam_fairseq.grid import grid_length
 from mu2slam_fairseq.models import Mu2SlamConfig, build_for_dictionary

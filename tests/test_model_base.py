@@ -5,7 +5,7 @@ import torch
 from fairseq.data import Dictionary
 
 import mu2slam_fairseq  # noqa: F401  (registers the model)
-from mu2slam_fairseq.data.audio import fbank, load_waveform
+from mu2slam_fairseq.data.io.audio import fbank, load_waveform
 from mu2slam_fairseq.symbols import MASK, lang_symbol, unit_symbol
 from mu2slam_fairseq.grid import grid_length
 from mu2slam_fairseq.models import build_for_dictionary

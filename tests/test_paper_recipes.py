@@ -26,8 +26,8 @@ from fairseq import models, options, tasks
 from fairseq.dataclass.initialize import add_defaults, hydra_init
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf, omegaconf_no_object_check
 from fairseq.trainer import Trainer
-from mu2slam_fairseq.data.data_config import load_data_config
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.pipeline.data_config import load_data_config
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
 from mu2slam_fairseq.models.describe import summary
 from pretrain_corpus import build
 

@@ -22,20 +22,20 @@ import yaml
 from fairseq import options, tasks, utils
 
 import mu2slam_fairseq  # noqa: F401  (registers the tasks)
-from mu2slam_fairseq.data.audio import fbank
-from mu2slam_fairseq.data.datasets import DATASET_CLASSES
-from mu2slam_fairseq.data.features import load_features, write_feature_zip
-from mu2slam_fairseq.data.manifest import ManifestError, read_manifest, write_manifest
-from mu2slam_fairseq.data.validate import main as validate_main
+from mu2slam_fairseq.data.io.audio import fbank
+from mu2slam_fairseq.data.pipeline.datasets import DATASET_CLASSES
+from mu2slam_fairseq.data.io.features import load_features, write_feature_zip
+from mu2slam_fairseq.data.io.manifest import ManifestError, read_manifest, write_manifest
+from mu2slam_fairseq.data.io.validate import main as validate_main
 from mu2slam_fairseq.grid import grid_length
 from mu2slam_manifests import folder
 from prep_fixtures import dropped, speech, write_clip
 from pretrain_corpus import build
 
 REPO = Path(__file__).resolve().parents[1]
-DATASET_LOG = "mu2slam_fairseq.data.datasets"
-ROWS_LOG = "mu2slam_fairseq.data.rows"
-BATCHING_LOG = "mu2slam_fairseq.data.batching"
+DATASET_LOG = "mu2slam_fairseq.data.pipeline.datasets"
+ROWS_LOG = "mu2slam_fairseq.data.pipeline.rows"
+BATCHING_LOG = "mu2slam_fairseq.data.pipeline.batching"
 
 
 # ------------------------------------------------------------------------ fixtures
@@ -480,6 +480,6 @@ def test_fairseq_train_reports_a_broken_manifest_in_its_last_line(corpus):
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert (
-        last.startswith("mu2slam_fairseq.data.manifest.ManifestError: ")
+        last.startswith("mu2slam_fairseq.data.io.manifest.ManifestError: ")
         and f"{corpus / 'stray_tab.tsv'}:{line}:" in last
     )

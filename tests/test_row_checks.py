@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from fairseq.data import Dictionary
 
-from mu2slam_fairseq.data.manifest import ManifestError
-from mu2slam_fairseq.data.row_checks import RowChecks
-from mu2slam_fairseq.data.rows import SpeechRows
-from mu2slam_fairseq.data.validate import validate_manifest
+from mu2slam_fairseq.data.io.manifest import ManifestError
+from mu2slam_fairseq.data.io.row_checks import RowChecks
+from mu2slam_fairseq.data.pipeline.rows import SpeechRows
+from mu2slam_fairseq.data.io.validate import validate_manifest
 from mu2slam_fairseq.grid import grid_length
 from mu2slam_fairseq.symbols import lang_symbol
 

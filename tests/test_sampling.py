@@ -6,10 +6,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mu2slam_fairseq.data.batching import MultiTypeBatchSampler, TypeBudget
-from mu2slam_fairseq.data.multitype import MultiTypeDataset
-from mu2slam_fairseq.data.datasets import DATASET_CLASSES
-from mu2slam_fairseq.data.sampling import Group, LanguageSampler, group_probabilities
+from mu2slam_fairseq.data.pipeline.batching import MultiTypeBatchSampler, TypeBudget
+from mu2slam_fairseq.data.pipeline.multitype import MultiTypeDataset
+from mu2slam_fairseq.data.pipeline.datasets import DATASET_CLASSES
+from mu2slam_fairseq.data.pipeline.sampling import Group, LanguageSampler, group_probabilities
 from pretrain_data import MT_COUNTS, TEXT_COUNTS, build_corpus
 
 

@@ -10,9 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from mu2slam_fairseq.data.audio import AudioError, fbank, load_waveform, n_fbank_frames
-from mu2slam_fairseq.data.features import write_feature_zip
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.io.audio import AudioError, fbank, load_waveform, n_fbank_frames
+from mu2slam_fairseq.data.io.features import write_feature_zip
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
 from mu2slam_fairseq.grid import grid_length
 from mu2slam_fairseq.speech_tokenizer import (
     TokenizerError,
@@ -257,8 +257,8 @@ def test_same_ids_after_save_load_and_in_another_process(
     script = (
         "import json, sys, torch\n"
         "torch.set_num_threads(1)\n"
-        "from mu2slam_fairseq.data.features import load_features\n"
-        "from mu2slam_fairseq.data.manifest import read_manifest\n"
+        "from mu2slam_fairseq.data.io.features import load_features\n"
+        "from mu2slam_fairseq.data.io.manifest import read_manifest\n"
         "from mu2slam_fairseq.speech_tokenizer import load_tokenizer\n"
         "rows = read_manifest(sys.argv[1])\n"
         "feats = [load_features(r['audio'], sys.argv[2]) for r in rows]\n"
@@ -532,7 +532,7 @@ def test_apply_writes_and_refreshes_the_units_column(tmp_path, corpus, kmeans_to
         ids = [int(u) for u in row["units"].split()]
         assert len(ids) == grid_length(int(row["n_frames"]))
         assert all(0 <= i < 64 for i in ids)
-    from mu2slam_fairseq.data.features import load_features
+    from mu2slam_fairseq.data.io.features import load_features
 
     first = load_features(out[0]["audio"], corpus["dir"])
     assert out[0]["units"] == " ".join(map(str, kmeans_tok.units_for_features(first).tolist()))
@@ -619,7 +619,7 @@ def _corpus_dir(built) -> Path:
 
 def test_every_default_corpus_utterance_gets_one_id_per_step(default_corpus, kmeans_tok):
     """Every real utterance of every manifest, shortest clips included, matches the front end's grid."""
-    from mu2slam_fairseq.data.features import load_features
+    from mu2slam_fairseq.data.io.features import load_features
 
     folder = _corpus_dir(default_corpus)
     seen = {}

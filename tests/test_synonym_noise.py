@@ -3,7 +3,7 @@ import math
 import torch
 from fairseq.data import Dictionary
 
-from mu2slam_fairseq.data.synonym_noise import SynonymNoise
+from mu2slam_fairseq.data.pipeline.synonym_noise import SynonymNoise
 from mu2slam_fairseq.symbols import MASK, is_special, lang_symbol, unit_symbol
 
 

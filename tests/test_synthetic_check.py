@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from mu2slam_fairseq.data.features import load_features
-from mu2slam_fairseq.data.manifest import read_manifest, write_manifest
+from mu2slam_fairseq.data.io.features import load_features
+from mu2slam_fairseq.data.io.manifest import read_manifest, write_manifest
 from mu2slam_manifests.synthetic_check import main
 
 pytestmark = pytest.mark.skipif(

@@ -12,8 +12,8 @@ import yaml
 from fairseq import options, tasks
 
 import mu2slam_fairseq  # noqa: F401
-from mu2slam_fairseq.data.manifest import read_manifest
-from mu2slam_fairseq.data.vocab import build_vocab
+from mu2slam_fairseq.data.io.manifest import read_manifest
+from mu2slam_fairseq.data.io.vocab import build_vocab
 from mu2slam_fairseq.scoring import cli as score_cli
 from mu2slam_fairseq.scoring.metrics import normalize_answer, qa_f1
 from mu2slam_manifests import tydiqa, xnli

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mu2slam_fairseq.data.audio import load_waveform, n_fbank_frames
-from mu2slam_fairseq.data.features import write_feature_zip
-from mu2slam_fairseq.data.validate import Problem, main, validate_manifest
+from mu2slam_fairseq.data.io.audio import load_waveform, n_fbank_frames
+from mu2slam_fairseq.data.io.features import write_feature_zip
+from mu2slam_fairseq.data.io.validate import Problem, main, validate_manifest
 
 CLIPS = ("airplane/cs/let-m-divna", "airplane/cs/let-m-oko", "airplane/nl/let-m-divna")
 ASR_HEADER = "id\taudio\tn_frames\tsrc_text\ttgt_text\tsrc_lang\ttgt_lang\tspeaker"

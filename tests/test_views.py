@@ -5,12 +5,12 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from mu2slam_fairseq.data.datasets import DATASET_CLASSES
-from mu2slam_fairseq.data.features import load_features
-from mu2slam_fairseq.data.manifest import read_manifest
-from mu2slam_fairseq.data.masking import mask_count
+from mu2slam_fairseq.data.pipeline.datasets import DATASET_CLASSES
+from mu2slam_fairseq.data.io.features import load_features
+from mu2slam_fairseq.data.io.manifest import read_manifest
+from mu2slam_fairseq.data.pipeline.masking import mask_count
 from mu2slam_fairseq.symbols import MASK, SPEECH, TEXT, lang_symbol, unit_ids
-from mu2slam_fairseq.data.views import Source, Target, ViewItem, collate_view
+from mu2slam_fairseq.data.pipeline.views import Source, Target, ViewItem, collate_view
 from mu2slam_fairseq.grid import grid_length
 from pretrain_data import build_corpus
 
@@ -252,7 +252,7 @@ def test_mt_views_and_per_token_languages(corpus):
 
 
 def test_manifest_problems_name_file_line_and_id(corpus):
-    from mu2slam_fairseq.data.manifest import ManifestError, write_manifest
+    from mu2slam_fairseq.data.io.manifest import ManifestError, write_manifest
 
     rows = read_manifest(corpus["paths"]["speech"])
     base = corpus["base"]
@@ -280,7 +280,7 @@ def test_paired_targets_complementary_masked_option(corpus):
     """Eq. 6's ℓ_p(S^m, t^¬m): with ``paired_target_ratio`` the forward and backward
     targets are masked, the decoder reads y^¬m and predicts y at the masked positions only;
     encoder inputs and alignment views are unchanged."""
-    from mu2slam_fairseq.data.masking import MaskConfig
+    from mu2slam_fairseq.data.pipeline.masking import MaskConfig
 
     plain = batch(dataset(corpus, "asr"))
     views = batch(dataset(corpus, "asr", masking=MaskConfig(paired_target_ratio=0.5)))

@@ -1,9 +1,14 @@
 import math
 from collections import Counter
 
-from mu2slam_fairseq.data.manifest import read_manifest
+from mu2slam_fairseq.data.io.manifest import read_manifest
 from mu2slam_fairseq.symbols import MASK, is_special, lang_symbol, languages, unit_ids, unit_symbol
-from mu2slam_fairseq.data.vocab import TextEncoder, build_vocab, sample_sentences, temperature_probs
+from mu2slam_fairseq.data.io.vocab import (
+    TextEncoder,
+    build_vocab,
+    sample_sentences,
+    temperature_probs,
+)
 from real_clips import st_manifest
 
 

@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from mu2slam_fairseq.data.manifest import atomic_write_text
+from mu2slam_fairseq.data.io.manifest import atomic_write_text
 from mu2slam_fairseq.scoring.corpus_scores import asr_scores, bleu_scores, compare, format_score
 from mu2slam_fairseq.scoring.generate_output import Generated, read_generate_output
 
@@ -469,7 +469,7 @@ def noise_study(a, runner: Runner) -> Dict[str, Dict[str, Optional[float]]]:
 
 def s2t_runs(a, runner: Runner, results: Dict) -> None:
     """fairseq's speech_to_text with s2t_conformer on the same manifests, from scratch."""
-    from mu2slam_fairseq.data.s2t_config import write_s2t_config
+    from mu2slam_fairseq.data.io.s2t_config import write_s2t_config
 
     work = a.out / "s2t_conformer"
     for task, metric in (("ast", "bleu"), ("asr", "wer")):

@@ -3,7 +3,7 @@
     python examples/paper/merge_manifests.py OUT.tsv IN.tsv [IN.tsv ...] [--map-lang en_us=en] [--per-input N] [--shard I/K]
 
 Temperature sampling works across the languages *inside* one corpus of the data config,
-and corpora of one type are mixed in proportion to their sizes (``data/sampling.py``).
+and corpora of one type are mixed in proportion to their sizes (``data/pipeline/sampling.py``).
 The prep commands write one manifest per language (``train_text_de.tsv``, ...), so the
 paper's T=3 over mC4's languages and T=2 over the MT pairs need those manifests merged
 into one per corpus; for speech, ASR and AST (T=1) merging only keeps the data configs
@@ -31,8 +31,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mu2slam_fairseq.data.features import split_zip_ref
-from mu2slam_fairseq.data.manifest import COLUMNS
+from mu2slam_fairseq.data.io.features import split_zip_ref
+from mu2slam_fairseq.data.io.manifest import COLUMNS
 from mu2slam_manifests.common import StreamingManifest, Summary
 
 COMMAND = "merge_manifests.py"

@@ -129,7 +129,7 @@ def s2t_conformer(ws: Path, like, extra: Sequence[str] = ()) -> Trainee:
 
 def pick_utterances(ws: Path, n: int) -> List[str]:
     """``n`` AST utterances of similar length around the median, as a length-bucketed batch holds."""
-    from ..data.manifest import read_manifest
+    from ..data.io.manifest import read_manifest
 
     rows = sorted(read_manifest(ws / "train_ast.tsv"), key=lambda r: int(r["n_frames"]))
     mid = max(0, min(len(rows) - n, len(rows) // 2 - n // 2))

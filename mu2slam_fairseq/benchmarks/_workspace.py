@@ -66,9 +66,9 @@ def build_workspace(
     same audio); units are precomputed into the manifests, as a real run would do once.
     Returns ``out``. Takes a few seconds.
     """
-    from ..data.manifest import read_manifest, write_manifest
-    from ..data.s2t_config import write_s2t_config
-    from ..data.vocab import build_vocab
+    from ..data.io.manifest import read_manifest, write_manifest
+    from ..data.io.s2t_config import write_s2t_config
+    from ..data.io.vocab import build_vocab
     from ..speech_tokenizer import apply_to_manifest, fit_tokenizer
 
     out.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     a = p.parse_args(argv)
     C.start(a, "decoding", repeats=3, quick_repeats=1)
     n = 2 if a.quick else a.utterances
-    from ..data.manifest import read_manifest, write_manifest
+    from ..data.io.manifest import read_manifest, write_manifest
 
     with C.workspace(a) as ws:
         ids = set(C.pick_utterances(ws, n))

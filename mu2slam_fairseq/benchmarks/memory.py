@@ -69,8 +69,8 @@ def corpus_config(corpus: Path, out: Path, quick: bool) -> Path:
     vocabulary and speech tokenizer fitted on a sample of them."""
     import yaml
 
-    from ..data.s2t_config import write_s2t_config
-    from ..data.vocab import build_vocab
+    from ..data.io.s2t_config import write_s2t_config
+    from ..data.io.vocab import build_vocab
     from ..speech_tokenizer import fit_tokenizer
 
     names = {

@@ -29,7 +29,7 @@ from ..grid import grid_length
 def stretched(item: Dict, frames: int, tokens_per_frame: float, pad: int) -> Dict:
     """A fine-tuning AST item whose speech is cut or repeated to ``frames`` frames and whose
     target to the matching number of tokens."""
-    from ..data.views import Source, ViewItem
+    from ..data.pipeline.views import Source, ViewItem
 
     view = item["views"]["ast_s2t"]
     feats = view.source.speech

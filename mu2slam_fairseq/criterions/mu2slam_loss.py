@@ -1,6 +1,6 @@
 """The Mu2SLAM pre-training criterion (paper §2.3, Eqs. 2-6, plus CTC on ASR).
 
-The data layer builds every loss term's inputs as a *view* (see ``data/views.py``): an
+The data layer builds every loss term's inputs as a *view* (see ``data/pipeline/views.py``): an
 encoder input with its MLM targets, one or more decoder passes with their targets, and
 for ASR a CTC target. This criterion only runs the views through the model and weighs
 the terms; what a term means, which terms a batch logs and which coefficient weighs each

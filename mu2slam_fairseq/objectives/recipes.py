@@ -11,8 +11,8 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
-from ..data.masking import MaskConfig, contiguous_mask, span_mask
-from ..data.views import Source, Target, ViewItem
+from ..data.pipeline.masking import MaskConfig, contiguous_mask, span_mask
+from ..data.pipeline.views import Source, Target, ViewItem
 from ..symbols import SPEECH, TEXT
 from .registry import Objective, objectives_of
 
@@ -62,7 +62,7 @@ def draw_masks(
 
 
 def build_view(o: Objective, seqs: Sequences, masks: Masks) -> ViewItem:
-    """One example's contribution to one view (``data/views.py`` batches it)."""
+    """One example's contribution to one view (``data/pipeline/views.py`` batches it)."""
     texts = [s for s in o.encoder if s != "S"]
     inputs = {}
     if texts:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from ..data.manifest import read_manifest
+from ..data.io.manifest import read_manifest
 from .corpus_scores import asr_scores, bleu_scores, compare
 from .generate_output import Generated, read_generate_output
 from .metrics import accuracy, answers_list, normalize_answer, qa_scores

@@ -14,8 +14,8 @@ from typing import List, Optional
 import torch
 from tqdm import tqdm
 
-from ..data.audio import AudioError
-from ..data.manifest import read_manifest, write_manifest
+from ..data.io.audio import AudioError
+from ..data.io.manifest import read_manifest, write_manifest
 from ..grid import grid_length
 from .errors import TokenizerError
 from .sources import AudioIndex, Utterance, features

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.audio import n_fbank_frames
+from ..data.io.audio import n_fbank_frames
 from ..grid import SUBSAMPLING, grid_length
 from .errors import TokenizerError
 from .kmeans import fit_kmeans

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.audio import AudioError, fbank
+from ..data.io.audio import AudioError, fbank
 from .errors import TokenizerError
 from .sources import AudioIndex, iter_inputs, speech_rows
 from .steps import stack_frames

@@ -13,9 +13,9 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
-from ..data.audio import AudioError, load_waveform
-from ..data.features import NPY_MAGIC, load_features, read_bytes
-from ..data.manifest import Row, is_speech_row, read_manifest
+from ..data.io.audio import AudioError, load_waveform
+from ..data.io.features import NPY_MAGIC, load_features, read_bytes
+from ..data.io.manifest import Row, is_speech_row, read_manifest
 from .errors import TokenizerError
 
 

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..data.audio import fbank, n_fbank_frames
+from ..data.io.audio import fbank, n_fbank_frames
 from ..grid import SUBSAMPLING, grid_length
 from .errors import TokenizerError
 from .search import DEFAULT_CHUNK, nearest

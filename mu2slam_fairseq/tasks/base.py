@@ -37,11 +37,11 @@ from omegaconf import II
 
 from ..checkpoint_safety import install_checkpoint_safety
 from ..criterions.terms import zero_loss
-from ..data.augment import SpecAugment
-from ..data.batching import build_batch_sampler, epoch_batch_iterator
-from ..data.data_config import DataConfig, load_data_config
-from ..data.multitype import MultiTypeDataset, build_dataset
-from ..data.vocab import TextEncoder
+from ..data.pipeline.augment import SpecAugment
+from ..data.pipeline.batching import build_batch_sampler, epoch_batch_iterator
+from ..data.pipeline.data_config import DataConfig, load_data_config
+from ..data.pipeline.multitype import MultiTypeDataset, build_dataset
+from ..data.io.vocab import TextEncoder
 from ..hardware import cpu_has_native_bf16
 from ..objectives import DATA_TYPES
 from .compat import DICTIONARY_KEY, CheckpointMismatchError, dictionary_difference

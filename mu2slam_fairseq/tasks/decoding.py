@@ -8,7 +8,7 @@ import torch
 from fairseq import utils
 from fairseq.data import Dictionary
 
-from ..data.detok import PieceCodec
+from ..data.io.detok import PieceCodec
 from ..generation.ctc_greedy import CtcGreedyGenerator
 from ..generation.joint_ctc import JointCtcEnsemble
 from ..grid import grid_length

@@ -38,11 +38,11 @@ import torch
 from fairseq.tasks import register_task
 from omegaconf import II
 
-from ..data.data_config import DataConfig
-from ..data.detok import PieceCodec
-from ..data.masking import MaskConfig
-from ..data.synonym_noise import SynonymNoise
-from ..data.views import fairseq_sample
+from ..data.pipeline.data_config import DataConfig
+from ..data.io.detok import PieceCodec
+from ..data.pipeline.masking import MaskConfig
+from ..data.pipeline.synonym_noise import SynonymNoise
+from ..data.pipeline.views import fairseq_sample
 from ..objectives import finetune_types, finetune_view, objective
 from ..symbols import is_special
 from .base import Mu2slamTaskBase, Mu2slamTaskConfig

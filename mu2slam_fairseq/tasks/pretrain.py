@@ -4,7 +4,7 @@
         --criterion mu2slam --arch mu2slam_tiny --optimizer adam ...
 
 DATA is a folder holding the data config ``data.yaml`` (``--data-config``; see
-``data/data_config.py``): corpora with their types, the
+``data/pipeline/data_config.py``): corpora with their types, the
 vocabulary, the speech tokenizer, mask ratios and per-type batch shares. Each batch
 holds a sub-batch of every present type, and the ``mu2slam`` criterion computes every
 loss term from the views the data layer built.

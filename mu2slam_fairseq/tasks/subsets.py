@@ -9,7 +9,7 @@ sets); the target language of every row comes from its manifest (or the corpus's
 from pathlib import Path
 from typing import List, Tuple
 
-from ..data.data_config import CorpusConfig, DataConfig
+from ..data.pipeline.data_config import CorpusConfig, DataConfig
 
 
 def split_names(data_cfg: DataConfig) -> List[str]:

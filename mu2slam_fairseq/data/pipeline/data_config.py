@@ -45,7 +45,7 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
-from ..objectives import DATA_TYPES, view_names
+from ...objectives import DATA_TYPES, view_names
 from .augment import specaugment_config
 from .masking import MaskConfig
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from ..atomic import (
+from ...atomic import (
     write_text as atomic_write_text,
 )  # also imported from here by the corpus scripts
 

@@ -21,9 +21,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from fairseq.data import Dictionary
 
-from ..symbols import lang_symbol
-from .manifest import ManifestError, read_manifest
-from .row_checks import RowChecks
+from ...symbols import lang_symbol
+from ..io.manifest import ManifestError, read_manifest
+from ..io.row_checks import RowChecks
 
 logger = logging.getLogger(__name__)
 

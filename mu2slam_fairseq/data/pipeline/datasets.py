@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from fairseq.data import Dictionary, FairseqDataset
 
-from ..grid import grid_length
-from ..objectives import Sequences, build_views, objectives_of, view_names
-from ..symbols import lang_symbol, unit_ids
-from .features import load_features
-from .manifest import ManifestError
+from ...grid import grid_length
+from ...objectives import Sequences, build_views, objectives_of, view_names
+from ...symbols import lang_symbol, unit_ids
+from ..io.features import load_features
+from ..io.manifest import ManifestError
 from .masking import MaskConfig, item_rng
 from .rows import READERS, Example, RowReader, TextEncodeFn
 from .rows import SEGMENT_SEPARATOR  # noqa: F401  (the t2t row format, for manifests/)

@@ -15,8 +15,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import sentencepiece as spm
 from fairseq.data import Dictionary
 
-from ..atomic import write_text
-from ..symbols import MASK, lang_symbol, unit_symbol
+from ...atomic import write_text
+from ...symbols import MASK, lang_symbol, unit_symbol
 from .manifest import read_manifest
 
 SPM_SPECIALS = {"<unk>", "<s>", "</s>", "<pad>"}

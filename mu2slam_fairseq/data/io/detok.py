@@ -14,7 +14,7 @@ from typing import Iterable
 import sentencepiece as spm
 from fairseq.data import Dictionary
 
-from ..symbols import is_special
+from ...symbols import is_special
 
 
 class PieceCodec:

@@ -11,8 +11,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from fairseq.data import Dictionary
 
-from ..objectives import DATA_TYPES
-from .cmvn import GlobalCmvn
+from ...objectives import DATA_TYPES
+from ..io.cmvn import GlobalCmvn
 from .data_config import DataConfig
 from .datasets import (
     DATASET_CLASSES,

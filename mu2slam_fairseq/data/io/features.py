@@ -14,7 +14,7 @@ from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ...atomic import atomic_write
 from .audio import AudioError, fbank, load_waveform
 
 NPY_MAGIC = b"\x93NUMPY"

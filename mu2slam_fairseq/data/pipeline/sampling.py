@@ -19,7 +19,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .vocab import temperature_probs
+from ..io.vocab import temperature_probs
 
 
 @dataclass

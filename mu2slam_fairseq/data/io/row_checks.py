@@ -12,7 +12,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ..grid import grid_length
+from ...grid import grid_length
 from .features import reference_problem
 
 

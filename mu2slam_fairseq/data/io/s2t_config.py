@@ -9,7 +9,7 @@ from typing import Optional
 
 import yaml
 
-from ..atomic import write_text
+from ...atomic import write_text
 
 
 def write_s2t_config(

@@ -47,8 +47,8 @@ import torch
 from fairseq.data import Dictionary
 from fairseq.data.data_utils import collate_tokens
 
-from ..grid import grid_length
-from ..symbols import MASK
+from ...grid import grid_length
+from ...symbols import MASK
 from .masking import apply_complement, apply_mask
 
 

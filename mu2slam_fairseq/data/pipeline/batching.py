@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from fairseq.data import FairseqDataset, data_utils, iterators
 
-from ..objectives import DATA_TYPES
+from ...objectives import DATA_TYPES
 from .data_config import BatchingConfig, DataConfig
 from .multitype import MultiTypeDataset
 from .sampling import LanguageSampler

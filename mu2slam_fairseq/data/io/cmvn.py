@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_write
+from ...atomic import atomic_write
 from .features import load_features
 from .manifest import read_manifest
 
