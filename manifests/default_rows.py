@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence, Tuple
 from . import fillets, fortunes
 from .default_sources import SPEECH_LANGS, Sources, Utterance, lang_code
 from .holdout import SPLITS, normalize, stable_hash
-from .rows import Row
+from .rows import Row, pair_row
 
 TEXT_DEV_PER_MILLE = 20  # share of fortunes held out for dev_text
 SYNTH_MAX_WORDS = 20
@@ -91,13 +91,7 @@ def mt_manifests(src: Sources) -> Dict[str, List[Row]]:
             elif normalize(text) == normalize(english):
                 src.dropped["fillets MT: untranslated"] += 1
             else:
-                row = {
-                    "id": f"mt/fillets/{lang}/{key[0]}/{key[1]}",
-                    "src_text": text,
-                    "tgt_text": english,
-                    "src_lang": lang,
-                    "tgt_lang": "en",
-                }
+                row = pair_row(f"mt/fillets/{lang}/{key[0]}/{key[1]}", text, english, lang, "en")
                 mt[split].append(row)
                 if split == "test":
                     by_corpus["fillets"].append(row)
@@ -108,13 +102,8 @@ def mt_manifests(src: Sources) -> Dict[str, List[Row]]:
         domain, english = key
         for p in pairs:
             code = lang_code(p.lang)
-            row = {
-                "id": f"mt/wesnoth/{code}/{domain}/{short_hash(english)}",
-                "src_text": p.translation,
-                "tgt_text": english,
-                "src_lang": code,
-                "tgt_lang": "en",
-            }
+            uid = f"mt/wesnoth/{code}/{domain}/{short_hash(english)}"
+            row = pair_row(uid, p.translation, english, code, "en")
             mt[split].append(row)
             if split == "test":
                 by_corpus["wesnoth"].append(row)
