@@ -7,7 +7,7 @@ of the config files it reads; re-running the demo skips stages whose marker matc
 whose outputs exist, and redoes the rest
 (fairseq resumes an interrupted training from its last checkpoint by itself).
 
-    python examples/demo.py --work work/demo [--quick]
+    python examples/demo.py --work work/demo [--quick | --long]
 """
 
 import argparse
@@ -87,7 +87,9 @@ class Stage:
 
 @dataclass
 class Budget:
-    """Sizes of one run: the default's Mu2SLAM path fits about an hour of a 2-core CPU, --quick a few minutes.
+    """Sizes of one run: the default's Mu2SLAM path fits about an hour of a 2-core CPU,
+    --quick a few minutes, --long about three hours (five times the pre-training, four
+    times the labelled-speech fine-tuning of the default; for a few hours of CPU or a GPU).
 
     Fine-tuning updates count examples, not tokens: 15-30 utterances per update learned
     several times more per epoch of this corpus's speech than 85 (README, "Does it listen?").
@@ -109,8 +111,24 @@ class Budget:
     noise_ratios: Tuple[float, ...] = NOISE_RATIOS
 
     @classmethod
-    def of(cls, quick: bool) -> "Budget":
-        if quick:
+    def of(cls, size: str) -> "Budget":
+        if size == "long":
+            return cls(
+                units=512,
+                pretrain_updates=2000,
+                pretrain_warmup=200,
+                max_tokens=12000,
+                stage1_updates=1000,
+                stage2_ast_updates=1500,
+                stage2_asr_updates=3000,
+                batch_size=32,
+                stage2_batch_size=16,
+                stage1_validations=4,
+                stage2_validations=4,
+                test_shards=1,
+                log_interval=20,
+            )
+        if size == "quick":
             return cls(
                 units=128,
                 pretrain_updates=40,
@@ -175,10 +193,10 @@ def pretrain_config() -> Dict:
 
 
 def stages(
-    work: Path, quick: bool, noise_study: bool = False, reference: bool = False
+    work: Path, size: str = "default", noise_study: bool = False, reference: bool = False
 ) -> List[Stage]:
     corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
-    budget = Budget.of(quick)
+    budget, quick = Budget.of(size), size == "quick"
     bindir = Path(sys.executable).parent
     # bf16 autocast where the CPU has bf16 instructions; elsewhere it is several times slower
     bf16 = ["--autocast-bf16"] if cpu_has_native_bf16() else []
@@ -393,6 +411,12 @@ def main(argv=None) -> None:
         "--quick", action="store_true", help="a small run of every stage (minutes, for testing)"
     )
     p.add_argument(
+        "--long",
+        action="store_true",
+        help="the longer recipe: 2000 pre-training updates, 1000 multi-task, 1500 AST and 3000 ASR "
+        "fine-tuning updates (about three hours of a 2-core CPU for the Mu2SLAM path)",
+    )
+    p.add_argument(
         "--noise-study",
         action="store_true",
         help="also the paper's noise-ratio study (Figure 2): AST fine-tuning at synonym-noise ratios "
@@ -405,6 +429,9 @@ def main(argv=None) -> None:
         help="also fairseq's own s2t_conformer of the same size from scratch, as a reference column",
     )
     a = p.parse_args(argv)
+    if a.quick and a.long:
+        p.error("--quick and --long are two sizes of one run: give one")
+    size = "quick" if a.quick else "long" if a.long else "default"
     # idle OpenMP threads sleep instead of spinning: on a busy CPU, spinning threads of
     # several processes made small operations (decoding steps) up to 20x slower
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -412,7 +439,7 @@ def main(argv=None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     start = time.time()
     try:
-        for stage in stages(work, a.quick, a.noise_study, a.reference):
+        for stage in stages(work, size, a.noise_study, a.reference):
             stage.run(work)
     except KeyboardInterrupt:
         print(
@@ -420,7 +447,7 @@ def main(argv=None) -> None:
             file=sys.stderr,
         )
         raise SystemExit(130)
-    print(report(work, Budget.of(a.quick), time.time() - start))
+    print(report(work, Budget.of(size), time.time() - start))
     print(f"[demo] all stages done; outputs in {a.work}")
 
 

@@ -42,3 +42,32 @@ def test_a_stage_writes_its_config_and_is_redone_when_the_config_changes(tmp_pat
     assert out.read_text() == "shares: 1\n"
     assert Stage("train", copy, [out], {config: "shares: 1\n"}).is_done(tmp_path)
     assert not Stage("train", copy, [out], {config: "shares: 2\n"}).is_done(tmp_path)
+
+
+def _flag(command, flag):
+    return command[command.index(flag) + 1]
+
+
+@pytest.mark.parametrize(
+    "size,pretrain,stage1,stage2",
+    [
+        ("quick", "40", "8", "ast:4,asr:4"),
+        ("default", "400", "400", "ast:300,asr:700"),
+        ("long", "2000", "1000", "ast:1500,asr:3000"),
+    ],
+)
+def test_each_size_of_the_main_job_carries_its_budget(tmp_path, size, pretrain, stage1, stage2):
+    import demo
+
+    by_name = {s.name: s for s in demo.stages(tmp_path, size)}
+    assert _flag(by_name["pretrain"].command, "--max-update") == pretrain
+    assert _flag(by_name["finetune"].command, "--stage1-updates") == stage1
+    assert _flag(by_name["finetune"].command, "--stage2-updates") == stage2
+
+
+def test_quick_and_long_are_refused_together(capsys):
+    import demo
+
+    with pytest.raises(SystemExit) as exit:
+        demo.main(["--quick", "--long"])
+    assert exit.value.code == 2 and "--quick and --long" in capsys.readouterr().err
