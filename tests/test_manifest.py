@@ -55,3 +55,13 @@ def test_missing_column_is_named(tmp_path):
     path.write_text("id\ttgt_text\na\tb\n", encoding="utf-8")
     with pytest.raises(ManifestError, match=r"m.tsv:1: missing column\(s\) audio, n_frames"):
         read_manifest(path, required=("id", "audio", "n_frames"))
+
+
+def test_byte_order_mark_is_skipped(tmp_path):
+    """Spreadsheet exports start the file with U+FEFF; it is not part of the first column name."""
+    rows = [{"id": "a", "src_text": "hallo", "src_lang": "nl"}]
+    plain, marked = tmp_path / "plain.tsv", tmp_path / "marked.tsv"
+    write_manifest(plain, rows)
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert read_manifest(marked) == read_manifest(plain)
+    assert read_manifest(marked)[0]["id"] == "a"

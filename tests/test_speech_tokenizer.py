@@ -555,6 +555,16 @@ def test_apply_writes_and_refreshes_the_units_column(tmp_path, corpus, kmeans_to
     assert not [p for p in corpus["dir"].iterdir() if p.name.endswith(".tmp")]
 
 
+def test_apply_keeps_the_columns_of_a_manifest_with_a_byte_order_mark(corpus, kmeans_tok):
+    manifest = corpus["dir"] / "marked.tsv"
+    write_manifest(manifest, read_manifest(corpus["speech"])[:2], ["id", "audio", "n_frames"])
+    manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())
+    apply_to_manifest(kmeans_tok, manifest, progress=False)
+    header = manifest.read_text(encoding="utf-8").splitlines()[0].split("\t")
+    assert header == ["id", "audio", "n_frames", "units"]
+    assert all(r["units"] for r in read_manifest(manifest))
+
+
 def test_apply_w2v_kind_with_an_audio_manifest(corpus, w2v_tok):
     manifest = corpus["dir"] / "w2v_units.tsv"
     write_manifest(manifest, read_manifest(corpus["speech"])[:6], ["id", "audio", "n_frames"])

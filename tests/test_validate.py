@@ -260,3 +260,13 @@ def test_unreadable_manifest(tmp_path):
     only(validate_manifest(tmp_path / "nowhere.tsv"), None, "cannot read manifest")
     (tmp_path / "empty.tsv").write_text("")
     only(validate_manifest(tmp_path / "empty.tsv"), None, "empty file")
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    """A UTF-8 byte order mark (spreadsheet exports) before the header is no problem; line
+    numbers and the other checks are unchanged."""
+    text = "id\tsrc_text\tsrc_lang\nt1\tLa vita è bella\tit\nt1\tancora\tit\n"
+    (tmp_path / "marked.tsv").write_text("\ufeff" + text, encoding="utf-8")
+    only(validate_manifest(tmp_path / "marked.tsv"), 3, "duplicate id 't1' (first on line 2)")
+    (tmp_path / "good.tsv").write_text("\ufeff" + text.rsplit("t1", 1)[0], encoding="utf-8")
+    assert validate_manifest(tmp_path / "good.tsv") == []

@@ -36,7 +36,8 @@ class ApplySummary:
 
 
 def _header(path: Path) -> List[str]:
-    with open(path, encoding="utf-8", newline="") as f:
+    """The column names, read like ``read_manifest`` reads them (a byte order mark skipped)."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
         return next(csv.reader(f, delimiter="\t", quotechar=None, quoting=csv.QUOTE_NONE))
 
 

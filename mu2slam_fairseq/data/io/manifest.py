@@ -4,7 +4,9 @@ The format is fairseq's speech_to_text one (tab-separated, header row, quoting d
 with extra optional columns, so a manifest written here loads in fairseq unchanged and
 fairseq's own manifests load here. Unlike fairseq's writer, texts are never escaped:
 quotes and backslashes stay as they are, and a tab or newline inside a field is an
-error rather than a silently broken row.
+error rather than a silently broken row. A UTF-8 byte order mark at the start of a
+manifest (spreadsheet exports write one) is skipped on reading, not taken as part of the
+first column name.
 """
 
 import csv
@@ -45,7 +47,7 @@ class ManifestError(ValueError):
 def read_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> List[Row]:
     """Rows as dicts keyed by column name; missing optional columns read as ''."""
     path = Path(path)
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quotechar=None, quoting=csv.QUOTE_NONE)
         try:
             header = next(reader)

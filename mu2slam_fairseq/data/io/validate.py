@@ -17,10 +17,12 @@ problem at once and names the file and line (header = line 1) of each:
 
 Ids, frame counts, units and audio references are judged by the checks the datasets
 refuse or skip rows on (``row_checks``), in the same words.
+A UTF-8 byte order mark before the header is accepted, as ``read_manifest`` skips it.
 Exit status 1 when anything is wrong, 2 on bad usage.
 """
 
 import argparse
+import codecs
 import os
 import sys
 from dataclasses import dataclass
@@ -107,7 +109,7 @@ def validate_manifest(
     except OSError as e:
         report(None, f"cannot read manifest ({e.strerror or e})")
         return problems
-    lines = raw.split(b"\n")
+    lines = raw.removeprefix(codecs.BOM_UTF8).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     if not lines or not lines[0].strip():
