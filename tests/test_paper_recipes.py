@@ -446,6 +446,15 @@ def test_merge_manifests(tmp_path):
     assert [r["id"] for r in read_manifest(out)] == ["train_text_de/0_0_1"]
 
 
+def test_merge_manifests_skips_a_byte_order_mark(tmp_path):
+    marked = tmp_path / "marked.tsv"
+    write_manifest(marked, [{"id": "a", "src_text": "Hallo", "src_lang": "de"}])
+    marked.write_bytes(b"\xef\xbb\xbf" + marked.read_bytes())
+    out = tmp_path / "merged.tsv"
+    assert merge_manifests.main([str(out), str(marked)]) == 0
+    assert [(r["id"], r["src_text"]) for r in read_manifest(out)] == [("marked/a", "Hallo")]
+
+
 # ---------------------------------------------------------------- the real command
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mu2slam_manifests.common import Options, PrepError
+from mu2slam_manifests.common import Options, PrepError, Summary, TsvRow, read_tsv
 from mu2slam_manifests.rows import MT_COLUMNS, SPEECH_COLUMNS, asr_row, pair_row
 from mu2slam_manifests.template import Output, Pending, Script
 
@@ -93,3 +93,15 @@ def test_check_is_a_usage_error(tmp_path, capsys):
         script.main(["--out", str(tmp_path)])
     assert exit.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == "toy: error: give --pairs"
+
+
+def test_read_tsv_skips_a_byte_order_mark(tmp_path):
+    """Users' TSV files from spreadsheets start with U+FEFF: not part of the first column."""
+    text = "id\tsentence\na\thallo\n"
+    (tmp_path / "plain.tsv").write_text(text, encoding="utf-8")
+    (tmp_path / "marked.tsv").write_text("\ufeff" + text, encoding="utf-8")
+    rows = [read_tsv(tmp_path / n, Summary("toy", tmp_path)) for n in ("plain.tsv", "marked.tsv")]
+    assert rows[0] == rows[1] == [TsvRow(2, {"id": "a", "sentence": "hallo"})]
+    (tmp_path / "headerless.tsv").write_text("\ufeffa\thallo\n", encoding="utf-8")
+    headerless = read_tsv(tmp_path / "headerless.tsv", Summary("toy", tmp_path), ("id", "sentence"))
+    assert headerless == [TsvRow(1, {"id": "a", "sentence": "hallo"})]

@@ -19,6 +19,7 @@ short, the sampling being the same.
 - ``--shard I/K`` keeps rows I, I+K, I+2K, ... of each input: every language in every one
   of K slices, for corpora larger than a training process can hold (README.md).
 - OUT itself is skipped when a shell glob lists it among the inputs (a re-run).
+- A UTF-8 byte order mark before an input's header is skipped, as ``read_manifest`` does.
 
 Rows are streamed, so inputs of any size merge in constant memory; OUT is replaced
 atomically, and the summary lists rows, hours and languages.
@@ -39,7 +40,7 @@ COMMAND = "merge_manifests.py"
 
 
 def header(path: Path) -> List[str]:
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:
         line = f.readline().rstrip("\r\n")
     if not line:
         raise ValueError(f"{path}: empty file (no header row)")
@@ -79,7 +80,7 @@ def merge(
     with StreamingManifest(out, columns, summary) as sink:
         for path in inputs:
             src_dir = path.parent.resolve()
-            with open(path, encoding="utf-8", newline="") as f:
+            with open(path, encoding="utf-8-sig", newline="") as f:
                 reader = csv.reader(f, delimiter="\t", quotechar=None, quoting=csv.QUOTE_NONE)
                 names = next(reader)
                 kept = 0
