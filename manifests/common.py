@@ -13,7 +13,9 @@ written inside the corpus folder (then ``../`` paths keep corpus and manifests m
 one tree); otherwise absolute. The validator and the data layer resolve relative paths
 against the manifest's folder, or against ``--audio-root``/``audio_root`` when given.
 With ``--features`` the clips' 80-dim log-Mel features go into one uncompressed zip beside
-the manifests, and ``audio`` holds ``ZIP:OFFSET:LENGTH`` references.
+the manifests, and ``audio`` holds ``ZIP:OFFSET:LENGTH`` references. A clip may be a
+``Segment`` of a longer file (lhotse supervisions); only features can hold one, since an
+``audio`` path names a whole file.
 """
 
 import argparse
@@ -24,10 +26,12 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
 
 from mu2slam_fairseq.atomic import AtomicFile
-from mu2slam_fairseq.data.io.audio import AudioError, load_waveform, n_fbank_frames
+from mu2slam_fairseq.data.io.audio import SAMPLE_RATE, AudioError, load_waveform, n_fbank_frames
 from mu2slam_fairseq.data.io.manifest import ManifestError, write_manifest
 from mu2slam_fairseq.data.io.validate import Problem, validate_manifests
 
@@ -42,6 +46,7 @@ ZERO_BYTE_AUDIO = "zero-byte audio file"
 UNREADABLE_AUDIO = "unreadable audio"
 SHORT_AUDIO = "audio shorter than one 25 ms frame"
 NONFINITE_AUDIO = "audio with NaN or infinite samples"
+SEGMENT_NEEDS_FEATURES = "a segment of a longer recording: only --features can hold it"
 EMPTY_TEXT = "empty text"
 TAB_IN_TEXT = "tab inside a text"
 BREAK_IN_TEXT = "line break inside a text"
@@ -375,6 +380,26 @@ def audio_field(path: Path, opts: Options) -> str:
     return str(path)
 
 
+@dataclass(frozen=True)
+class Segment:
+    """``duration`` seconds of ``path`` from ``start``: a clip that is part of a longer file."""
+
+    path: Path
+    start: float
+    duration: float
+
+    def load(self) -> np.ndarray:
+        """The segment's samples at 16 kHz, cut after resampling the whole file."""
+        first = round(self.start * SAMPLE_RATE)
+        return load_waveform(self.path)[first : first + round(self.duration * SAMPLE_RATE)]
+
+    def signature(self) -> str:
+        return f"{file_signature(self.path)}@{self.start}+{self.duration}"
+
+
+Clip = Union[Path, Segment]
+
+
 def _classify(message: str) -> str:
     if "shorter than one" in message:
         return SHORT_AUDIO
@@ -408,8 +433,14 @@ def _guard_zip(zip_path: Path, keys: Iterable[str]) -> None:
         )
 
 
+def _source(key: str, clip: Clip) -> Source:
+    if isinstance(clip, Segment):
+        return Source(key, clip.load, clip.signature())
+    return Source(key, (lambda: load_waveform(clip)), file_signature(clip))
+
+
 def prepare_audio(
-    clips: Dict[str, Path], opts: Options, summary: Summary, desc: str = "audio"
+    clips: Dict[str, Clip], opts: Options, summary: Summary, desc: str = "audio"
 ) -> Tuple[Dict[str, Tuple[str, int]], Dict[str, str]]:
     """``({key: (audio field, n_frames)}, {key: why it is unusable})`` for ``clips``.
 
@@ -417,21 +448,20 @@ def prepare_audio(
     validator and the data layer do), never taken from a corpus's own duration column.
     """
     failed: Dict[str, str] = {}
-    usable: Dict[str, Path] = {}
-    for key, path in clips.items():
-        problem = _precheck(path)
+    usable: Dict[str, Clip] = {}
+    for key, clip in clips.items():
+        problem = _precheck(clip.path if isinstance(clip, Segment) else clip)
         if problem:
             failed[key] = problem
+        elif isinstance(clip, Segment) and not opts.features:
+            failed[key] = SEGMENT_NEEDS_FEATURES
         else:
-            usable[key] = path
+            usable[key] = clip
     ready: Dict[str, Tuple[str, int]] = {}
     if opts.features:
         zip_path = opts.out / opts.features
         _guard_zip(zip_path, usable)
-        sources = [
-            Source(key, (lambda p=path: load_waveform(p)), file_signature(path))
-            for key, path in usable.items()
-        ]
+        sources = [_source(key, clip) for key, clip in usable.items()]
         items, errors, reused = build_feature_zip(
             zip_path, sources, progress=opts.progress, desc=desc
         )

@@ -14,10 +14,10 @@ or inputs the script cannot work from (one ``COMMAND: error: ...`` line).
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 from .common import (
+    Clip,
     Options,
     StreamingManifest,
     Summary,
@@ -61,8 +61,8 @@ class Output:
     def progress(self, items: Iterable, desc: str, total: Optional[int] = None, unit: str = "row"):
         return progress(items, self.opts, desc, total=total, unit=unit)
 
-    def write_speech(self, clips: Dict[str, Path], desc: str, manifests: Iterable[tuple]) -> None:
-        """Measure (or featurize) every clip of the run once, ``{key: file}``, then write each
+    def write_speech(self, clips: Dict[str, Clip], desc: str, manifests: Iterable[tuple]) -> None:
+        """Measure (or featurize) every clip of the run once, ``{key: file or Segment}``, then write each
         manifest ``(pending rows, columns, split, task, languages...)``. A row whose clip is
         unusable, or that has a problem of its own, is dropped and counted under the clip's
         problem, else its own."""
