@@ -47,6 +47,8 @@ setup(
             "mu2slam-prep-mc4=mu2slam_manifests.mc4:main",
             "mu2slam-prep-parallel=mu2slam_manifests.parallel:main",
             "mu2slam-prep-folder=mu2slam_manifests.folder:main",
+            "mu2slam-prep-lhotse=mu2slam_manifests.lhotse_prep:main",
+            "mu2slam-export-lhotse=mu2slam_manifests.lhotse_export:main",
             "mu2slam-prep-xnli=mu2slam_manifests.xnli:main",
             "mu2slam-prep-tydiqa=mu2slam_manifests.tydiqa:main",
             "mu2slam-finetune-configs=mu2slam_manifests.finetune_configs:main",

@@ -197,3 +197,73 @@ def test_cuts_and_usage_errors(sets, capsys):
     assert lhotse_prep.main(["--cuts", str(bad), "--split", "dev", "--out", str(out)]) == 2
     assert f"{bad}:2: not a JSON line" in capsys.readouterr().err
     assert read_manifest(out / "test_asr_nl.tsv")[0]["id"] == "cut-1"
+
+
+COLUMNS = ("id", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang", "speaker")
+
+
+def test_round_trip_manifest_cuts_manifest(tmp_path, fillets_root, capsys):
+    """manifest -> lhotse JSONL -> manifest: the same rows, the same audio, the same features."""
+    from mu2slam_manifests import folder, lhotse_export
+
+    audio = tmp_path / "audio"
+    wavs = speech(fillets_root, 3)
+    write_clip(audio / "utt1.wav", wavs[0], 44100)
+    write_clip(audio / "utt2.flac", wavs[1])
+    write_clip(audio / "utt3.ogg", wavs[2], 22050, format="OGG", subtype="VORBIS")
+    (tmp_path / "list.tsv").write_text("utt1\tEen\tOne\nutt2\tTwee\tTwo\nutt3\tDrie\tThree\n")
+    common = ["--audio-dir", str(audio), "--lang", "nl", "--tgt-lang", "en"]
+    common += ["--transcripts", str(tmp_path / "list.tsv"), "--split", "dev", "--no-progress"]
+    for name, extra in (("plain", []), ("feats", ["--features"])):
+        assert folder.main(common + ["--out", str(tmp_path / name)] + extra) == 0
+
+    assert (
+        lhotse_export.main(
+            [str(tmp_path / "plain" / "dev_st_nl_en.tsv"), "--out", str(tmp_path / "lh")]
+        )
+        == 0
+    )
+    lh = tmp_path / "lh"
+    sets = ["--recordings", str(lh / "dev_st_nl_en_recordings.jsonl.gz")]
+    sets += ["--supervisions", str(lh / "dev_st_nl_en_supervisions.jsonl.gz")]
+    cuts = ["--cuts", str(lh / "dev_st_nl_en_cuts.jsonl.gz")]
+    for name, inputs, extra in (
+        ("back", sets, []),
+        ("back_cuts", cuts, []),
+        ("back_feats", sets, ["--features"]),
+        ("back_cuts_feats", cuts, ["--features"]),
+    ):
+        out = tmp_path / name
+        assert (
+            lhotse_prep.main(
+                inputs + ["--split", "dev", "--no-progress", "--out", str(out)] + extra
+            )
+            == 0
+        )
+        original = tmp_path / ("feats" if extra else "plain")
+        for manifest, kind in (("dev_asr_nl.tsv", "asr"), ("dev_st_nl_en.tsv", "ast")):
+            before, after = read_manifest(original / manifest), check_manifest(out / manifest, kind)
+            assert projection(after, *COLUMNS) == projection(before, *COLUMNS)
+            assert [r["id"] for r in after] == ["utt1", "utt2", "utt3"]
+            for b, a in zip(before, after):
+                if extra:
+                    np.testing.assert_array_equal(
+                        load_features(a["audio"], out), load_features(b["audio"], original)
+                    )
+                else:
+                    assert (out / a["audio"]).resolve() == (original / b["audio"]).resolve()
+    capsys.readouterr()
+
+
+def test_export_refuses_feature_references(tmp_path, capsys):
+    from mu2slam_manifests import lhotse_export
+
+    manifest = tmp_path / "train_asr_nl.tsv"
+    manifest.write_text(
+        "id\taudio\tn_frames\tsrc_text\ttgt_text\tsrc_lang\n"
+        "a\tfbank80.zip:40:1000\t98\tEen\tEen\tnl\n"
+    )
+    assert lhotse_export.main([str(manifest), "--out", str(tmp_path / "lh")]) == 2
+    err = capsys.readouterr().err
+    assert f"{manifest}:2: audio 'fbank80.zip:40:1000' holds features, not audio" in err
+    assert not (tmp_path / "lh").exists()
