@@ -83,6 +83,18 @@ def iter_lines(stream: Iterable[bytes]) -> Iterator[Tuple[int, Optional[str]]]:
             yield number, None
 
 
+def text_lines(
+    path: Path, lines: Iterable[Tuple[int, Optional[str]]], summary: "Summary"
+) -> Iterator[Tuple[int, str]]:
+    """The non-blank lines of ``path`` with their numbers; a line that is not UTF-8 is
+    dropped and counted under ``NOT_UTF8``."""
+    for number, text in lines:
+        if text is None:
+            summary.drop(NOT_UTF8, f"{path.name}:{number}")
+        elif text.strip():
+            yield number, text
+
+
 def read_lines(path: Path) -> List[Tuple[int, Optional[str]]]:
     """All lines of a (possibly gzipped) text file, as ``iter_lines`` gives them."""
     with open_binary(path) as f:
@@ -132,12 +144,7 @@ def read_tsv(
     else:
         header = list(columns)
     rows = []
-    for number, text in lines:
-        if text is None:
-            summary.drop(NOT_UTF8, f"{path.name}:{number}")
-            continue
-        if not text.strip():
-            continue
+    for number, text in text_lines(path, lines, summary):
         fields = text.split("\t")
         if len(fields) != len(header):
             summary.drop(

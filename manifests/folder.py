@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from .common import NOT_UTF8, PrepError, Summary, manifest_name, read_lines, text_problem
+from .common import PrepError, Summary, manifest_name, read_lines, text_lines, text_problem
 from .rows import SPEECH_COLUMNS, UNLABELED_COLUMNS, asr_row, speech_row, st_row
 from .template import Output, Pending, Script
 
@@ -83,13 +83,8 @@ def read_list(
     """``[(name, [text] or [text, translation])]`` of one transcript list."""
     entries = []
     want = 3 if with_translation else 2
-    for number, line in read_lines(path)[1 if header else 0 :]:
+    for number, line in text_lines(path, read_lines(path)[1 if header else 0 :], summary):
         where = f"{path.name}:{number}"
-        if line is None:
-            summary.drop(NOT_UTF8, where)
-            continue
-        if not line.strip():
-            continue
         fields = line.split("\t") if fmt == "tsv" else SPACE.split(line, maxsplit=1)
         if len(fields) != want:
             summary.drop(f"{len(fields)} fields where the list needs {want}", where)

@@ -24,7 +24,7 @@ from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 from mu2slam_fairseq.atomic import atomic_write
 
-from .common import NOT_UTF8, PrepError, Summary, open_binary, iter_lines
+from .common import PrepError, Summary, iter_lines, open_binary, text_lines
 
 Record = Dict[str, object]
 
@@ -56,13 +56,8 @@ def read_jsonl(path: Path, summary: Summary) -> Iterator[Tuple[str, Record]]:
     the run (the file is not a lhotse manifest), one that is not UTF-8 is counted."""
     with open_binary(path) as f:
         try:
-            for number, line in iter_lines(f):
+            for number, line in text_lines(path, iter_lines(f), summary):
                 where = f"{path.name}:{number}"
-                if line is None:
-                    summary.drop(NOT_UTF8, where)
-                    continue
-                if not line.strip():
-                    continue
                 try:
                     record = json.loads(line)
                 except ValueError as e:
