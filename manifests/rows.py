@@ -1,22 +1,19 @@
 """Manifest columns and rows, built one way for every corpus script."""
 
-from typing import Dict
+from typing import Tuple
 
-Row = Dict[str, str]
+from mu2slam_fairseq.data.io.manifest import COLUMNS, Row
 
-SPEECH_COLUMNS = (
-    "id",
-    "audio",
-    "n_frames",
-    "src_text",
-    "tgt_text",
-    "src_lang",
-    "tgt_lang",
-    "speaker",
-)
-UNLABELED_COLUMNS = ("id", "audio", "n_frames", "src_lang", "speaker")
-TEXT_COLUMNS = ("id", "audio", "n_frames", "src_text", "src_lang")
-MT_COLUMNS = ("id", "audio", "n_frames", "src_text", "tgt_text", "src_lang", "tgt_lang")
+
+def _columns(*unused: str) -> Tuple[str, ...]:
+    """The reader's columns (in its order) but ``unused``, so no script writes one it lacks."""
+    return tuple(c for c in COLUMNS if c not in unused)
+
+
+SPEECH_COLUMNS = _columns("units")
+UNLABELED_COLUMNS = _columns("units", "src_text", "tgt_text", "tgt_lang")
+TEXT_COLUMNS = _columns("units", "tgt_text", "tgt_lang", "speaker")
+MT_COLUMNS = _columns("units", "speaker")
 
 
 def pair_row(uid: str, src_text: str, tgt_text: str, src_lang: str, tgt_lang: str) -> Row:
