@@ -407,7 +407,8 @@ class Segment:
 Clip = Union[Path, Segment]
 
 
-def _classify(message: str) -> str:
+def audio_problem(message: str) -> str:
+    """The summary's reason for an ``AudioError`` message."""
     if "shorter than one" in message:
         return SHORT_AUDIO
     return NONFINITE_AUDIO if "NaN or infinite" in message else UNREADABLE_AUDIO
@@ -421,7 +422,7 @@ def _precheck(path: Path) -> Optional[str]:
     return ZERO_BYTE_AUDIO if size == 0 else None
 
 
-def _guard_zip(zip_path: Path, keys: Iterable[str]) -> None:
+def guard_zip(zip_path: Path, keys: Iterable[str]) -> None:
     """Refuse to replace a feature zip that holds items this run would not write again."""
     if not zip_path.exists():
         return
@@ -467,7 +468,7 @@ def prepare_audio(
     ready: Dict[str, Tuple[str, int]] = {}
     if opts.features:
         zip_path = opts.out / opts.features
-        _guard_zip(zip_path, usable)
+        guard_zip(zip_path, usable)
         sources = [_source(key, clip) for key, clip in usable.items()]
         items, errors, reused = build_feature_zip(
             zip_path, sources, progress=opts.progress, desc=desc
@@ -475,7 +476,7 @@ def prepare_audio(
         if reused:
             summary.note(f"{zip_path.name} already held these clips' features; reused it")
         ready = dict(items)
-        failed.update({k: _classify(m) for k, m in errors.items()})
+        failed.update({k: audio_problem(m) for k, m in errors.items()})
         if not items and zip_path.exists():
             zip_path.unlink()
             index_path(zip_path).unlink(missing_ok=True)
@@ -484,7 +485,7 @@ def prepare_audio(
         try:
             n = n_fbank_frames(len(load_waveform(path)))
         except AudioError as e:
-            failed[key] = _classify(str(e))
+            failed[key] = audio_problem(str(e))
             continue
         if n == 0:
             failed[key] = SHORT_AUDIO
@@ -509,7 +510,7 @@ def write_rows(
 
 
 class StreamingManifest:
-    """A manifest written row by row (text corpora too large to hold), atomically.
+    """A manifest written row by row (corpora too large to hold), atomically.
 
     Rows go to a temporary file in the target folder, renamed over the target only when
     the ``with`` block ends without an error; an empty result writes nothing.
@@ -538,6 +539,8 @@ class StreamingManifest:
             values.append(v)
         self._file.write("\t".join(values) + "\n")
         self.stats.add(row)
+        if row.get("audio"):
+            self.summary.audio_frames[row["audio"]] = int(row.get("n_frames") or 0)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None and self.stats.rows:

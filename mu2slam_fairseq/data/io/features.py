@@ -103,6 +103,66 @@ def load_features(field: str, root: Optional[os.PathLike] = None) -> np.ndarray:
     return feats.astype(np.float32, copy=False)
 
 
+class FeatureZipWriter:
+    """Features stored one item at a time as ``<key>.npy`` members of an uncompressed zip,
+    each item's reference known as soon as it is stored, so a manifest can be written
+    alongside (corpora too large to hold whole).
+
+    ``open`` starts the zip under a temporary name; ``commit`` puts it in place, ``discard``
+    removes it. As a context manager it commits when the block ends normally.
+    """
+
+    def __init__(self, zip_path: os.PathLike):
+        self.path = Path(zip_path)
+        self.count = 0
+        self._file = None
+        self._zip: Optional[zipfile.ZipFile] = None
+
+    def open(self) -> "FeatureZipWriter":
+        # a fixed temporary name: a killed run leaves at most one stale archive, overwritten by the rerun
+        self._file = atomic_write(self.path, "w+b", temp_name=f".{self.path.name}.tmp")
+        self._zip = zipfile.ZipFile(self._file.file, "w", compression=zipfile.ZIP_STORED)
+        return self
+
+    def add(self, key: str, feats: np.ndarray) -> str:
+        """Store ``feats`` as ``<key>.npy``; returns ``'NAME.zip:OFFSET:LENGTH'``."""
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+        # A fixed timestamp and mode: the same features give a byte-identical zip.
+        info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE_TIME)
+        info.compress_type = zipfile.ZIP_STORED
+        info.external_attr = 0o644 << 16
+        self._zip.writestr(info, buf.getvalue())
+        # the data starts after the member's local header, whose length only the file tells
+        f = self._file.file
+        end = f.tell()
+        f.seek(info.header_offset)
+        header = f.read(30)
+        f.seek(end)
+        name_len = int.from_bytes(header[26:28], "little")
+        extra_len = int.from_bytes(header[28:30], "little")
+        offset = info.header_offset + 30 + name_len + extra_len
+        self.count += 1
+        return f"{self.path.name}:{offset}:{info.file_size}"
+
+    def commit(self) -> None:
+        self._zip.close()
+        self._file.commit()
+
+    def discard(self) -> None:
+        self._zip.close()
+        self._file.discard()
+
+    def __enter__(self) -> "FeatureZipWriter":
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
 def write_feature_zip(
     zip_path: os.PathLike, items: Iterable[Tuple[str, np.ndarray]]
 ) -> Dict[str, str]:
@@ -111,25 +171,5 @@ def write_feature_zip(
     Returns ``{key: 'NAME.zip:OFFSET:LENGTH'}`` with NAME the zip's file name, so
     manifests written next to the zip stay relocatable.
     """
-    zip_path = Path(zip_path)
-    refs = {}
-    # a fixed temporary name: a killed run leaves at most one stale archive, overwritten by the rerun
-    with atomic_write(zip_path, "w+b", temp_name=f".{zip_path.name}.tmp") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for key, feats in items:
-                buf = io.BytesIO()
-                np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
-                # A fixed timestamp and mode: the same features give a byte-identical zip.
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE_TIME)
-                info.compress_type = zipfile.ZIP_STORED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
-        with zipfile.ZipFile(tmp) as zf:
-            for info in zf.infolist():
-                tmp.seek(info.header_offset)
-                header = tmp.read(30)
-                name_len = int.from_bytes(header[26:28], "little")
-                extra_len = int.from_bytes(header[28:30], "little")
-                offset = info.header_offset + 30 + name_len + extra_len
-                refs[info.filename[: -len(".npy")]] = f"{zip_path.name}:{offset}:{info.file_size}"
-    return refs
+    with FeatureZipWriter(zip_path) as writer:
+        return {key: writer.add(key, feats) for key, feats in items}
