@@ -19,6 +19,7 @@ under the root that is neither a split nor ``data``, else ``dataset_info.json``'
 ``dataset_info.json``.
 """
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -138,58 +139,66 @@ def class_names(features: Dict[str, Any], column: str) -> Optional[List[str]]:
     return None
 
 
+@contextlib.contextmanager
+def _open(path: Path):
+    """``(schema, rows or None, batches)`` of a parquet file or an arrow file or stream."""
+    try:
+        if path.suffix == ".parquet":
+            with pq.ParquetFile(path) as f:
+
+                def batches(columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+                    yield from f.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+
+                yield f.schema_arrow, f.metadata.num_rows, batches
+            return
+        with pa.OSFile(str(path)) as source:
+            if source.read(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC:
+                reader = pa.ipc.open_file(source)
+
+                def batches(columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+                    for i in range(reader.num_record_batches):
+                        yield reader.get_batch(i).select(columns)
+
+            else:
+                source.seek(0)
+                reader = pa.ipc.open_stream(source)
+
+                def batches(columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
+                    for batch in reader:
+                        yield batch.select(columns)
+
+            yield reader.schema, None, batches
+    except (pa.ArrowException, OSError) as e:
+        raise PrepError(f"{path}: not a readable {path.suffix[1:]} shard ({e})") from None
+
+
 class ShardReader:
-    """The rows of one shard, batch by batch, as ``{column: value}`` for ``columns``."""
+    """The rows of one shard, batch by batch, as ``{column: value}`` for ``columns``.
+
+    The file is opened to check its columns, then again only while its rows are read:
+    pyarrow keeps buffers of an open file, which would add up over many shards."""
 
     def __init__(self, shard: Shard, root: Path, columns: Sequence[str]):
         self.shard = shard
-        path = shard.path
-        try:
-            if path.suffix == ".parquet":
-                self._parquet = pq.ParquetFile(path)
-                schema = self._parquet.schema_arrow
-                self.rows: Optional[int] = self._parquet.metadata.num_rows
-            else:
-                self._parquet = None
-                self._source = pa.OSFile(str(path))
-                if self._source.read(len(ARROW_FILE_MAGIC)) == ARROW_FILE_MAGIC:
-                    self._arrow = pa.ipc.open_file(self._source)
-                    self.rows = None
-                else:
-                    self._source.seek(0)
-                    self._arrow = pa.ipc.open_stream(self._source)
-                    self.rows = None
-                schema = self._arrow.schema
-        except (pa.ArrowException, OSError) as e:
-            raise PrepError(f"{path}: not a readable {path.suffix[1:]} shard ({e})") from None
+        with _open(shard.path) as (schema, rows, _):
+            self.rows: Optional[int] = rows
         missing = [c for c in columns if c not in schema.names]
         if missing:
             raise PrepError(
-                f"{path}: no column(s) {', '.join(missing)} (it has {' '.join(schema.names)})"
+                f"{shard.path}: no column(s) {', '.join(missing)} (it has {' '.join(schema.names)})"
             )
         self.columns = list(columns)
-        self.features = _features(schema, path, root)
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        if self._parquet is not None:
-            yield from self._parquet.iter_batches(batch_size=BATCH_ROWS, columns=self.columns)
-        elif isinstance(self._arrow, pa.ipc.RecordBatchFileReader):
-            for i in range(self._arrow.num_record_batches):
-                yield self._arrow.get_batch(i).select(self.columns)
-        else:
-            for batch in self._arrow:
-                yield batch.select(self.columns)
+        self.features = _features(schema, shard.path, root)
 
     def __iter__(self) -> Iterator[Tuple[int, Dict[str, Any]]]:
         """``(row number in the shard, from 0, {column: value})``."""
         number = 0
-        try:
-            for batch in self._batches():
-                for offset in range(0, batch.num_rows, BATCH_ROWS):
-                    for row in batch.slice(offset, BATCH_ROWS).to_pylist():
-                        yield number, row
-                        number += 1
-        except (pa.ArrowException, OSError) as e:
-            raise PrepError(f"{self.shard.path}: unreadable after row {number} ({e})") from None
-        finally:
-            (self._source if self._parquet is None else self._parquet).close()
+        with _open(self.shard.path) as (_, _, batches):
+            try:
+                for batch in batches(self.columns):
+                    for offset in range(0, batch.num_rows, BATCH_ROWS):
+                        for row in batch.slice(offset, BATCH_ROWS).to_pylist():
+                            yield number, row
+                            number += 1
+            except (pa.ArrowException, OSError) as e:
+                raise PrepError(f"{self.shard.path}: unreadable after row {number} ({e})") from None
