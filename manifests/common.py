@@ -206,6 +206,8 @@ class Summary:
     problems: List[Problem] = field(default_factory=list)
     validated: bool = False
     audio_frames: Dict[str, int] = field(default_factory=dict)  # distinct audio -> n_frames
+    clips: int = 0  # and clips counted without their audio (see ``count_clip``)
+    clip_frames: int = 0
 
     def drop(self, reason: str, example: str = "", n: int = 1) -> None:
         """Count ``n`` dropped rows under ``reason``; ``example`` names the first one."""
@@ -215,6 +217,12 @@ class Summary:
 
     def note(self, message: str) -> None:
         self.notes.append(message)
+
+    def count_clip(self, n_frames: int) -> None:
+        """Count a clip the caller knows to be distinct from every other of the run, without
+        keeping its audio field (streamed corpora of millions of clips)."""
+        self.clips += 1
+        self.clip_frames += n_frames
 
     def record(self, name: str, rows: Iterable[Dict[str, str]]) -> ManifestStats:
         stats = self.manifests.setdefault(name, ManifestStats())
@@ -231,7 +239,7 @@ class Summary:
     @property
     def hours(self) -> float:
         """Hours of distinct audio (ASR and ST manifests of one corpus share their clips)."""
-        return sum(self.audio_frames.values()) / FRAMES_PER_HOUR
+        return (sum(self.audio_frames.values()) + self.clip_frames) / FRAMES_PER_HOUR
 
     @property
     def languages(self) -> List[str]:
@@ -250,13 +258,13 @@ class Summary:
             langs = " ".join(f"{k}:{v}" for k, v in sorted(s.languages.items()))
             lines.append(f"  {name:{width}} {s.rows:>9} {hours:>8}  {langs}")
         total = sum(s.rows for s in self.manifests.values())
-        hours = f"{self.hours:.2f}" if self.audio_frames else ""
+        hours = f"{self.hours:.2f}" if self.audio_frames or self.clips else ""
         lines.append(
             f"  {'total':{width}} {total:>9} {hours:>8}  languages: {' '.join(self.languages)}"
         )
-        if self.audio_frames:
+        if self.audio_frames or self.clips:
             lines.append(
-                f"  ({len(self.audio_frames)} distinct clips; total hours count each clip once)"
+                f"  ({len(self.audio_frames) + self.clips} distinct clips; total hours count each clip once)"
             )
         if self.dropped:
             lines.append(f"rows dropped: {sum(self.dropped.values())}")
@@ -510,7 +518,8 @@ def write_rows(
 
 
 class StreamingManifest:
-    """A manifest written row by row (corpora too large to hold), atomically.
+    """A manifest written row by row (corpora too large to hold), atomically; its clips, if
+    any, are counted by the caller (``Summary.count_clip``).
 
     Rows go to a temporary file in the target folder, renamed over the target only when
     the ``with`` block ends without an error; an empty result writes nothing.
@@ -539,8 +548,6 @@ class StreamingManifest:
             values.append(v)
         self._file.write("\t".join(values) + "\n")
         self.stats.add(row)
-        if row.get("audio"):
-            self.summary.audio_frames[row["audio"]] = int(row.get("n_frames") or 0)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None and self.stats.rows:

@@ -303,6 +303,7 @@ def prepare(args: argparse.Namespace, out: Output) -> None:
                             out.drop(why, example)
                     else:
                         ref = writer.add(key, feats)
+                        out.summary.count_clip(len(feats))
                         for manifest_row, _, name in usable:
                             if name not in manifests:
                                 stream = out.stream(SPEECH_COLUMNS, *name)

@@ -374,6 +374,7 @@ def test_covost2_speech_translation(clips, tmp_path, capsys):
     samples = SpeechToTextDatasetCreator._load_samples_from_tsv(str(out), "train_st_nl_en")
     assert [(s["id"], s["tgt_text"]) for s in samples] == [("common_voice_nl_1", 'He said: "yes".')]
     assert dropped(printed.out) == {"translation: empty text": 1}
+    assert "(3 distinct clips; total hours count each clip once)" in printed.out
 
 
 def test_bad_inputs_name_the_file(clips, tmp_path, capsys):
