@@ -192,8 +192,8 @@ def audio_bytes(value: Any, shard: Shard, root: Path) -> Tuple[Optional[bytes], 
     else:
         data, path = None, value
     if data is None and path:
-        candidates = [Path(path)] if Path(path).is_absolute() else [shard.path.parent / path]
-        candidates += [] if Path(path).is_absolute() else [root / path]
+        local = Path(path)
+        candidates = [local] if local.is_absolute() else [shard.path.parent / local, root / local]
         found = next((p for p in candidates if p.is_file()), None)
         if found is None:
             return None, MISSING_AUDIO
