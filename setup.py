@@ -18,6 +18,7 @@ REQUIREMENTS = [
     "tqdm>=4.60",
     "matplotlib>=3.7",
     "tensorboardX>=2.6",
+    "pyarrow>=14",
 ]
 
 setup(
@@ -49,6 +50,7 @@ setup(
             "mu2slam-prep-folder=mu2slam_manifests.folder:main",
             "mu2slam-prep-lhotse=mu2slam_manifests.lhotse_prep:main",
             "mu2slam-export-lhotse=mu2slam_manifests.lhotse_export:main",
+            "mu2slam-prep-hf=mu2slam_manifests.hf:main",
             "mu2slam-prep-xnli=mu2slam_manifests.xnli:main",
             "mu2slam-prep-tydiqa=mu2slam_manifests.tydiqa:main",
             "mu2slam-finetune-configs=mu2slam_manifests.finetune_configs:main",

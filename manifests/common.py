@@ -206,6 +206,8 @@ class Summary:
     problems: List[Problem] = field(default_factory=list)
     validated: bool = False
     audio_frames: Dict[str, int] = field(default_factory=dict)  # distinct audio -> n_frames
+    clips: int = 0  # and clips counted without their audio (see ``count_clip``)
+    clip_frames: int = 0
 
     def drop(self, reason: str, example: str = "", n: int = 1) -> None:
         """Count ``n`` dropped rows under ``reason``; ``example`` names the first one."""
@@ -215,6 +217,12 @@ class Summary:
 
     def note(self, message: str) -> None:
         self.notes.append(message)
+
+    def count_clip(self, n_frames: int) -> None:
+        """Count a clip the caller knows to be distinct from every other of the run, without
+        keeping its audio field (streamed corpora of millions of clips)."""
+        self.clips += 1
+        self.clip_frames += n_frames
 
     def record(self, name: str, rows: Iterable[Dict[str, str]]) -> ManifestStats:
         stats = self.manifests.setdefault(name, ManifestStats())
@@ -231,7 +239,7 @@ class Summary:
     @property
     def hours(self) -> float:
         """Hours of distinct audio (ASR and ST manifests of one corpus share their clips)."""
-        return sum(self.audio_frames.values()) / FRAMES_PER_HOUR
+        return (sum(self.audio_frames.values()) + self.clip_frames) / FRAMES_PER_HOUR
 
     @property
     def languages(self) -> List[str]:
@@ -250,13 +258,13 @@ class Summary:
             langs = " ".join(f"{k}:{v}" for k, v in sorted(s.languages.items()))
             lines.append(f"  {name:{width}} {s.rows:>9} {hours:>8}  {langs}")
         total = sum(s.rows for s in self.manifests.values())
-        hours = f"{self.hours:.2f}" if self.audio_frames else ""
+        hours = f"{self.hours:.2f}" if self.audio_frames or self.clips else ""
         lines.append(
             f"  {'total':{width}} {total:>9} {hours:>8}  languages: {' '.join(self.languages)}"
         )
-        if self.audio_frames:
+        if self.audio_frames or self.clips:
             lines.append(
-                f"  ({len(self.audio_frames)} distinct clips; total hours count each clip once)"
+                f"  ({len(self.audio_frames) + self.clips} distinct clips; total hours count each clip once)"
             )
         if self.dropped:
             lines.append(f"rows dropped: {sum(self.dropped.values())}")
@@ -407,7 +415,8 @@ class Segment:
 Clip = Union[Path, Segment]
 
 
-def _classify(message: str) -> str:
+def audio_problem(message: str) -> str:
+    """The summary's reason for an ``AudioError`` message."""
     if "shorter than one" in message:
         return SHORT_AUDIO
     return NONFINITE_AUDIO if "NaN or infinite" in message else UNREADABLE_AUDIO
@@ -421,7 +430,7 @@ def _precheck(path: Path) -> Optional[str]:
     return ZERO_BYTE_AUDIO if size == 0 else None
 
 
-def _guard_zip(zip_path: Path, keys: Iterable[str]) -> None:
+def guard_zip(zip_path: Path, keys: Iterable[str]) -> None:
     """Refuse to replace a feature zip that holds items this run would not write again."""
     if not zip_path.exists():
         return
@@ -467,7 +476,7 @@ def prepare_audio(
     ready: Dict[str, Tuple[str, int]] = {}
     if opts.features:
         zip_path = opts.out / opts.features
-        _guard_zip(zip_path, usable)
+        guard_zip(zip_path, usable)
         sources = [_source(key, clip) for key, clip in usable.items()]
         items, errors, reused = build_feature_zip(
             zip_path, sources, progress=opts.progress, desc=desc
@@ -475,7 +484,7 @@ def prepare_audio(
         if reused:
             summary.note(f"{zip_path.name} already held these clips' features; reused it")
         ready = dict(items)
-        failed.update({k: _classify(m) for k, m in errors.items()})
+        failed.update({k: audio_problem(m) for k, m in errors.items()})
         if not items and zip_path.exists():
             zip_path.unlink()
             index_path(zip_path).unlink(missing_ok=True)
@@ -484,7 +493,7 @@ def prepare_audio(
         try:
             n = n_fbank_frames(len(load_waveform(path)))
         except AudioError as e:
-            failed[key] = _classify(str(e))
+            failed[key] = audio_problem(str(e))
             continue
         if n == 0:
             failed[key] = SHORT_AUDIO
@@ -509,7 +518,8 @@ def write_rows(
 
 
 class StreamingManifest:
-    """A manifest written row by row (text corpora too large to hold), atomically.
+    """A manifest written row by row (corpora too large to hold), atomically; its clips, if
+    any, are counted by the caller (``Summary.count_clip``).
 
     Rows go to a temporary file in the target folder, renamed over the target only when
     the ``with`` block ends without an error; an empty result writes nothing.

@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = [
     "dataloader",
     "decoding",
+    "hf_prep",
     "memory",
     "mfu",
     "mixed_precision",

@@ -60,3 +60,37 @@ def test_global_cmvn_matches_numpy_over_all_frames(tmp_path, clips):
     allf = np.concatenate([fbank(load_waveform(c)) for c in clips]).astype(np.float64)
     np.testing.assert_allclose(mean, allf.mean(0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(std, allf.std(0), rtol=1e-4, atol=1e-4)
+
+
+def _zipfile_reference(path, items):
+    """The same members written by Python's zipfile, as write_feature_zip once did."""
+    import io
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for key, feats in items:
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+@pytest.mark.parametrize("limit", [None, 1000])
+def test_zip_bytes_are_zipfiles_own(tmp_path, monkeypatch, limit):
+    """Byte for byte what zipfile writes, zip64 records included (forced here by a low
+    limit: real zips need them past 2 GiB), and zipfile reads every member back."""
+    from mu2slam_fairseq.data.io import features
+
+    if limit is not None:
+        monkeypatch.setattr(zipfile, "ZIP64_LIMIT", limit)
+        monkeypatch.setattr(features, "ZIP64_LIMIT", limit)
+    rng = np.random.default_rng(0)
+    items = [(f"nl/utt{i}" if i % 3 else f"čs/ňě{i}", rng.random((2, 3))) for i in range(12)]
+    refs = write_feature_zip(tmp_path / "new.zip", items)
+    _zipfile_reference(tmp_path / "old.zip", items)
+    assert (tmp_path / "new.zip").read_bytes() == (tmp_path / "old.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "new.zip") as zf:
+        assert zf.testzip() is None
+        assert zf.namelist() == [f"{k}.npy" for k, _ in items]
+    for key, feats in items:
+        np.testing.assert_array_equal(load_features(refs[key], tmp_path), feats.astype(np.float32))

@@ -6,9 +6,12 @@ zip (fairseq's convention). Offsets are taken from each member's local header, s
 non-ASCII member names (whose header length differs from ``len(str)``) are correct.
 """
 
+import array
 import io
 import os
-import zipfile
+import struct
+import sys
+import zlib
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple
 
@@ -103,6 +106,165 @@ def load_features(field: str, root: Optional[os.PathLike] = None) -> np.ndarray:
     return feats.astype(np.float32, copy=False)
 
 
+# The zip records FeatureZipWriter writes, laid out and filled in as Python's zipfile does,
+# so that the same features give the same bytes as zipfile would write.
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_END64 = struct.Struct("<4sQ2H2L4Q")
+_END64_LOCATOR = struct.Struct("<4sLQL")
+_END = struct.Struct("<4s4H2LH")
+ZIP64_LIMIT = (1 << 31) - 1  # zipfile's: larger offsets and sizes go into zip64 records
+_VERSION, _ZIP64_VERSION = 20, 45
+_DOS_TIME = ZIP_DATE_TIME[3] << 11 | ZIP_DATE_TIME[4] << 5 | ZIP_DATE_TIME[5] // 2
+_DOS_DATE = (ZIP_DATE_TIME[0] - 1980) << 9 | ZIP_DATE_TIME[1] << 5 | ZIP_DATE_TIME[2]
+_SYSTEM = 0 if sys.platform == "win32" else 3
+_MODE = 0o644 << 16
+_UTF8_NAME = 0x800
+
+
+class FeatureZipWriter:
+    """Features stored one item at a time as ``<key>.npy`` members of an uncompressed zip,
+    each item's reference known as soon as it is stored, so a manifest can be written
+    alongside (corpora too large to hold whole).
+
+    What the central directory needs is kept in packed arrays (about 80 bytes an item,
+    where zipfile keeps a ZipInfo of 400), since a corpus may have millions of items.
+    ``open`` starts the zip under a temporary name; ``commit`` puts it in place, ``discard``
+    removes it. As a context manager it commits when the block ends normally.
+    """
+
+    def __init__(self, zip_path: os.PathLike):
+        self.path = Path(zip_path)
+        self.count = 0
+        self._file = None
+        self._position = 0
+        self._names = bytearray()
+        self._name_ends = array.array("Q")
+        self._crcs = array.array("L")
+        self._sizes = array.array("Q")
+        self._offsets = array.array("Q")
+
+    def open(self) -> "FeatureZipWriter":
+        # a fixed temporary name: a killed run leaves at most one stale archive, overwritten by the rerun
+        self._file = atomic_write(self.path, "wb", temp_name=f".{self.path.name}.tmp")
+        return self
+
+    def add(self, key: str, feats: np.ndarray) -> str:
+        """Store ``feats`` as ``<key>.npy``; returns ``'NAME.zip:OFFSET:LENGTH'``."""
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
+        data = buf.getvalue()
+        if len(data) > ZIP64_LIMIT:
+            raise ValueError(
+                f"{key}: {len(data)} bytes of features is more than one zip member holds"
+            )
+        name, flags = _encode_name(f"{key}.npy")
+        crc = zlib.crc32(data)
+        header = _LOCAL.pack(
+            b"PK\x03\x04",
+            _VERSION,
+            0,
+            flags,
+            0,
+            _DOS_TIME,
+            _DOS_DATE,
+            crc,
+            len(data),
+            len(data),
+            len(name),
+            0,
+        )
+        self._file.file.write(header + name)
+        self._file.file.write(data)
+        offset = self._position
+        self._position += len(header) + len(name) + len(data)
+        self._names += name
+        self._name_ends.append(len(self._names))
+        self._crcs.append(crc)
+        self._sizes.append(len(data))
+        self._offsets.append(offset)
+        self.count += 1
+        return f"{self.path.name}:{offset + len(header) + len(name)}:{len(data)}"
+
+    def _central_directory(self) -> None:
+        f, start, begin, chunk = self._file.file, self._position, 0, []
+        for i in range(self.count):
+            name = bytes(self._names[begin : self._name_ends[i]])
+            begin = self._name_ends[i]
+            offset, extra, version = self._offsets[i], b"", _VERSION
+            if offset > ZIP64_LIMIT:
+                extra, offset, version = (
+                    struct.pack("<HHQ", 1, 8, offset),
+                    0xFFFFFFFF,
+                    _ZIP64_VERSION,
+                )
+            size = self._sizes[i]
+            chunk += [
+                _CENTRAL.pack(
+                    b"PK\x01\x02",
+                    version,
+                    _SYSTEM,
+                    version,
+                    0,
+                    _encode_name_flags(name),
+                    0,
+                    _DOS_TIME,
+                    _DOS_DATE,
+                    self._crcs[i],
+                    size,
+                    size,
+                    len(name),
+                    len(extra),
+                    0,
+                    0,
+                    0,
+                    _MODE,
+                    offset,
+                ),
+                name,
+                extra,
+            ]
+            if len(chunk) >= 3000:
+                f.write(b"".join(chunk))
+                chunk = []
+        f.write(b"".join(chunk))
+        end = f.tell()
+        count, size, offset = self.count, end - start, start
+        if count > 0xFFFF or offset > ZIP64_LIMIT or size > ZIP64_LIMIT:
+            f.write(_END64.pack(b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset))
+            f.write(_END64_LOCATOR.pack(b"PK\x06\x07", 0, end, 1))
+            count, size, offset = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(offset, 0xFFFFFFFF)
+        f.write(_END.pack(b"PK\x05\x06", 0, 0, count, count, size, offset, 0))
+
+    def commit(self) -> None:
+        self._central_directory()
+        self._file.commit()
+
+    def discard(self) -> None:
+        self._file.discard()
+
+    def __enter__(self) -> "FeatureZipWriter":
+        return self.open()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+def _encode_name(name: str) -> Tuple[bytes, int]:
+    """A member name's bytes and flags, as zipfile encodes them (UTF-8 only when not ASCII)."""
+    try:
+        return name.encode("ascii"), 0
+    except UnicodeEncodeError:
+        return name.encode("utf-8"), _UTF8_NAME
+
+
+def _encode_name_flags(name: bytes) -> int:
+    return 0 if name.isascii() else _UTF8_NAME
+
+
 def write_feature_zip(
     zip_path: os.PathLike, items: Iterable[Tuple[str, np.ndarray]]
 ) -> Dict[str, str]:
@@ -111,25 +273,5 @@ def write_feature_zip(
     Returns ``{key: 'NAME.zip:OFFSET:LENGTH'}`` with NAME the zip's file name, so
     manifests written next to the zip stay relocatable.
     """
-    zip_path = Path(zip_path)
-    refs = {}
-    # a fixed temporary name: a killed run leaves at most one stale archive, overwritten by the rerun
-    with atomic_write(zip_path, "w+b", temp_name=f".{zip_path.name}.tmp") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for key, feats in items:
-                buf = io.BytesIO()
-                np.save(buf, np.asarray(feats, dtype=np.float32), allow_pickle=False)
-                # A fixed timestamp and mode: the same features give a byte-identical zip.
-                info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE_TIME)
-                info.compress_type = zipfile.ZIP_STORED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
-        with zipfile.ZipFile(tmp) as zf:
-            for info in zf.infolist():
-                tmp.seek(info.header_offset)
-                header = tmp.read(30)
-                name_len = int.from_bytes(header[26:28], "little")
-                extra_len = int.from_bytes(header[28:30], "little")
-                offset = info.header_offset + 30 + name_len + extra_len
-                refs[info.filename[: -len(".npy")]] = f"{zip_path.name}:{offset}:{info.file_size}"
-    return refs
+    with FeatureZipWriter(zip_path) as writer:
+        return {key: writer.add(key, feats) for key, feats in items}
