@@ -26,7 +26,7 @@ BENCHMARKS = [
     "tokenizer",
 ]
 # quick runs that still train or decode several models: minutes on a busy two-core machine
-SLOW = {"decoding", "memory", "mfu", "mixed_precision", "scaling"}
+SLOW = {"decoding", "hf_prep", "memory", "mfu", "mixed_precision", "scaling"}
 
 
 def run(*args: str, timeout: int = 600) -> str:
