@@ -66,3 +66,22 @@ def test_dry_run_commands_carry_the_batch_sizes(tmp_path):
         flags["asr_noisy.yaml"]["--batch-size"] == "16"
         and flags["asr_noisy.yaml"]["--max-update"] == "6"
     )
+
+
+def test_training_step_seconds_leave_out_the_validations(tmp_path):
+    """scratch's equal-time stage 1 is paced by the update steps of the pre-trained stage 1,
+    summed over its epoch lines; validation time is not in fairseq's train_wall."""
+    log = tmp_path / "train.log"
+    log.write_text(
+        "2026-12-03 17:13:10 | INFO | train | epoch 001 | loss 6.576 | num_updates 8 | clip 50 "
+        "| train_wall 8 | wall 74\n"
+        "2026-12-03 17:13:11 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 8.2\n"
+        "2026-12-03 17:14:10 | INFO | train | epoch 002 | loss 6.1 | num_updates 16 | clip 40 "
+        "| train_wall 9.5 | wall 140\n"
+        "2026-12-03 17:14:11 | INFO | fairseq_cli.train | done training in 139.0 seconds\n"
+    )
+    assert compare.training_step_seconds(log) == 17.5
+    assert compare.training_seconds(log) == 139.0
+    log.write_text("2026-12-03 17:13:10 | INFO | train_inner | epoch 001: 2 / 9 loss=6.5\n")
+    with pytest.raises(SystemExit, match="train_wall"):
+        compare.training_step_seconds(log)

@@ -340,6 +340,17 @@ def training_seconds(log: Path) -> float:
     return float(m[-1])
 
 
+def training_step_seconds(log: Path) -> float:
+    """Seconds fairseq-train spent in update steps (``train_wall`` of its epoch lines), without
+    the validations, which differ in cost between a trained and an untrained model."""
+    walls = re.findall(r"\| train \|.*?\| train_wall ([\d.]+)", log.read_text(encoding="utf-8"))
+    if not walls:
+        raise SystemExit(
+            f"[compare] {log} has no epoch line with train_wall: is that training finished?"
+        )
+    return sum(float(w) for w in walls)
+
+
 def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
     """Gradual fine-tuning: multi-task stage 1, then one task per stage-2 run, then the test sets.
 
@@ -352,11 +363,11 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
     if (
         init == "scratch" and a.equal_time
     ):  # stage 1 as long as pre-training and the pre-trained stage 1
-        stage1_seconds = training_seconds(a.out / "logs" / "pretrained_stage1.log")
-        seconds = training_seconds(a.pretrain_log) + stage1_seconds
-        updates = round(
-            a.stage1_updates * seconds / stage1_seconds
-        )  # about as many: spaces the validations
+        stage1_log = a.out / "logs" / "pretrained_stage1.log"
+        seconds = training_seconds(a.pretrain_log) + training_seconds(stage1_log)
+        # the updates that time holds at the pre-trained stage 1's pace, without its
+        # validations: spaces scratch's validations as many as the pre-trained model had
+        updates = round(a.stage1_updates * seconds / max(1.0, training_step_seconds(stage1_log)))
     runner.run(
         f"{init}_stage1",
         finetune_command(
