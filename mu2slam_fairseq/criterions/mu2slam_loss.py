@@ -105,16 +105,12 @@ class Mu2slamCriterion(TermCriterion):
         for k, view in enumerate(views):
             if view.get("ctc") is not None and self.cfg.weight_ctc > 0:
                 rows = torch.arange(starts[k], starts[k] + shapes[k].rows)
-                own = model.encoder.select_rows(enc, rows.to(self.device(enc)), shapes[k].enc_len)
+                own = model.encoder.select_rows(enc, rows, shapes[k].enc_len)
                 terms[k].append(
                     (f"{view['name']}/ctc",)
                     + ctc_loss(model, own, view["ctc"], self.pad, self.blank)
                 )
         return terms
-
-    @staticmethod
-    def device(enc: Dict) -> torch.device:
-        return enc["encoder_out"][0].device
 
     def _mlm_sums(self, model, enc: Dict, views: Sequence[Dict], shapes) -> Optional[Sums]:
         """Per view: summed MLM cross-entropy, count and correct argmaxes (one head call)."""
@@ -137,7 +133,7 @@ class Mu2slamCriterion(TermCriterion):
         if not passes:
             return [], [], []
         batch = decoder_batch(passes, starts, self.pad)
-        rows = model.encoder.select_rows(enc, batch["rows"].to(self.device(enc)))
+        rows = model.encoder.select_rows(enc, batch["rows"])
         logits = lambda keep: decode(model, rows, batch, keep)  # noqa: E731
         return self._sums(
             logits, batch["target"], batch["pass_of_row"], len(passes), self.cfg.label_smoothing

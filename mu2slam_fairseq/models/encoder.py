@@ -235,12 +235,14 @@ class Mu2SlamEncoder(FairseqEncoder):
         self, encoder_out: EncoderOut, rows: torch.Tensor, steps: Optional[int] = None
     ) -> EncoderOut:
         """The output of some rows of a batch (one view's, or a decoder pass's, when several
-        views share an encoder pass), its time axis cut to ``steps``."""
-        width = encoder_out["encoder_out"][0].size(0)
-        everything = len(rows) == encoder_out["encoder_out"][0].size(1) and bool(
-            (rows.cpu() == torch.arange(len(rows))).all()
+        views share an encoder pass), its time axis cut to ``steps``. ``rows`` may lie on the
+        host: spotting "every row, in order" then waits for no device."""
+        x = encoder_out["encoder_out"][0]
+        everything = len(rows) == x.size(1) and bool((rows.cpu() == torch.arange(len(rows))).all())
+        out = (
+            encoder_out if everything else self.reorder_encoder_out(encoder_out, rows.to(x.device))
         )
-        out = encoder_out if everything else self.reorder_encoder_out(encoder_out, rows)
+        width = x.size(0)
         if steps is None or steps >= width:
             return out
         cut = {key: [t[:steps] for t in out[key]] for key in TIME_MAJOR}
