@@ -107,23 +107,28 @@ def prepare(src: Path, ws: Path, sizes: Dict[str, tuple]) -> Dict[str, float]:
     from ..data.io.binarize import binarize
     from ..data.io.vocab import build_vocab
 
-    build_vocab(
-        [src / "train_text.tsv"],
-        ws / "vocab",
-        kind="char",
-        vocab_size=4000,
-        n_units=N_UNITS,
-        budget=20_000,
-    )
+    if not (ws / "vocab/dict.txt").exists():
+        build_vocab(
+            [src / "train_text.tsv"],
+            ws / "vocab",
+            kind="char",
+            vocab_size=4000,
+            n_units=N_UNITS,
+            budget=20_000,
+        )
     dictionary = Dictionary.load(str(ws / "vocab/dict.txt"))
     seconds = {}
     for name, (n_text, n_speech) in sizes.items():
-        folder = ws / name
-        write_corpus(src, folder, n_text, n_speech)
-        t0 = time.perf_counter()
-        for t in ("text", "speech"):
-            binarize(folder / f"{t}.tsv", t, ws / "vocab/spm.model", dictionary)
-        seconds[name] = time.perf_counter() - t0
+        folder, done = ws / name, ws / name / "sizes.json"
+        if done.exists() and json.loads(done.read_text()) == [n_text, n_speech]:
+            seconds[name] = float("nan")  # kept from an earlier run in the same --workdir
+        else:
+            write_corpus(src, folder, n_text, n_speech)
+            t0 = time.perf_counter()
+            for t in ("text", "speech"):
+                binarize(folder / f"{t}.tsv", t, ws / "vocab/spm.model", dictionary)
+            seconds[name] = time.perf_counter() - t0
+            done.write_text(json.dumps([n_text, n_speech]))
         for loader, suffix in (("tsv", ".tsv"), ("bin", "-bin")):
             config = {
                 "vocab": {"dict": "vocab/dict.txt", "spm": "vocab/spm.model"},
@@ -168,7 +173,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     p.add_argument("--base-speech", type=int, default=10, help="speech rows of the near-empty run")
     p.add_argument("--loaders", default="tsv,bin", help="tsv, bin or both (tsv,bin)")
     p.add_argument(
-        "--workdir", type=Path, help="keep the corpora here (default: a temporary folder)"
+        "--workdir",
+        type=Path,
+        help="keep the corpora here, reused by a later run of the same sizes (default: a temporary folder)",
     )
     a = p.parse_args(argv)
     if a.quick:

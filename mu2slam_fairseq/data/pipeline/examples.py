@@ -78,10 +78,10 @@ def language_codes(examples: Examples, reader: RowReader) -> Tuple[np.ndarray, L
                 k, lang = divmod(int(k), len(c.langs) + 1)
                 parts.append(c.langs[lang - 1])
             names.append("-".join(reversed(parts)))
-        return codes.astype(np.int32), names
+        return codes.astype(np.int16), names
     keys = [reader.lang_key(e) for e in examples]
     names, codes = np.unique(np.array(keys, dtype=object), return_inverse=True)
-    return codes.astype(np.int32), [str(n) for n in names]
+    return codes.astype(np.int16), [str(n) for n in names]
 
 
 class LanguageKeys(Sequence[str]):

@@ -23,6 +23,7 @@ from .datasets import (
     UnitsFn,
     make_sample,
 )
+from .heap import release_freed_memory
 from .sampling import Group
 from .views import fairseq_sample
 
@@ -51,6 +52,9 @@ class MultiTypeDataset(SizedDataset):
         self.offsets = np.cumsum([0] + [len(d) for d in datasets])
         self.sizes = np.concatenate([d.sizes for d in datasets])
         self.target_sizes = np.concatenate([d.target_sizes for d in datasets])
+        for k, d in enumerate(self.datasets):  # views, so each size is held once
+            lo, hi = self.offsets[k], self.offsets[k + 1]
+            d.sizes, d.target_sizes = self.sizes[lo:hi], self.target_sizes[lo:hi]
         self.types = [t for t in DATA_TYPES if any(d.data_type == t for d in datasets)]
 
     def __len__(self) -> int:
@@ -165,4 +169,6 @@ def build_dataset(
         )
         for c in corpora
     ]
-    return MultiTypeDataset(datasets, {c.name: c.temperature for c in corpora})
+    dataset = MultiTypeDataset(datasets, {c.name: c.temperature for c in corpora})
+    release_freed_memory()
+    return dataset
