@@ -189,9 +189,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         ws.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         binarize_s = prepare(a.corpus, ws, sizes)
+        full_s = binarize_s["full"]
         print(
-            f"corpora written and binarized in {time.perf_counter() - t0:.0f} s "
-            f"(mu2slam-binarize of the full corpus: {binarize_s['full']:.0f} s)",
+            f"corpora ready in {time.perf_counter() - t0:.0f} s (mu2slam-binarize of the full corpus: "
+            + (f"{full_s:.0f} s)" if full_s == full_s else f"kept from an earlier run in {ws})"),
             flush=True,
         )
         res = {(lo, s): run(ws, f"{s}_{lo}.yaml", a.threads) for lo in loaders for s in sizes}
