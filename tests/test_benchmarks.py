@@ -15,6 +15,7 @@ from mu2slam_fairseq.benchmarks.__main__ import available
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = [
+    "data_scale",
     "dataloader",
     "decoding",
     "hf_prep",

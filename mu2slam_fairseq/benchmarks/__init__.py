@@ -9,6 +9,7 @@ a shared machine's speed moves from run to run:
 - ``throughput``: positions and tokens per second of pre-training and fine-tuning updates;
 - ``mfu``: model FLOP utilisation of training steps, fp32 and bf16;
 - ``dataloader``: the cost of building a batch against the step that consumes it;
+- ``data_scale``: start-up time and private memory of TSV against binarized manifests, per row;
 - ``tokenizer``: speech-tokenizer frames per second against its codebook search's matmul bound;
 - ``decoding``: fairseq-generate sentences per second and real-time factor, beam 5;
 - ``memory``: peak memory of pre-training mu2slam_tiny and of one mu2slam_base step;

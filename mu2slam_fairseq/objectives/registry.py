@@ -13,8 +13,11 @@ log-Mel frames, whose 40 ms units are z), ``v`` (the source text of a text pair)
 target of a text pair).
 """
 
+import functools
 from dataclasses import dataclass, field, make_dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
 
 from fairseq.dataclass import FairseqDataclass
 
@@ -25,6 +28,8 @@ PRETRAINING_TYPES = DATA_TYPES[:5]
 SEQUENCES = ("S", "v", "t")
 MASK_RATIOS = ("text_ratio", "mt_ratio")  # MaskConfig fields that may mask text inputs
 METRICS = ("bleu", "wer", "accuracy")
+
+Length = Union[int, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -107,13 +112,16 @@ class Objective:
         masked = "S" in self.encoder and self.mask_ratio is not None and speech_ratio > 0
         return masked or any(d.sequence == "S" for d in self.decoders)
 
-    def encoder_length(self, lengths: Dict[str, int]) -> int:
-        """Encoder positions of an example whose sequences have ``lengths``."""
+    def encoder_length(self, lengths: Dict[str, Length]) -> Length:
+        """Encoder positions of an example whose sequences have ``lengths`` (ints, or
+        arrays over many examples)."""
         return sum(lengths[s] for s in self.encoder)
 
-    def decoder_length(self, lengths: Dict[str, int]) -> int:
+    def decoder_length(self, lengths: Dict[str, Length]) -> Length:
         """Its longest decoder sequence (a full target carries end-of-sequence)."""
-        return max(lengths[d.sequence] + (0 if d.complementary else 1) for d in self.decoders)
+        return functools.reduce(
+            np.maximum, [lengths[d.sequence] + (0 if d.complementary else 1) for d in self.decoders]
+        )
 
 
 OBJECTIVES: Dict[str, Objective] = {}

@@ -12,7 +12,7 @@ first column name.
 import csv
 import os
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from ...atomic import (
     write_text as atomic_write_text,
@@ -46,6 +46,11 @@ class ManifestError(ValueError):
 
 def read_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> List[Row]:
     """Rows as dicts keyed by column name; missing optional columns read as ''."""
+    return list(iter_manifest(path, required))
+
+
+def iter_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> Iterator[Row]:
+    """``read_manifest`` one row at a time, so that a huge manifest is never held whole."""
     path = Path(path)
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f, delimiter="\t", quotechar=None, quoting=csv.QUOTE_NONE)
@@ -60,7 +65,6 @@ def read_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> List[
             )
         if len(set(header)) != len(header):
             raise ManifestError(path, 1, f"duplicate column names in header {header}")
-        rows = []
         for fields in reader:
             line = reader.line_num
             if not fields:
@@ -74,8 +78,7 @@ def read_manifest(path: os.PathLike, required: Sequence[str] = ("id",)) -> List[
             row = dict(zip(header, fields))
             for c in COLUMNS:
                 row.setdefault(c, "")
-            rows.append(row)
-    return rows
+            yield row
 
 
 def _check_field(path: Path, index: int, column: str, value: str) -> None:

@@ -44,6 +44,7 @@ from fairseq.data import FairseqDataset, data_utils, iterators
 
 from ...objectives import DATA_TYPES
 from .data_config import BatchingConfig, DataConfig
+from .heap import release_freed_memory
 from .multitype import MultiTypeDataset
 from .sampling import LanguageSampler
 
@@ -211,10 +212,13 @@ class MultiTypeBatchSampler:
         if self.one_type_per_batch:
             return [np.asarray(b, dtype=np.int64) for batches in per_type.values() for b in batches]
         n = max(len(b) for b in per_type.values())
-        return [
+        batches = [
             np.concatenate([b[u] for b in per_type.values() if u < len(b)]).astype(np.int64)
             for u in range(n)
         ]
+        del per_type
+        release_freed_memory()  # the epoch's temporary arrays
+        return batches
 
 
 def build_batch_sampler(

@@ -34,6 +34,12 @@ complete example (paths are relative to the YAML file's folder)::
         src_lang: nl                # optional defaults for rows with an empty language column
         views: [asr_s2t, asr_t2s, asr_align]   # optional: a subset of the type's loss terms
 
+A split may name, instead of a ``.tsv`` manifest, the folder ``mu2slam-binarize`` wrote from
+one (``splits: {train: text_train-bin}``; a folder holding ``meta.json``): its rows are then
+memory-mapped and read per example instead of held, for corpora of millions of rows. It
+must have been binarized with this config's dictionary, and with the corpus's
+``src_lang``/``tgt_lang`` defaults, if any (``--src-lang``/``--tgt-lang``).
+
 Budgets count encoder positions (a 40 ms speech step or a text token) of an example's
 longest view, with fairseq's padded rule: max size x examples <= budget.
 """

@@ -36,8 +36,10 @@ from fairseq.data import Dictionary, FairseqDataset
 from ...grid import grid_length
 from ...objectives import Sequences, build_views, objectives_of, view_names
 from ...symbols import lang_symbol, unit_ids
+from ..io.binarized import BinarizedManifest, dictionary_digest, is_binarized
 from ..io.features import load_features
 from ..io.manifest import ManifestError
+from .examples import BinarizedExamples, Examples, LanguageKeys, language_codes, sequence_lengths
 from .masking import MaskConfig, item_rng
 from .rows import READERS, Example, RowReader, TextEncodeFn
 from .rows import SEGMENT_SEPARATOR  # noqa: F401  (the t2t row format, for manifests/)
@@ -102,15 +104,19 @@ class ExampleDataset(SizedDataset):
         name: Optional[str] = None,
         augment: Optional[Augment] = None,
     ):
-        self.manifest = Path(manifest)
-        self.name = name or self.manifest.stem
+        corpus = BinarizedManifest(manifest) if is_binarized(manifest) else None
+        # messages name the manifest the rows came from, binarized or not
+        self.manifest = corpus.manifest if corpus is not None else Path(manifest)
+        self.name = name or Path(manifest).stem
         self.dictionary = dictionary
         self.masking = masking or MaskConfig()
         self.seed = seed
         self.epoch = 1
         self.units_for_features = units_for_features
         self.feature_transform = feature_transform
-        self.audio_root = Path(audio_root) if audio_root is not None else self.manifest.parent
+        if audio_root is None:
+            audio_root = corpus.audio_root if corpus is not None else self.manifest.parent
+        self.audio_root = Path(audio_root)
         self.objectives = objectives_of(self.data_type)
         known = view_names(self.data_type)
         views = [o.name for o in self.objectives if not o.opt_in] if views is None else views
@@ -144,17 +150,45 @@ class ExampleDataset(SizedDataset):
             units_for_features is not None,
             len(self.unit_table),
         )
-        self.examples = self.rows.read(encode)
-        lengths = [self._lengths(e) for e in self.examples]
-        self.sizes = np.array(
-            [max(o.encoder_length(n) for o in self.objectives) for n in lengths], dtype=np.int64
+        self.examples: Examples = (
+            self._binarized(corpus, manifest, (src_lang, tgt_lang))
+            if corpus is not None
+            else self.rows.read(encode)
         )
+        lengths = sequence_lengths(self.examples, self.reader)
+        self.sizes = np.maximum.reduce([o.encoder_length(lengths) for o in self.objectives])
         selected = [o for o in self.objectives if o.name in self.views]
-        self.target_sizes = np.array(
-            [max(o.decoder_length(n) for o in selected) for n in lengths], dtype=np.int64
-        )
+        self.target_sizes = np.maximum.reduce([o.decoder_length(lengths) for o in selected])
         self.unusable: Dict[int, str] = {}  # row -> why it could not be loaded
-        self.lang_keys = [self.rows.lang_key(e) for e in self.examples]
+        self.lang_codes, self.lang_names = language_codes(self.examples, self.rows)
+
+    def _binarized(
+        self, corpus: BinarizedManifest, folder: os.PathLike, default_langs: Tuple
+    ) -> BinarizedExamples:
+        """The examples of a binarized manifest, once it is known to fit this dataset."""
+
+        def refuse(problem: str) -> ValueError:
+            return ValueError(f"{folder} (binarized {self.manifest}): {problem}")
+
+        if corpus.data_type != self.data_type:
+            raise refuse(f"holds {corpus.data_type} rows, the corpus is {self.data_type}")
+        if corpus.meta["dictionary"] != dictionary_digest(self.dictionary):
+            raise refuse("binarized with another dictionary: run mu2slam-binarize again")
+        for field, lang in zip(("src_lang", "tgt_lang"), default_langs):
+            used = corpus.meta["default_langs"].get(field)
+            if used is not None and used != lang:
+                raise refuse(
+                    f"binarized with --{field.replace('_', '-')} {used}, the corpus sets {field} {lang}"
+                )
+        missing = corpus.rows_without_units() if self.needs_units else 0
+        if missing and self.units_for_features is None:
+            raise refuse(f"{missing} row(s) have no units and no speech tokenizer was given")
+        return BinarizedExamples(corpus, self.reader)
+
+    @property
+    def lang_keys(self) -> LanguageKeys:
+        """Each example's language for sampling (``RowReader.lang_key``)."""
+        return LanguageKeys(self.lang_codes, self.lang_names)
 
     # ---- FairseqDataset ------------------------------------------------------------
     def __len__(self) -> int:
@@ -274,15 +308,6 @@ class ExampleDataset(SizedDataset):
 
     def _lang_id(self, lang: str) -> int:
         return self.dictionary.index(lang_symbol(lang))
-
-    def _lengths(self, ex: Example) -> Dict[str, int]:
-        """Lengths of the example's sequences (speech in 40 ms steps), without loading it."""
-        lengths = {
-            name: len(getattr(ex, column)) for name, (column, _) in self.reader.texts.items()
-        }
-        return (
-            {"S": int(grid_length(ex.n_frames)), **lengths} if self.reader.needs_speech else lengths
-        )
 
     def _sequences(self, ex: Example) -> Sequences:
         """The example's sequences, as the objectives name them (speech loaded here)."""

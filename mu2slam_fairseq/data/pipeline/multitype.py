@@ -23,7 +23,8 @@ from .datasets import (
     UnitsFn,
     make_sample,
 )
-from .sampling import Group, groups_by_language
+from .heap import release_freed_memory
+from .sampling import Group
 from .views import fairseq_sample
 
 
@@ -51,6 +52,9 @@ class MultiTypeDataset(SizedDataset):
         self.offsets = np.cumsum([0] + [len(d) for d in datasets])
         self.sizes = np.concatenate([d.sizes for d in datasets])
         self.target_sizes = np.concatenate([d.target_sizes for d in datasets])
+        for k, d in enumerate(self.datasets):  # views, so each size is held once
+            lo, hi = self.offsets[k], self.offsets[k + 1]
+            d.sizes, d.target_sizes = self.sizes[lo:hi], self.target_sizes[lo:hi]
         self.types = [t for t in DATA_TYPES if any(d.data_type == t for d in datasets)]
 
     def __len__(self) -> int:
@@ -75,17 +79,20 @@ class MultiTypeDataset(SizedDataset):
         )
 
     def groups(self, data_type: str, positions: np.ndarray) -> List[Group]:
-        """(corpus, language) groups of some positions of one type, for temperature sampling."""
-        corpora, langs = [], []
+        """(corpus, language) groups of some positions of one type, for temperature
+        sampling; each group's positions ascending, groups ordered by (corpus, language)."""
+        out = []
         for k, d in enumerate(self.datasets):
             if d.data_type != data_type:
                 continue
             lo, hi = self.offsets[k], self.offsets[k + 1]
-            rows = positions[(positions >= lo) & (positions < hi)] - lo
-            corpora += [d.name] * len(rows)
-            langs += [d.lang_keys[r] for r in rows]
-        ordered = np.sort(positions)
-        return groups_by_language(ordered, corpora, langs)
+            mine = np.sort(positions[(positions >= lo) & (positions < hi)])
+            codes = d.lang_codes[mine - lo]
+            order = np.argsort(codes, kind="stable")
+            used, starts = np.unique(codes[order], return_index=True)
+            for code, part in zip(used, np.split(mine[order], starts[1:])):
+                out.append(Group(d.name, d.lang_names[int(code)], part.astype(np.int64)))
+        return sorted(out, key=lambda g: (g.corpus, g.lang))
 
     def __getitem__(self, index: int) -> Optional[Dict]:
         d, row = self.locate(index)
@@ -162,4 +169,6 @@ def build_dataset(
         )
         for c in corpora
     ]
-    return MultiTypeDataset(datasets, {c.name: c.temperature for c in corpora})
+    dataset = MultiTypeDataset(datasets, {c.name: c.temperature for c in corpora})
+    release_freed_memory()
+    return dataset

@@ -16,13 +16,13 @@ sampling is its source language (speech, text, asr) or its language pair (ast, m
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from fairseq.data import Dictionary
 
 from ...symbols import lang_symbol
-from ..io.manifest import ManifestError, read_manifest
+from ..io.manifest import ManifestError, Row, read_manifest
 from ..io.row_checks import RowChecks
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class RowReader:
     data_type = ""
     needs_speech = False  # rows carry speech, the sequence S (language: src_lang)
     texts: Dict[str, Tuple[str, str]] = {}  # text sequence -> (example field, language field)
+    lang_key_fields: Tuple[str, ...] = ("src_lang",)  # joined by '-': the language for sampling
 
     def __init__(
         self,
@@ -91,33 +92,40 @@ class RowReader:
             first = self.checks.duplicate_of(row["id"], i + 2)
             if first is not None:
                 raise self.error(i + 2, row["id"], f"duplicate id (first on line {first})")
-        examples, skipped = [], []
-        for i, row in enumerate(rows):
-            ex = self._parse(row, i + 2, encode)
+        return list(self.stream(rows, encode))
+
+    def stream(self, rows: Iterable[Row], encode: Optional[TextEncodeFn]) -> Iterator[Example]:
+        """The usable examples of ``rows`` (line 2 onwards), one at a time, so that a huge
+        manifest is never held whole (``mu2slam-binarize``). A bad row raises where it
+        stands; the problems counted over the manifest (no usable example, unusable audio)
+        raise after the last row."""
+        skipped, first_skipped, bad, usable, n = 0, (0, ""), [], 0, 0
+        for n, row in enumerate(rows, 1):
+            line = n + 1
+            first = self.checks.duplicate_of(row["id"], line)
+            if first is not None:
+                raise self.error(line, row["id"], f"duplicate id (first on line {first})")
+            ex = self._parse(row, line, encode)
             if ex is None:
-                skipped.append((i + 2, row["id"]))
-            else:
-                examples.append(ex)
+                skipped += 1
+                first_skipped = first_skipped if skipped > 1 else (line, row["id"])
+                continue
+            usable += 1
+            problem = self.checks.audio(ex.audio) if ex.audio else None
+            if problem:
+                bad.append((ex, problem))
+            elif not bad:
+                yield ex
         if skipped:
             logger.warning(
                 "%s: skipped %d of %d rows with empty text or audio (first: line %d, id %r)",
                 self.manifest,
-                len(skipped),
-                len(rows),
-                *skipped[0],
+                skipped,
+                n,
+                *first_skipped,
             )
-        if not examples:
+        if not usable:
             raise ManifestError(self.manifest, None, f"no usable {self.data_type} examples")
-        self._check_audio_references(examples)
-        return examples
-
-    def _check_audio_references(self, examples: List[Example]) -> None:
-        """Refuse rows whose audio file is missing, empty or shorter than their zip reference."""
-        bad = []
-        for ex in examples:
-            problem = self.checks.audio(ex.audio) if ex.audio else None
-            if problem:
-                bad.append((ex, problem))
         if bad:
             ex, problem = bad[0]
             more = f"; {len(bad) - 1} more row(s) with unusable audio" if len(bad) > 1 else ""
@@ -180,7 +188,7 @@ class RowReader:
 
     def lang_key(self, ex: Example) -> str:
         """The language of an example for sampling: its source language, or language pair."""
-        return ex.src_lang
+        return "-".join(getattr(ex, f) for f in self.lang_key_fields)
 
 
 class SpeechRows(RowReader):
@@ -234,9 +242,6 @@ class PairedSpeechRows(RowReader):
         ex.tgt = self._encode(encode, text, ex.tgt_lang, line, row["id"])
         return None if ex.tgt is None else ex
 
-    def lang_key(self, ex):
-        return ex.src_lang if self.data_type == "asr" else f"{ex.src_lang}-{ex.tgt_lang}"
-
 
 class AsrRows(PairedSpeechRows):
     data_type = "asr"
@@ -244,6 +249,7 @@ class AsrRows(PairedSpeechRows):
 
 class AstRows(PairedSpeechRows):
     data_type = "ast"
+    lang_key_fields = ("src_lang", "tgt_lang")
 
 
 class MtRows(RowReader):
@@ -251,6 +257,7 @@ class MtRows(RowReader):
 
     data_type = "mt"
     texts = {"v": ("src", "src_lang"), "t": ("tgt", "tgt_lang")}
+    lang_key_fields = ("src_lang", "tgt_lang")
 
     def _required_columns(self):
         return ("id", "src_text", "tgt_text")
@@ -262,9 +269,6 @@ class MtRows(RowReader):
         if v is None or t is None:
             return None
         return Example(id=row["id"], line=line, src=v, tgt=t, src_lang=ls, tgt_lang=lt)
-
-    def lang_key(self, ex):
-        return f"{ex.src_lang}-{ex.tgt_lang}"
 
 
 class TextToTextRows(MtRows):

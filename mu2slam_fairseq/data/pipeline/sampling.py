@@ -15,7 +15,7 @@ index), and ``virtual % period`` recovers the example.
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 
@@ -46,18 +46,6 @@ def group_probabilities(groups: Sequence[Group], temperatures: Dict[str, float])
         for i in members:
             probs[i] = n_corpus / total * q.get(i, 0.0)
     return probs / probs.sum()
-
-
-def groups_by_language(
-    positions: np.ndarray, corpora: Sequence[str], langs: Sequence[str]
-) -> List[Group]:
-    """Split positions into (corpus, language) groups; ``corpora``/``langs`` align with positions."""
-    keys: Dict[tuple, List[int]] = {}
-    for pos, corpus, lang in zip(positions, corpora, langs):
-        keys.setdefault((corpus, lang), []).append(int(pos))
-    return [
-        Group(c, language, np.array(p, dtype=np.int64)) for (c, language), p in sorted(keys.items())
-    ]
 
 
 @dataclass
