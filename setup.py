@@ -38,7 +38,7 @@ setup(
             "mu2slam-validate=mu2slam_fairseq.data.io.validate:main",
             "mu2slam-build-vocab=mu2slam_fairseq.data.io.vocab:main",
             "mu2slam-cmvn=mu2slam_fairseq.data.io.cmvn:main",
-            "mu2slam-binarize=mu2slam_fairseq.data.io.binarize:main",
+            "mu2slam-binarize=mu2slam_fairseq.data.pipeline.binarize:main",
             "mu2slam-speech-tokenizer=mu2slam_fairseq.speech_tokenizer.cli:main",
             "mu2slam-prep-default-corpus=mu2slam_manifests.default_corpus:main",
             "mu2slam-prep-covost=mu2slam_manifests.covost:main",

@@ -18,7 +18,7 @@ from fairseq import options, tasks
 from fairseq.data import Dictionary
 
 import mu2slam_fairseq  # noqa: F401  (registers the task, model and criterion)
-from mu2slam_fairseq.data.io.binarize import binarize, default_output, main
+from mu2slam_fairseq.data.pipeline.binarize import binarize, default_output, main
 from mu2slam_fairseq.data.io.binarized import BinarizedManifest, is_binarized
 from mu2slam_fairseq.data.io.manifest import ManifestError, read_manifest, write_manifest
 from mu2slam_fairseq.data.pipeline.datasets import TextDataset

@@ -104,7 +104,7 @@ def prepare(src: Path, ws: Path, sizes: Dict[str, tuple]) -> Dict[str, float]:
     import yaml
     from fairseq.data import Dictionary
 
-    from ..data.io.binarize import binarize
+    from ..data.pipeline.binarize import binarize
     from ..data.io.vocab import build_vocab
 
     if not (ws / "vocab/dict.txt").exists():

@@ -24,9 +24,10 @@ from fairseq.data import Dictionary
 
 from ...objectives import DATA_TYPES
 from ...symbols import unit_ids
-from .binarized import TEXT_FIELDS, BinarizedWriter
-from .manifest import iter_manifest
-from .vocab import TextEncoder
+from ..io.binarized import TEXT_FIELDS, BinarizedWriter
+from ..io.manifest import iter_manifest
+from ..io.vocab import TextEncoder
+from .rows import READERS  # the dataset readers (the same checks and encoding)
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ def binarize(
 ) -> Path:
     """Binarize ``manifest`` of ``data_type``; returns the folder written. ``src_lang`` /
     ``tgt_lang`` fill empty language columns, like a corpus's defaults in the data config."""
-    from ..pipeline.rows import READERS  # the dataset readers (the same checks and encoding)
-
     manifest = Path(manifest)
     out = Path(out) if out is not None else default_output(manifest)
     audio_root = Path(audio_root) if audio_root is not None else manifest.parent
