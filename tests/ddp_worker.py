@@ -5,9 +5,11 @@ data-parallel run, or a single process).
 
 Each line of OUT.jsonl is one JSON record: ``update`` (0 = the initial parameters, before
 the first update), ``params`` (SHA-256 of every parameter's bytes, in ``named_parameters``
-order), ``buffers`` (the same over the model's buffers), ``norm`` (for messages), and
+order), ``buffers`` (the same over the model's buffers), ``norm`` (for messages),
 ``types`` and ``ids`` (the data types and example indices of the batch this rank trained
-on; none for the initial record).
+on; none for the initial record), ``rows`` (those examples as ``SOURCE:ID``, SOURCE the
+manifest's file name or a binarized folder's path from the manifest's folder, e.g.
+``train_text-bin/shard0``) and ``epoch``.
 
 ``--withhold TYPE`` drops TYPE's examples from every training batch of rank 1 (the
 collater sees them, then leaves them out), so that rank 1 trains on batches that lack a
@@ -23,6 +25,7 @@ Threads: one torch thread per process, so that two ranks share two cores without
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -58,6 +61,24 @@ def poisoned(samples):
     raise ValueError("no speech in this batch to poison")
 
 
+def batch_rows(trainer, samples):
+    """(epoch, ``SOURCE:ID`` of every example) of one update's samples."""
+    dataset = trainer.task.dataset(trainer.cfg.dataset.train_subset)
+    rows = []
+    for s in samples or []:
+        for view in (s or {}).get("views", []):
+            for i in view["id"]:
+                d, row = dataset.locate(int(i))
+                corpus = getattr(d.examples, "corpus", None)  # binarized: its folder
+                source = (
+                    os.path.relpath(corpus.folder, d.manifest.parent)
+                    if corpus is not None
+                    else d.manifest.name
+                )
+                rows.append(f"{source}:{d.examples[row].id}")
+    return dataset.datasets[0].epoch, sorted(set(rows))
+
+
 def install_recorder(path: Path, nan_at: int = 0) -> None:
     """Wraps ``Trainer.train_step`` to append one record per update to ``path`` (and to
     poison the batch of update ``nan_at``)."""
@@ -65,7 +86,7 @@ def install_recorder(path: Path, nan_at: int = 0) -> None:
 
     original = Trainer.train_step
 
-    def write(trainer, contents):
+    def write(trainer, contents, rows=(None, None)):
         model = trainer.get_model()
         params = list(model.named_parameters())
         record = {
@@ -75,6 +96,8 @@ def install_recorder(path: Path, nan_at: int = 0) -> None:
             "norm": float(sum(p.detach().double().pow(2).sum() for _, p in params) ** 0.5),
             "types": contents[0],
             "ids": contents[1],
+            "epoch": rows[0],
+            "rows": rows[1],
         }
         with open(path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -86,7 +109,7 @@ def install_recorder(path: Path, nan_at: int = 0) -> None:
         if self.get_num_updates() + 1 == nan_at:
             samples = poisoned(samples)
         out = original(self, samples, raise_oom)
-        write(self, batch_contents(samples))
+        write(self, batch_contents(samples), batch_rows(self, samples))
         return out
 
     Trainer.train_step = train_step

@@ -77,7 +77,7 @@ def test_config_loads_with_defaults_and_relative_paths(corpus):
         "ast": 1.0,
         "mt": 2.0,
     }
-    assert cfg.corpora[0].splits["train"] == corpus["paths"]["speech"]
+    assert cfg.corpora[0].splits["train"] == (corpus["paths"]["speech"],)
     assert (
         cfg.types_for("train") == ["speech", "text", "asr", "ast", "mt"]
         and cfg.types_for("valid") == []

@@ -79,8 +79,10 @@ def train(
     extra: Sequence[str] = (),
     task: Sequence[str] = PRETRAIN,
     nan_at: int = 0,
+    save: bool = False,
 ) -> List[List[dict]]:
     """Runs ``world_size`` ranks to ``updates`` updates; returns each rank's records.
+    ``save`` keeps checkpoints in ``out/ckpt``, so a second run there resumes.
 
     A rank that fails ends the run soon after (the other may wait for it forever)."""
     args = [
@@ -107,7 +109,7 @@ def train(
         "--seed",
         "1",
         "--cpu",
-        "--no-save",
+        *([] if save else ["--no-save"]),
         "--save-dir",
         str(out / "ckpt"),
         "--log-interval",
@@ -118,6 +120,7 @@ def train(
     ]
     if "--validate-interval-updates" not in extra:
         args.append("--disable-validation")
+    out.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     procs, logs = [], []

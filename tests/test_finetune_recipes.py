@@ -153,7 +153,7 @@ def test_default_corpus_data_configs(tmp_path):
         multi.specaugment["freq_mask_N"] == 2
         and load_data_config(tmp_path / "configs" / "ast.yaml").specaugment is None
     )
-    assert {s: p.name for s, p in multi.corpora[1].splits.items()} == {
+    assert {s: p.name for s, (p,) in multi.corpora[1].splits.items()} == {
         "train": "train_st_nl_en.tsv",
         "valid": "dev_st_nl_en.tsv",
         "test": "test_st_nl_en.tsv",

@@ -180,11 +180,20 @@ class Mu2slamTaskBase(FairseqTask):
         """SpecAugment of the data config (applied to training splits), or None."""
         return SpecAugment(self.data_cfg.specaugment) if self.data_cfg.specaugment else None
 
-    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
-        self.datasets[split] = self.build_split(self.data_cfg, split, self.is_train_name(split))
+    def has_sharded_data(self, split: str) -> bool:
+        """Sharded splits are loaded again every epoch (fairseq's trainer asks this)."""
+        return self.data_cfg.sharded(split)
 
-    def build_split(self, data_cfg: DataConfig, split: str, train: bool) -> MultiTypeDataset:
-        """The dataset of ``split`` of ``data_cfg``; training splits get the augmentation."""
+    def load_dataset(self, split: str, epoch: int = 1, combine: bool = False, **kwargs) -> None:
+        self.datasets[split] = self.build_split(
+            self.data_cfg, split, self.is_train_name(split), epoch
+        )
+
+    def build_split(
+        self, data_cfg: DataConfig, split: str, train: bool, epoch: int = 1
+    ) -> MultiTypeDataset:
+        """The dataset of ``split`` of ``data_cfg`` (the shards of ``epoch``); training splits
+        get the augmentation."""
         if self.encode is None:
             raise ValueError(f"{data_cfg.path}: vocab.spm is needed to encode texts")
         augment = self.augmentation() if train else None
@@ -196,11 +205,13 @@ class Mu2slamTaskBase(FairseqTask):
             self.cfg.seed,
             self.units_for_features(),
             augment,
+            epoch,
         )
         dataset.split, dataset.training = split, train
         logger.info(
             f"{split}: {len(dataset)} examples of types {dataset.types}"
             + (f", augmented with {augment}" if augment else "")
+            + (f", shards of epoch {epoch}" if data_cfg.sharded(split) else "")
         )
         return dataset
 

@@ -139,7 +139,7 @@ class Mu2slamFinetuneTask(Mu2slamTaskBase):
         if split in split_names(self.data_cfg):
             return super().load_dataset(split, epoch, combine, **kwargs)
         corpus, path = resolve_subset(self.data_cfg, self.cfg.data, split)
-        data_cfg = replace(self.data_cfg, corpora=[replace(corpus, splits={split: path})])
+        data_cfg = replace(self.data_cfg, corpora=[replace(corpus, splits={split: (path,)})])
         self.datasets[split] = self.build_split(data_cfg, split, train=False)
 
     # ---- model ---------------------------------------------------------------------

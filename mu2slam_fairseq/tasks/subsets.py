@@ -17,6 +17,11 @@ def split_names(data_cfg: DataConfig) -> List[str]:
     return sorted({s for c in data_cfg.corpora for s in c.splits})
 
 
+def _manifests(corpus: CorpusConfig) -> List[Path]:
+    """Every manifest (every shard) of every split of ``corpus``."""
+    return [path for shards in corpus.splits.values() for path in shards]
+
+
 def resolve_subset(data_cfg: DataConfig, data_dir: str, name: str) -> Tuple[CorpusConfig, Path]:
     """(corpus, manifest) of a generation subset that is not a split name.
 
@@ -32,8 +37,8 @@ def resolve_subset(data_cfg: DataConfig, data_dir: str, name: str) -> Tuple[Corp
         if not corpora:
             raise ValueError(f"{data_cfg.path}: no corpus {corpus_name!r} (in {name!r})")
         if stem in corpora[0].splits:
-            return corpora[0], corpora[0].splits[stem]
-    found = [(c, path) for c in corpora for path in c.splits.values() if path.stem == stem]
+            return corpora[0], corpora[0].shard(stem)
+    found = [(c, path) for c in corpora for path in _manifests(c) if path.stem == stem]
     if len({(c.name, path) for c, path in found}) > 1:
         raise ValueError(
             f"{data_cfg.path}: manifest {stem!r} belongs to several corpora "
@@ -42,11 +47,11 @@ def resolve_subset(data_cfg: DataConfig, data_dir: str, name: str) -> Tuple[Corp
     if found:
         return found[0]
     folders = [data_cfg.path.parent, Path(data_dir)]
-    folders += [p.parent for p in corpora[0].splits.values()] if len(corpora) == 1 else []
+    folders += [p.parent for p in _manifests(corpora[0])] if len(corpora) == 1 else []
     path = next((d / f"{stem}.tsv" for d in folders if (d / f"{stem}.tsv").is_file()), None)
     if path is not None and len(corpora) == 1:
         return corpora[0], path
-    stems = sorted({p.stem for c in data_cfg.corpora for p in c.splits.values()})
+    stems = sorted({p.stem for c in data_cfg.corpora for p in _manifests(c)})
     if path is not None:
         raise ValueError(
             f"{path} is not in {data_cfg.path}: name the corpus whose type and languages its rows "

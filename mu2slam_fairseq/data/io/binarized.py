@@ -16,7 +16,9 @@ memory-maps instead, so a process holds only the arrays it touches:
 - ``meta.json``: format, data type, row count, the manifest and audio root (relative to
   the folder, so both move together), languages and the dictionary's digest.
 
-A folder holding ``meta.json`` is a binarized manifest (``is_binarized``).
+A folder holding ``meta.json`` is a binarized manifest (``is_binarized``). A folder
+holding ``shards.json`` (``mu2slam-binarize --shards N``) holds N of them, the shards of
+one manifest, which a data config may name as one split (``shard_folders``).
 """
 
 import hashlib
@@ -40,6 +42,7 @@ from .features import split_zip_ref
 
 FORMAT = "mu2slam-binarized/1"
 META = "meta.json"
+SHARDS = "shards.json"
 TEXT_FIELDS = ("src", "tgt")
 LANG_FIELDS = ("src_lang", "tgt_lang")
 _INT_ARRAYS = {  # name -> dtype of the per-row arrays
@@ -57,6 +60,25 @@ _INT_ARRAYS = {  # name -> dtype of the per-row arrays
 def is_binarized(path: os.PathLike) -> bool:
     """Whether ``path`` is a folder written by ``mu2slam-binarize``."""
     return (Path(path) / META).is_file()
+
+
+def shard_folders(path: os.PathLike) -> Optional[List[Path]]:
+    """The shards a ``shards.json`` in folder ``path`` lists, in order; None without one."""
+    listing = Path(path) / SHARDS
+    if not listing.is_file():
+        return None
+    try:
+        names = json.loads(listing.read_text(encoding="utf-8"))["shards"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{listing}: unreadable ({e})") from None
+    return [Path(path) / name for name in names]
+
+
+def write_shard_list(folder: Path, names: Sequence[str]) -> None:
+    """``shards.json`` naming the shard folders of ``folder``, written last and atomically."""
+    tmp = folder / f".{SHARDS}.tmp"
+    tmp.write_text(json.dumps({"format": FORMAT, "shards": list(names)}) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / SHARDS)
 
 
 def dictionary_digest(dictionary: Dictionary) -> str:

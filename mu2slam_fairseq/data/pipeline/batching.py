@@ -192,7 +192,13 @@ class MultiTypeBatchSampler:
         for t in self.dataset.types:
             rng = self._rng(epoch, t)
             samplers[t] = (
-                LanguageSampler(self.groups[t], self.dataset.temperatures, len(self.dataset), rng),
+                LanguageSampler(
+                    self.groups[t],
+                    self.dataset.temperatures,
+                    len(self.dataset),
+                    rng,
+                    self.dataset.shard_counts,
+                ),
                 rng,
             )
             per_type[t] = self.sub_batches(t, samplers[t][0].draw(self.round_size(t)), rng)

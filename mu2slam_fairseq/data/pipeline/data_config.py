@@ -40,6 +40,14 @@ memory-mapped and read per example instead of held, for corpora of millions of r
 must have been binarized with this config's dictionary, and with the corpus's
 ``src_lang``/``tgt_lang`` defaults, if any (``--src-lang``/``--tgt-lang``).
 
+A split may also be a list of shards, one per epoch (epoch e reads shard (e - 1) mod n, so
+no process ever indexes the whole corpus): fairseq's colon-separated paths
+(``train: a.tsv:b.tsv``), a YAML list, or the folder ``mu2slam-binarize --shards N`` wrote
+(it holds ``shards.json``). Temperature and the mixing of corpora by size hold across
+shards when the shards of a corpus are equal slices with the same language mix, as
+``--shards`` writes them (each language's rows dealt round-robin): the language shares of
+a shard are then those of the whole corpus, and a corpus of n shards weighs n shards' rows.
+
 Budgets count encoder positions (a 40 ms speech step or a text token) of an example's
 longest view, with fairseq's padded rule: max size x examples <= budget.
 """
@@ -47,11 +55,12 @@ longest view, with fairseq's padded rule: max size x examples <= budget.
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
 from ...objectives import DATA_TYPES, view_names
+from ..io.binarized import shard_folders
 from .augment import specaugment_config
 from .masking import MaskConfig
 
@@ -71,11 +80,16 @@ class DataConfigError(ValueError):
 class CorpusConfig:
     name: str
     type: str
-    splits: Dict[str, Path]
+    splits: Dict[str, Tuple[Path, ...]]  # each split's shards (one for an unsharded split)
     temperature: float
     src_lang: Optional[str] = None
     tgt_lang: Optional[str] = None
     views: Optional[List[str]] = None
+
+    def shard(self, split: str, epoch: int = 1) -> Path:
+        """The manifest of ``split`` that epoch ``epoch`` (from 1) reads."""
+        shards = self.splits[split]
+        return shards[(epoch - 1) % len(shards)]
 
 
 @dataclass
@@ -117,6 +131,10 @@ class DataConfig:
     def types_for(self, split: str) -> List[str]:
         present = {c.type for c in self.corpora_for(split)}
         return [t for t in DATA_TYPES if t in present]
+
+    def sharded(self, split: str) -> bool:
+        """Whether some corpus reads ``split`` from several shards (one per epoch)."""
+        return any(len(c.splits[split]) > 1 for c in self.corpora_for(split))
 
 
 class _Reader:
@@ -175,6 +193,18 @@ class _Reader:
         if self.check_paths and not path.exists():
             raise self.fail(key, f"file {path} does not exist")
         return path
+
+    def shards(self, value: Any, key: str) -> Tuple[Path, ...]:
+        """A split's shards: one path, ``a:b:c``, a list, or a folder of binarized shards."""
+        parts = value.split(":") if isinstance(value, str) else value
+        if not isinstance(parts, list) or not parts:
+            raise self.fail(key, f"must be a path, PATH:PATH..., or a list of paths, got {value!r}")
+        out: List[Path] = []
+        for i, part in enumerate(parts):
+            path = self.file(part, key if len(parts) == 1 else f"{key}[{i}]")
+            listed = shard_folders(path) if path.is_dir() else None
+            out.extend(listed if listed is not None else [path])
+        return tuple(out)
 
     def per_type(self, value: Any, key: str, kind) -> Dict[str, Any]:
         table = self.mapping(value, key, DATA_TYPES)
@@ -280,7 +310,7 @@ def load_data_config(path: os.PathLike, check_paths: bool = True) -> DataConfig:
             raise r.fail(
                 f"{key}.splits", "missing: give at least one split, e.g. {train: train.tsv}"
             )
-        splits = {str(s): r.file(p, f"{key}.splits.{s}") for s, p in splits_raw.items()}
+        splits = {str(s): r.shards(p, f"{key}.splits.{s}") for s, p in splits_raw.items()}
         views = c.get("views")
         if views is not None:
             known = view_names(ctype)

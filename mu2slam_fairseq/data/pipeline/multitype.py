@@ -36,8 +36,13 @@ class MultiTypeDataset(SizedDataset):
     """
 
     def __init__(
-        self, datasets: Sequence[ExampleDataset], temperatures: Optional[Dict[str, float]] = None
+        self,
+        datasets: Sequence[ExampleDataset],
+        temperatures: Optional[Dict[str, float]] = None,
+        shard_counts: Optional[Dict[str, int]] = None,
     ):
+        """``temperatures`` and ``shard_counts`` (how many shards the corpus has, of which
+        ``datasets`` hold one) by corpus name; see ``sampling.group_probabilities``."""
         if not datasets:
             raise ValueError("no corpora")
         names = [d.name for d in datasets]
@@ -45,6 +50,7 @@ class MultiTypeDataset(SizedDataset):
             raise ValueError(f"corpus names must be unique, got {names}")
         self.datasets = list(datasets)
         self.temperatures = dict(temperatures or {})
+        self.shard_counts = dict(shard_counts or {})
         for t in {d.data_type for d in datasets}:
             views = {tuple(d.views) for d in datasets if d.data_type == t}
             if len(views) > 1:
@@ -142,8 +148,10 @@ def build_dataset(
     seed: int = 1,
     units_for_features: Optional[UnitsFn] = None,
     augment: Optional[Augment] = None,
+    epoch: int = 1,
 ) -> MultiTypeDataset:
-    """The combined dataset of one split, from the corpora that list it.
+    """The combined dataset of one split, from the corpora that list it (of a sharded
+    corpus, the shard of ``epoch``).
 
     ``augment`` (e.g. SpecAugment, for training splits) applies to every speech input."""
     corpora = cfg.corpora_for(split)
@@ -154,7 +162,7 @@ def build_dataset(
     )
     datasets = [
         DATASET_CLASSES[c.type](
-            c.splits[split],
+            c.shard(split, epoch),
             dictionary,
             encode,
             masking=cfg.masking,
@@ -169,6 +177,10 @@ def build_dataset(
         )
         for c in corpora
     ]
-    dataset = MultiTypeDataset(datasets, {c.name: c.temperature for c in corpora})
+    dataset = MultiTypeDataset(
+        datasets,
+        {c.name: c.temperature for c in corpora},
+        {c.name: len(c.splits[split]) for c in corpora},
+    )
     release_freed_memory()
     return dataset

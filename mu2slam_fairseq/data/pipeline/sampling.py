@@ -4,7 +4,8 @@ Inside one corpus, language l is drawn with probability q(l) ∝ (n_l / n)^(1/T)
 §3.1: T = 3 for text, T = 2 for MT; T = 1 keeps the data's own shares, T → ∞ tends to
 uniform). Several corpora of the same data type are mixed in proportion to their sizes,
 so with one corpus per type (the usual case) p_l is exactly the formula above; with
-several, p(corpus, l) = n_corpus / N_type · q_corpus(l).
+several, p(corpus, l) = n_corpus / N_type · q_corpus(l). A corpus read one shard per epoch
+weighs its shard's rows times its number of shards (its equal shards' total).
 
 Examples of a language are drawn without replacement, one random permutation ("pass")
 after another, so an up-sampled language repeats its examples as evenly as possible and
@@ -15,7 +16,7 @@ index), and ``virtual % period`` recovers the example.
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -31,11 +32,17 @@ class Group:
     positions: np.ndarray
 
 
-def group_probabilities(groups: Sequence[Group], temperatures: Dict[str, float]) -> np.ndarray:
-    """p(group) = n_corpus / N · q_corpus(lang), q_corpus from the corpus's temperature."""
+def group_probabilities(
+    groups: Sequence[Group],
+    temperatures: Dict[str, float],
+    shard_counts: Optional[Dict[str, int]] = None,
+) -> np.ndarray:
+    """p(group) = n_corpus / N · q_corpus(lang), q_corpus from the corpus's temperature;
+    n_corpus counts ``shard_counts[corpus]`` (default 1) shards like the one at hand."""
     sizes: Dict[str, int] = {}
     for g in groups:
-        sizes[g.corpus] = sizes.get(g.corpus, 0) + len(g.positions)
+        shards = (shard_counts or {}).get(g.corpus, 1)
+        sizes[g.corpus] = sizes.get(g.corpus, 0) + len(g.positions) * shards
     total = sum(sizes.values())
     probs = np.zeros(len(groups))
     for corpus, n_corpus in sizes.items():
@@ -69,11 +76,12 @@ class LanguageSampler:
         temperatures: Dict[str, float],
         period: int,
         rng: np.random.Generator,
+        shard_counts: Optional[Dict[str, int]] = None,
     ):
         if not groups:
             raise ValueError("no examples to sample from")
         self.groups = list(groups)
-        self.probs = group_probabilities(self.groups, temperatures)
+        self.probs = group_probabilities(self.groups, temperatures, shard_counts)
         self.period = period
         self.rng = rng
         self.streams = [_Stream(g.positions) for g in self.groups]
