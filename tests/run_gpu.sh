@@ -110,6 +110,6 @@ log=$(mktemp)
 status=0
 "$vpy" -m pytest tests/test_gpu.py -m gpu -s -p no:cacheprovider "$@" 2>&1 | tee "$log" || status=$?
 echo "---- figures"
-grep '^\[gpu\]' "$log" || echo "(none: no GPU test ran)"
+grep -o '\[gpu\].*' "$log" || echo "(none: no GPU test ran)"
 rm -f "$log"
 exit "$status"

@@ -220,7 +220,7 @@ def test_finetune_and_generate(corpus, finetuned, subset, scoring, extra):
     assert len(hyps) == 6 and all(math.isfinite(float(score)) for _, score in hyps)
     result = re.search(rf"Generate {subset} with beam=\d+: (.*)$", out, re.M)
     assert result, out[-2000:]
-    report(f"fairseq-generate {subset} {' '.join(extra)} (fp16): {result.group(1)}")
+    report(f"fairseq-generate {' '.join([subset, *extra])} (fp16): {result.group(1)}")
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
