@@ -15,7 +15,13 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def fillets_root() -> Path:
-    """The unpacked Fish Fillets packages (real human speech, scripts in many languages)."""
+    """The unpacked Fish Fillets packages (real human speech, scripts in many languages).
+
+    MU2SLAM_FILLETS_ROOT names an unpacked copy instead (a machine without network gets
+    the part its tests read from tests/run_gpu.sh --pack)."""
+    given = os.environ.get("MU2SLAM_FILLETS_ROOT")
+    if given:
+        return Path(given)
     from mu2slam_manifests.debian import fetch_packages
 
     root = fetch_packages(["fillets-ng-data", "fillets-ng-data-cs", "fillets-ng-data-nl"])

@@ -62,9 +62,10 @@ def corpus(tmp_path_factory, fillets_root: Path) -> Path:
 
 
 def train(
-    data: Path, save_dir: Path, *args: str, timeout: int = 600
+    data: Path, save_dir: Path, *args: str, timeout: int = 600, cpu: bool = True
 ) -> subprocess.CompletedProcess:
-    """``python -m fairseq_cli.train DATA --user-dir mu2slam_fairseq ... --cpu``; fails the test on error.
+    """``python -m fairseq_cli.train DATA --user-dir mu2slam_fairseq ... --cpu`` (without
+    ``--cpu`` when ``cpu`` is False: on the GPU); fails the test on error.
 
     The log (fairseq writes it to stdout or stderr, depending on who set logging up first)
     is ``out.stdout + out.stderr``."""
@@ -75,7 +76,7 @@ def train(
         str(data),
         "--user-dir",
         "mu2slam_fairseq",
-        "--cpu",
+        *(["--cpu"] if cpu else []),
         "--save-dir",
         str(save_dir),
         "--log-format",

@@ -445,6 +445,38 @@ def test_bf16_autocast_forward_backward(speech):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
+def test_half_model_forward_backward(speech):
+    """fairseq's ``--fp16`` halves the model and every float input (FP16Optimizer): the
+    forward pass must keep to fp16 throughout (no fp32 tensor of ours meets an fp16
+    weight), and the heads' losses, taken in fp32, stay finite. Run on CPU, which has fp16
+    kernels for every operation involved."""
+    torch.manual_seed(0)
+    model = build_for_dictionary("mu2slam_tiny", D).train().half()
+    batch = {
+        k: v.half() if v.is_floating_point() else v for k, v in collate(mixed_items(speech)).items()
+    }
+    prev = batch.pop("prev_output_tokens")
+    logits, extra = model(prev_output_tokens=prev, **batch)
+    enc = extra["encoder_out"]
+    assert logits.dtype == enc["encoder_out"][0].dtype == torch.float16
+    lprobs = model.get_normalized_probs((logits, extra), log_probs=True)
+    ctc = model.ctc_logits(enc).float().log_softmax(-1)
+    lengths = enc["speech_steps"][0]
+    targets = torch.tensor([text_ids("nl", 3)] * len(lengths))
+    ctc_loss = torch.nn.functional.ctc_loss(
+        ctc,
+        targets,
+        lengths,
+        torch.full_like(lengths, 3),
+        blank=model.ctc_blank,
+        zero_infinity=True,
+    )
+    loss = -lprobs[..., D.index("w")].float().mean() + ctc_loss
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_activation_checkpointing_gives_the_same_gradients(speech):
     grads = []
     for checkpointing in (False, True):
