@@ -208,6 +208,11 @@ def trained(default_corpus, tmp_path_factory):
             "mu2slam_w2vbert_tiny",
             "--criterion",
             "mu2slam_w2vbert",
+            # On 64 utterances the default 0.1 lets the codebook collapse within ten updates
+            # (the contrastive loss is 0 once every distractor equals its positive); a larger
+            # diversity weight keeps codes in use, so the exported tokenizer has many ids.
+            "--diversity-weight",
+            "1.0",
             "--optimizer",
             "adam",
             "--lr",
@@ -253,6 +258,89 @@ def test_fairseq_train_gives_a_finite_falling_loss(trained):
     loss = [float(s["loss"]) for s in inner]
     assert len(loss) == 30 and all(math.isfinite(v) for v in loss)
     assert sum(loss[-5:]) / 5 < sum(loss[:5]) / 5, loss
+    print("loss per update:", " ".join(f"{v:.2f}" for v in loss))
+    print("code perplexity:", inner[0]["code_perplexity"], "->", inner[-1]["code_perplexity"])
     for key in ("contrastive", "diversity", "mlm", "mlm_acc", "code_perplexity"):
         assert key in inner[-1]
     assert checkpoint.is_file()
+
+
+# ----------------------------------------------------------------------------- frozen tokenizer
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    """The trained checkpoint's quantizer exported with ``mu2slam-speech-tokenizer fit``."""
+    from mu2slam_fairseq.speech_tokenizer import cli
+
+    out = tmp_path_factory.mktemp("w2vbert_tok") / "w2vbert.pt"
+    cli.main(["fit", "--kind", "w2vbert", "--checkpoint", str(trained[1]), "--out", str(out)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained_model(trained):
+    from fairseq import checkpoint_utils
+
+    models, _, _ = checkpoint_utils.load_model_ensemble_and_task([str(trained[1])])
+    return models[0].eval()
+
+
+@pytest.mark.slow
+def test_exported_tokenizer_gives_the_models_own_ids(trained, exported, trained_model):
+    from mu2slam_fairseq.data.io.features import load_features
+    from mu2slam_fairseq.speech_tokenizer import load_tokenizer
+
+    tok = load_tokenizer(exported)
+    assert tok.kind == "w2vbert" and tok.codebook_size == 16**2 == trained_model.num_codes
+    assert tok.state()["version"] == 2
+    assert torch.equal(tok.mean, trained_model.input_mean)  # the task's CMVN came along
+    rows = read_manifest(trained[0] / "dev_speech.tsv")
+    feats = [load_features(r["audio"]) for r in rows]
+    ids = []
+    for f in feats:
+        own = trained_model.unit_ids(torch.from_numpy(f)[None], torch.tensor([len(f)]))[0]
+        assert len(own) == grid_length(len(f))
+        assert torch.equal(tok.units_for_features(f), own)  # exact, step by step
+        ids.append(own)
+    # several utterances through one quantizer call (as apply and report do): the same ids
+    assert all(torch.equal(a, b) for a, b in zip(tok.units_for_batch(feats), ids))
+    assert len(torch.cat(ids).unique()) >= 8  # a codebook in use, not a collapsed one
+
+
+@pytest.mark.slow
+def test_apply_and_report_run_on_the_exported_tokenizer(trained, exported, tmp_path, capsys):
+    from mu2slam_fairseq.speech_tokenizer import cli
+
+    manifest = tmp_path / "dev.tsv"
+    write_manifest(manifest, read_manifest(trained[0] / "dev_speech.tsv"))
+    cli.main(["apply", "--tokenizer", str(exported), "--manifest", str(manifest), "--quiet"])
+    rows = read_manifest(manifest)
+    steps = 0
+    for r in rows:
+        units = [int(u) for u in r["units"].split()]
+        assert len(units) == grid_length(int(r["n_frames"]))  # one id per 40 ms step
+        assert all(0 <= u < 256 for u in units)
+        steps += len(units)
+    capsys.readouterr()
+    cli.main(
+        ["report", "--tokenizer", str(exported), "--manifest", str(manifest), "--json", "--quiet"]
+        + ["--stability-utterances", "0"]
+    )
+    usage = json.loads(capsys.readouterr().out)["usage"]
+    assert usage["steps"] == steps and usage["utterances"] == len(rows)
+    assert usage["codebook_size"] == 256 and usage["used"] > 1
+    print(f"w2vbert tokenizer on {len(rows)} dev utterances: {usage}")
+
+
+def test_version_1_files_still_load_and_other_kinds_stay_version_1(tmp_path, default_corpus):
+    from mu2slam_fairseq.speech_tokenizer import fit_tokenizer, load_tokenizer
+
+    subset(default_corpus, "dev_speech", tmp_path, 8, 600)
+    tok = fit_tokenizer("kmeans", tmp_path / "dev_speech.tsv", codebook_size=4, progress=False)
+    tok.save(tmp_path / "km.pt")
+    state = torch.load(tmp_path / "km.pt", weights_only=True)
+    assert state["version"] == 1 and "quantizer" not in state
+    again = load_tokenizer(tmp_path / "km.pt")
+    f = np.random.default_rng(0).normal(size=(41, 80)).astype(np.float32)
+    assert torch.equal(again.units_for_features(f), tok.units_for_features(f))
