@@ -7,6 +7,12 @@
 - ``mu2slam_small``: width 512, 12 Conformer + 4 decoder layers (about 0.1B), for one GPU.
 - ``mu2slam_tiny``: width 192, 4 Conformer + 2 decoder layers (a few million parameters),
   for CPU demos and tests.
+- ``mu2slam_w2vbert_base`` (model ``mu2slam_w2vbert``): the speech-only w2v-BERT model of
+  SLAM's speech branch: width 1024, FFN 4096, kernel 5, 8 heads, 8 contrastive-module and
+  16 MLM-module Conformer layers (SLAM's N=8 speech-specific and M=16 shared layers), one
+  codebook of 1024 entries (w2v-BERT's), 100 distractors.
+- ``mu2slam_w2vbert_tiny``: width 96, 2 + 2 layers, 2 groups of 16 entries (256 ids), for
+  CPU tests.
 
 Each function only fills what the user has not set (fairseq's convention), then falls
 back to the base values. Boolean options are not set here: they always come from the
@@ -33,7 +39,9 @@ from fairseq.models import (
 from hydra.core.config_store import ConfigStore
 
 from . import mu2slam  # noqa: F401  (registers the "mu2slam" model the architectures belong to)
+from . import w2vbert  # noqa: F401  (registers the "mu2slam_w2vbert" model)
 from .config import Mu2SlamConfig
+from .w2vbert import W2vBertConfig
 
 
 def _default(args: Any, **values: Any) -> None:
@@ -42,27 +50,29 @@ def _default(args: Any, **values: Any) -> None:
             setattr(args, name, value)
 
 
-def arch_config_class(arch: str, fill: Callable[[Any], None]) -> type:
-    """``Mu2SlamConfig`` whose defaults are what ``fill`` sets on an empty namespace."""
+def arch_config_class(arch: str, fill: Callable[[Any], None], config: type = Mu2SlamConfig) -> type:
+    """``config`` (a model dataclass) whose defaults are what ``fill`` sets on an empty namespace."""
     values = Namespace()
     fill(values)
     changed = [
         (f.name, f.type, field(default=getattr(values, f.name), metadata=f.metadata))
-        for f in fields(Mu2SlamConfig)
+        for f in fields(config)
         if hasattr(values, f.name)
     ]
-    dc = make_dataclass(f"Mu2SlamConfig_{arch}", changed, bases=(Mu2SlamConfig,))
+    dc = make_dataclass(f"{config.__name__}_{arch}", changed, bases=(config,))
     dc.__module__ = __name__  # findable by name, as pickle looks classes up
     globals()[dc.__name__] = dc
     return dc
 
 
-def mu2slam_architecture(arch: str) -> Callable:
-    """``register_model_architecture("mu2slam", arch)``, plus the hydra path (module doc)."""
+def mu2slam_architecture(
+    arch: str, model: str = "mu2slam", config: type = Mu2SlamConfig
+) -> Callable:
+    """``register_model_architecture(model, arch)``, plus the hydra path (module doc)."""
 
     def register(fill: Callable[[Any], None]) -> Callable[[Any], None]:
-        register_model_architecture("mu2slam", arch)(fill)
-        dc = arch_config_class(arch, fill)
+        register_model_architecture(model, arch)(fill)
+        dc = arch_config_class(arch, fill, config)
         MODEL_DATACLASS_REGISTRY[arch] = dc
         ARCH_MODEL_NAME_REGISTRY[arch] = (
             arch  # fairseq's add_defaults looks the dataclass up by this name
@@ -135,3 +145,55 @@ def mu2slam_tiny(args: Any) -> None:
         decoder_attention_heads=4,
     )
     mu2slam_base(args)
+
+
+def w2vbert_architecture(arch: str) -> Callable:
+    return mu2slam_architecture(arch, model="mu2slam_w2vbert", config=W2vBertConfig)
+
+
+@w2vbert_architecture("mu2slam_w2vbert_base")
+def mu2slam_w2vbert_base(args: Any) -> None:
+    _default(
+        args,
+        embed_dim=1024,
+        input_feat_per_channel=80,
+        conv_channels=128,
+        contrastive_layers=8,
+        mlm_layers=16,
+        ffn_embed_dim=4096,
+        attention_heads=8,
+        conv_kernel_size=5,
+        conv_norm_groups=1,
+        dropout=0.1,
+        input_dropout=0.1,
+        latent_vars=1024,
+        latent_groups=1,
+        latent_dim=768,
+        latent_temp="(2.0, 0.5, 0.999995)",
+        final_dim=768,
+        num_negatives=100,
+        max_positions=6000,
+    )
+
+
+@w2vbert_architecture("mu2slam_w2vbert_tiny")
+def mu2slam_w2vbert_tiny(args: Any) -> None:
+    _default(
+        args,
+        embed_dim=96,
+        conv_channels=32,
+        contrastive_layers=2,
+        mlm_layers=2,
+        ffn_embed_dim=192,
+        attention_heads=4,
+        conv_kernel_size=15,
+        dropout=0.0,
+        input_dropout=0.0,
+        latent_vars=16,
+        latent_groups=2,
+        latent_dim=32,
+        latent_temp="(2.0, 0.5, 0.995)",
+        final_dim=32,
+        num_negatives=20,
+    )
+    mu2slam_w2vbert_base(args)

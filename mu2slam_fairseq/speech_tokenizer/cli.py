@@ -1,6 +1,7 @@
 """``mu2slam-speech-tokenizer``: fit a frozen speech tokenizer, apply it to manifests, report on it.
 
 mu2slam-speech-tokenizer fit --kind kmeans --manifest speech_train.tsv --out tok.pt
+mu2slam-speech-tokenizer fit --kind w2vbert --checkpoint checkpoint_best.pt --out tok.pt
 mu2slam-speech-tokenizer apply --tokenizer tok.pt --manifest asr_train.tsv
 mu2slam-speech-tokenizer report --tokenizer tok.pt --manifest speech_valid.tsv
 """
@@ -48,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=KINDS,
         default="kmeans",
         help="kmeans: k-means over stacked log-Mel; bestrq: random-projection quantizer; "
-        "w2v-kmeans: k-means over hidden states of a wav2vec 2.0 / HuBERT checkpoint",
+        "w2v-kmeans: k-means over hidden states of a wav2vec 2.0 / HuBERT checkpoint; "
+        "w2vbert: the quantizer of a mu2slam_w2vbert checkpoint (exported, nothing fitted)",
     )
-    f.add_argument("--manifest", type=Path, required=True)
+    f.add_argument("--manifest", type=Path, help="speech rows to fit on (every kind but w2vbert)")
     f.add_argument("--out", type=Path, required=True, help="tokenizer file to write")
     f.add_argument("--codebook-size", type=int, default=DEFAULT_CODEBOOK_SIZE)
     f.add_argument(
@@ -74,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         "utterance's mean first (utterance: ids do not change with the recording level)",
     )
     f.add_argument(
-        "--checkpoint", type=Path, help="w2v-kmeans: fairseq wav2vec 2.0 or HuBERT checkpoint"
+        "--checkpoint",
+        type=Path,
+        help="w2v-kmeans: fairseq wav2vec 2.0 or HuBERT checkpoint; w2vbert: mu2slam_w2vbert checkpoint",
     )
     f.add_argument(
         "--layer",
@@ -134,6 +138,12 @@ def run(args: argparse.Namespace) -> None:
         tok = fit_tokenizer(args.kind, args.manifest, progress=progress, **options)
         tok.save(args.out)
         s = tok.settings
+        if tok.kind == "w2vbert":
+            print(
+                f"wrote {args.out}: w2vbert, {tok.codebook_size} ids ({s['groups']} x "
+                f"{s['entries_per_group']}) from {s['checkpoint']}, {time.time() - start:.1f} s"
+            )
+            return
         extra = (
             f", {s['iterations_run']} k-means iterations, {s['used_on_sample']} entries used on the sample"
             if "iterations_run" in s

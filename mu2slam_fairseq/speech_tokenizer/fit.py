@@ -5,6 +5,9 @@ seeded reservoir sample of at most ``max_samples`` step vectors (memory stays bo
 whatever the corpus size); k-means then runs on the standardised sample. BEST-RQ fits
 nothing but the statistics: its projection and codebook are drawn from the seed. The
 same manifest, settings and seed give the same tokenizer file, byte for byte.
+
+The ``w2vbert`` kind fits nothing: it exports a trained w2v-BERT checkpoint's CMVN, front
+end and quantizer (``export_w2vbert``), and needs no manifest.
 """
 
 import os
@@ -38,9 +41,26 @@ def bestrq_parameters(in_dim: int, projection_dim: int, codebook_size: int, seed
     return projection, codebook
 
 
+def export_w2vbert(checkpoint: os.PathLike) -> SpeechTokenizer:
+    """The ``w2vbert`` tokenizer of a ``mu2slam_w2vbert`` checkpoint: its own quantizer ids."""
+    from .w2vbert import read_w2vbert_checkpoint
+
+    mean, std, codebook, payload = read_w2vbert_checkpoint(checkpoint)
+    q = payload["config"]
+    settings = {
+        "checkpoint": payload["checkpoint"],
+        "codebook_size": int(q["latent_vars"]) ** int(q["latent_groups"]),
+        "groups": int(q["latent_groups"]),
+        "entries_per_group": int(q["latent_vars"]),
+        "normalization": "global",
+        "frames_per_step": SUBSAMPLING,
+    }
+    return SpeechTokenizer("w2vbert", mean, std, codebook, settings=settings, quantizer=payload)
+
+
 def fit_tokenizer(
     kind: str,
-    manifest: os.PathLike,
+    manifest: Optional[os.PathLike],
     codebook_size: int = DEFAULT_CODEBOOK_SIZE,
     max_samples: int = DEFAULT_MAX_SAMPLES,
     seed: int = 1,
@@ -62,6 +82,12 @@ def fit_tokenizer(
         raise TokenizerError(
             f"normalization {normalization!r} is not available for the {kind} kind"
         )
+    if kind == "w2vbert":
+        if checkpoint is None:
+            raise TokenizerError("the w2vbert kind needs a mu2slam_w2vbert checkpoint")
+        return export_w2vbert(checkpoint)
+    if manifest is None:
+        raise TokenizerError(f"the {kind} kind is fitted on a manifest")
     if codebook_size < 1:
         raise TokenizerError("the codebook needs at least one entry")
     hidden_payload, hidden = None, None

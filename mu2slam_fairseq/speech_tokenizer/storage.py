@@ -112,6 +112,8 @@ def load_tokenizer(path: PathLike) -> SpeechTokenizer:
         tok = SpeechTokenizer.from_state(state)
         if tok.hidden is not None:
             tok.hidden_model()  # check the stored model now rather than at the first utterance
+        if tok.quantizer is not None:
+            tok.units_model()
     except TokenizerFileError:
         raise
     except (TokenizerError, KeyError, TypeError, AttributeError, RuntimeError) as e:

@@ -12,6 +12,15 @@ Three kinds share one pipeline, vectors -> nearest codebook entry:
 * ``w2v-kmeans``: hidden states of one block of a wav2vec 2.0 / HuBERT model (20 ms),
   averaged in pairs onto the 40 ms grid and standardised; codebook from k-means. It
   needs the waveform, not stored log-Mel features.
+* ``w2vbert``: the quantizer of a ``mu2slam_w2vbert`` checkpoint (``w2vbert.py``): log-Mel
+  frames standardised with the model's CMVN (``mean``, ``std``), its front end (the
+  vectors), then the product quantizer's argmax per group (the id); ``codebook`` holds the
+  quantizer's G V code vectors, the id space is V^G. Here ``quantize`` is the quantizer's,
+  not a nearest-entry search.
+
+File format: version 1 holds mean, std, codebook, projection and hidden; version 2 adds
+``quantizer`` (the ``w2vbert`` kind's front end and quantizer). Files of the other kinds
+are still written as version 1, so older readers keep loading them.
 
 Inputs to the log-Mel kinds are the raw features as ``data.features.load_features``
 returns them, before any dataset-side normalisation or augmentation.
@@ -28,10 +37,10 @@ from .errors import TokenizerError
 from .search import DEFAULT_CHUNK, nearest
 from .steps import average_pairs, stack_frames
 
-KINDS = ("kmeans", "bestrq", "w2v-kmeans")
+KINDS = ("kmeans", "bestrq", "w2v-kmeans", "w2vbert")
 NORMALIZATIONS = ("global", "utterance")
 FORMAT = "mu2slam-speech-tokenizer"
-VERSION = 1
+VERSION = 2  # the newest version this code reads and writes
 
 Array = Union[np.ndarray, torch.Tensor]
 
@@ -61,6 +70,7 @@ class SpeechTokenizer:
         settings: Optional[Dict[str, Any]] = None,
         projection: Optional[Array] = None,
         hidden: Optional[Dict[str, Any]] = None,
+        quantizer: Optional[Dict[str, Any]] = None,
     ):
         self.kind = kind
         self.settings = dict(settings or {})
@@ -69,6 +79,8 @@ class SpeechTokenizer:
         self.codebook = _tensor(codebook).float().contiguous()
         self.projection = None if projection is None else _tensor(projection).float().contiguous()
         self.hidden = hidden
+        self.quantizer = quantizer
+        self._units = None
         self._check()
         self.codebook_sq = (self.codebook * self.codebook).sum(dim=1)
         self._hidden_model = None
@@ -110,7 +122,19 @@ class SpeechTokenizer:
             raise TokenizerError(
                 f"a {self.kind} tokenizer {'needs' if self.kind == 'w2v-kmeans' else 'has no'} hidden-state model"
             )
-        if self.kind == "kmeans":
+        if (self.quantizer is not None) != (self.kind == "w2vbert"):
+            raise TokenizerError(
+                f"a {self.kind} tokenizer {'needs' if self.kind == 'w2vbert' else 'has no'} quantizer"
+            )
+        if self.kind == "w2vbert":
+            q = self.quantizer["config"]
+            groups, entries = int(q["latent_groups"]), int(q["latent_vars"])
+            if len(self.codebook) != groups * entries:
+                raise TokenizerError(
+                    f"codebook has {len(self.codebook)} code vectors, the quantizer {groups} x {entries}"
+                )
+            expected = int(q["latent_dim"]) // groups
+        elif self.kind == "kmeans":
             expected = SUBSAMPLING * len(self.mean)
         elif self.kind == "bestrq":
             if self.projection.dim() != 2 or self.projection.shape[0] != SUBSAMPLING * len(
@@ -130,6 +154,10 @@ class SpeechTokenizer:
     # -- properties -------------------------------------------------------------------------
     @property
     def codebook_size(self) -> int:
+        """Number of distinct ids (V^G for ``w2vbert``, else the codebook's entries)."""
+        if self.kind == "w2vbert":
+            q = self.quantizer["config"]
+            return int(q["latent_vars"]) ** int(q["latent_groups"])
         return len(self.codebook)
 
     @property
@@ -158,6 +186,8 @@ class SpeechTokenizer:
             )
         if self.normalization == "utterance":
             feats = remove_utterance_mean(feats)
+        if self.kind == "w2vbert":
+            return self.units_model().vectors((feats - self.mean) / self.std)
         x = stack_frames((feats - self.mean) / self.std)
         if self.kind == "bestrq":
             # in float64: BLAS rounding differences (threads, shapes) stay far below float32 precision
@@ -184,9 +214,22 @@ class SpeechTokenizer:
             self._hidden_model = HiddenStates(self.hidden)
         return self._hidden_model
 
+    def units_model(self) -> torch.nn.Module:
+        """The ``w2vbert`` kind's front end and quantizer, built once."""
+        if self._units is None:
+            from .w2vbert import W2vBertUnits
+
+            self._units = W2vBertUnits(self.quantizer)
+        return self._units
+
     # -- units ------------------------------------------------------------------------------
     def quantize(self, vectors: torch.Tensor, chunk_size: int = DEFAULT_CHUNK) -> torch.Tensor:
-        """Index of the nearest codebook entry for each row (Eq. 1); exact and batch-independent."""
+        """Index of the nearest codebook entry for each row (Eq. 1); exact and batch-independent.
+
+        For ``w2vbert``: the quantizer's code id of each front-end vector.
+        """
+        if self.kind == "w2vbert":
+            return self.units_model().ids(vectors)
         ids, _ = nearest(vectors, self.codebook, self.codebook_sq, chunk_size=chunk_size)
         return ids
 
@@ -214,9 +257,9 @@ class SpeechTokenizer:
     # -- state ------------------------------------------------------------------------------
     def state(self) -> Dict[str, Any]:
         """Everything the tokenizer is, as plain tensors and containers (the file's content)."""
-        return {
+        state = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": 1,
             "kind": self.kind,
             "settings": dict(self.settings),
             "mean": self.mean,
@@ -225,6 +268,9 @@ class SpeechTokenizer:
             "projection": self.projection,
             "hidden": self.hidden,
         }
+        if self.quantizer is not None:
+            state.update(version=2, quantizer=self.quantizer)
+        return state
 
     @classmethod
     def from_state(cls, state: Dict[str, Any]) -> "SpeechTokenizer":
@@ -236,6 +282,7 @@ class SpeechTokenizer:
             settings=state.get("settings") or {},
             projection=state.get("projection"),
             hidden=state.get("hidden"),
+            quantizer=state.get("quantizer"),
         )
 
     def save(self, path) -> None:

@@ -1,3 +1,3 @@
-"""fairseq tasks: ``mu2slam_pretrain`` and ``mu2slam_finetune``."""
+"""fairseq tasks: ``mu2slam_pretrain``, ``mu2slam_finetune`` and ``mu2slam_w2vbert``."""
 
-from . import finetune, pretrain  # noqa: F401
+from . import finetune, pretrain, w2vbert  # noqa: F401
