@@ -7,7 +7,7 @@ of the config files it reads; re-running the demo skips stages whose marker matc
 whose outputs exist, and redoes the rest
 (fairseq resumes an interrupted training from its last checkpoint by itself).
 
-    python examples/demo.py --work work/demo [--quick | --long]
+    python examples/demo.py --work work/demo [--quick | --long] [--tokenizer w2vbert]
 """
 
 import argparse
@@ -31,6 +31,10 @@ from mu2slam_fairseq.hardware import cpu_has_native_bf16
 EXAMPLES = Path(__file__).resolve().parent
 PLUGIN = EXAMPLES.parent / "mu2slam_fairseq"
 NOISE_RATIOS = (0.0, 0.03, 0.06, 0.12, 0.24, 0.48)
+# w2v-BERT on about 3,000 utterances: a larger diversity weight than wav2vec 2.0's 0.1 and a
+# slower Gumbel temperature decay keep the codebook from collapsing (README, tokenizers)
+W2VBERT_DIVERSITY = "2.0"
+W2VBERT_TEMPERATURE = "(2.0, 0.5, 0.9995)"
 QUICK_NOISE_RATIOS = (
     0.0,
     0.06,
@@ -73,6 +77,8 @@ class Stage:
             return
         print(f"[demo] {self.name}: {shlex.join(self.command)}", flush=True)
         start = time.time()
+        for path in self.outputs:  # e.g. a training's log file beside its checkpoints
+            path.parent.mkdir(parents=True, exist_ok=True)
         for path, text in self.configs.items():
             atomic_write_text(path, text)
         code = subprocess.run(self.command).returncode
@@ -108,6 +114,7 @@ class Budget:
     stage2_validations: int
     test_shards: int  # 1/N of each test set is scored
     log_interval: int
+    w2vbert_updates: int  # w2v-BERT pre-training on the speech (--tokenizer w2vbert)
     noise_ratios: Tuple[float, ...] = NOISE_RATIOS
 
     @classmethod
@@ -127,6 +134,7 @@ class Budget:
                 stage2_validations=4,
                 test_shards=1,
                 log_interval=20,
+                w2vbert_updates=3000,
             )
         if size == "quick":
             return cls(
@@ -143,6 +151,7 @@ class Budget:
                 stage2_validations=1,
                 test_shards=8,
                 log_interval=2,
+                w2vbert_updates=6,
                 noise_ratios=QUICK_NOISE_RATIOS,
             )
         return cls(
@@ -159,6 +168,7 @@ class Budget:
             stage2_validations=2,
             test_shards=1,
             log_interval=10,
+            w2vbert_updates=600,
         )
 
 
@@ -192,8 +202,65 @@ def pretrain_config() -> Dict:
     }
 
 
+def tokenizer_stages(
+    corpus: Path, vocab: Path, work: Path, budget: Budget, kind: str, quick: bool
+) -> List[Stage]:
+    """The speech tokenizer: k-means on log-Mel frames, or the quantizer of a w2v-BERT
+    model trained on the corpus's unlabeled speech first (one codebook of ``units`` ids)."""
+    bindir = Path(sys.executable).parent
+    out = vocab / "tokenizer.pt"
+    if kind == "kmeans":
+        fit = ["--kind", "kmeans", "--manifest", str(corpus / "train_speech.tsv")]
+        fit += ["--codebook-size", str(budget.units), "--normalization", "utterance"]
+        fit += ["--iterations", "5" if quick else "15"]
+        fit += ["--max-samples", "20000" if quick else "100000"]
+        fit += ["--max-utterances", "300" if quick else "3000"]
+        return [
+            Stage(
+                "tokenizer",
+                [str(bindir / "mu2slam-speech-tokenizer"), "fit", *fit, "--out", str(out)],
+                [out],
+            )
+        ]
+    ckpt = work / "w2vbert" / "checkpoints"
+    train = [str(bindir / "fairseq-train"), str(corpus), "--user-dir", str(PLUGIN)]
+    train += ["--task", "mu2slam_w2vbert", "--train-subset", "train_speech"]
+    train += ["--valid-subset", "dev_speech", "--global-cmvn", str(vocab / "cmvn.npz")]
+    train += ["--arch", "mu2slam_w2vbert_tiny", "--latent-groups", "1"]
+    train += ["--latent-vars", str(budget.units), "--criterion", "mu2slam_w2vbert"]
+    train += ["--diversity-weight", W2VBERT_DIVERSITY, "--latent-temp", W2VBERT_TEMPERATURE]
+    train += ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "1e-3"]
+    train += [
+        "--lr-scheduler",
+        "inverse_sqrt",
+        "--warmup-updates",
+        str(max(1, budget.w2vbert_updates // 4)),
+    ]
+    train += [
+        "--clip-norm",
+        "5",
+        "--max-tokens",
+        "20000",
+        "--max-update",
+        str(budget.w2vbert_updates),
+    ]
+    train += ["--save-dir", str(ckpt), "--no-epoch-checkpoints", "--cpu", "--num-workers", "0"]
+    train += ["--log-format", "simple", "--log-interval", str(budget.log_interval), "--seed", "1"]
+    train += ["--log-file", str(work / "w2vbert" / "train.log")]
+    export = [str(bindir / "mu2slam-speech-tokenizer"), "fit", "--kind", "w2vbert"]
+    export += ["--checkpoint", str(ckpt / "checkpoint_last.pt"), "--out", str(out)]
+    return [
+        Stage("w2vbert", train, [ckpt / "checkpoint_last.pt"]),
+        Stage("tokenizer", export, [out]),
+    ]
+
+
 def stages(
-    work: Path, size: str = "default", noise_study: bool = False, reference: bool = False
+    work: Path,
+    size: str = "default",
+    noise_study: bool = False,
+    reference: bool = False,
+    tokenizer: str = "kmeans",
 ) -> List[Stage]:
     corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
     budget, quick = Budget.of(size), size == "quick"
@@ -286,30 +353,7 @@ def stages(
             ],
             [vocab / "cmvn.npz"],
         ),
-        Stage(
-            "tokenizer",
-            [
-                str(bindir / "mu2slam-speech-tokenizer"),
-                "fit",
-                "--kind",
-                "kmeans",
-                "--manifest",
-                str(corpus / "train_speech.tsv"),
-                "--out",
-                str(vocab / "tokenizer.pt"),
-                "--codebook-size",
-                str(budget.units),
-                "--normalization",
-                "utterance",
-                "--iterations",
-                "5" if quick else "15",
-                "--max-samples",
-                "20000" if quick else "100000",
-                "--max-utterances",
-                "300" if quick else "3000",
-            ],
-            [vocab / "tokenizer.pt"],
-        ),
+        *tokenizer_stages(corpus, vocab, work, budget, tokenizer, quick),
         Stage(
             "pretrain",
             [
@@ -424,6 +468,13 @@ def main(argv=None) -> None:
         "--quick), plotted in plots/noise_study.png",
     )
     p.add_argument(
+        "--tokenizer",
+        choices=("kmeans", "w2vbert"),
+        default="kmeans",
+        help="the speech tokenizer: k-means on log-Mel frames (default), or the quantizer of a "
+        "w2v-BERT model pre-trained on the corpus's speech first (mSLAM's way)",
+    )
+    p.add_argument(
         "--reference",
         action="store_true",
         help="also fairseq's own s2t_conformer of the same size from scratch, as a reference column",
@@ -439,7 +490,7 @@ def main(argv=None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     start = time.time()
     try:
-        for stage in stages(work, size, a.noise_study, a.reference):
+        for stage in stages(work, size, a.noise_study, a.reference, a.tokenizer):
             stage.run(work)
     except KeyboardInterrupt:
         print(

@@ -71,3 +71,32 @@ def test_quick_and_long_are_refused_together(capsys):
     with pytest.raises(SystemExit) as exit:
         demo.main(["--quick", "--long"])
     assert exit.value.code == 2 and "--quick and --long" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_w2vbert_tokenizer_option_trains_and_exports_one_codebook_of_the_vocab_units(
+    default_corpus, tmp_path
+):
+    """``--tokenizer w2vbert``: w2v-BERT on the corpus's speech (quick: 6 updates), then its
+    quantizer exported as the tokenizer the pre-training data config names, with one
+    codebook of exactly the vocabulary's unit count and one id per 40 ms step."""
+    import demo
+
+    from mu2slam_fairseq.data.io.features import load_features
+    from mu2slam_fairseq.data.io.manifest import read_manifest
+    from mu2slam_fairseq.grid import grid_length
+    from mu2slam_fairseq.speech_tokenizer import load_tokenizer
+
+    (tmp_path / "corpus").symlink_to(default_corpus)
+    by_name = {s.name: s for s in demo.stages(tmp_path, "quick", tokenizer="w2vbert")}
+    names = list(by_name)
+    assert names.index("cmvn") < names.index("w2vbert") < names.index("tokenizer")
+    for name in ("cmvn", "w2vbert", "tokenizer"):
+        by_name[name].run(tmp_path)
+    tok = load_tokenizer(tmp_path / "vocab" / "tokenizer.pt")
+    units = demo.Budget.of("quick").units
+    assert tok.kind == "w2vbert" and tok.codebook_size == units
+    row = read_manifest(default_corpus / "dev_speech.tsv")[0]
+    feats = load_features(row["audio"], default_corpus)
+    ids = tok.units_for_features(feats)
+    assert len(ids) == grid_length(len(feats)) and 0 <= int(ids.min()) <= int(ids.max()) < units
