@@ -1,3 +1,3 @@
-"""fairseq criterions: ``mu2slam`` (every pre-training loss term), ``mu2slam_seq2seq`` (fine-tuning) and ``mu2slam_w2vbert`` (w2v-BERT on speech)."""
+"""fairseq criterions: ``mu2slam`` (every pre-training loss term), ``mu2slam_seq2seq`` (fine-tuning) ``mu2slam_w2vbert`` (w2v-BERT on speech) and ``mu2slam_slam`` (SLAM / mSLAM)."""
 
-from . import mu2slam_loss, seq2seq, w2vbert  # noqa: F401
+from . import mu2slam_loss, seq2seq, slam, w2vbert  # noqa: F401

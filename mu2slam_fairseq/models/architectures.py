@@ -13,6 +13,10 @@
   codebook of 1024 entries (w2v-BERT's), 100 distractors.
 - ``mu2slam_w2vbert_tiny``: width 96, 2 + 2 layers, 2 groups of 16 entries (256 ids), for
   CPU tests.
+- ``mu2slam_slam_base`` (model ``mu2slam_slam``): mSLAM's 0.6B encoder (SLAM's sizes):
+  N=8 speech and M=16 shared Conformer layers of width 1024, FFN 4096, kernel 5, 8 heads,
+  w2v-BERT's quantizer (one codebook of 1024) and 100 distractors.
+- ``mu2slam_slam_tiny``: width 96, 2 + 2 layers, 2 groups of 16 entries, for CPU tests.
 
 Each function only fills what the user has not set (fairseq's convention), then falls
 back to the base values. Boolean options are not set here: they always come from the
@@ -39,8 +43,10 @@ from fairseq.models import (
 from hydra.core.config_store import ConfigStore
 
 from . import mu2slam  # noqa: F401  (registers the "mu2slam" model the architectures belong to)
+from . import slam  # noqa: F401  (registers the "mu2slam_slam" model)
 from . import w2vbert  # noqa: F401  (registers the "mu2slam_w2vbert" model)
 from .config import Mu2SlamConfig
+from .slam import SlamConfig
 from .w2vbert import W2vBertConfig
 
 
@@ -197,3 +203,55 @@ def mu2slam_w2vbert_tiny(args: Any) -> None:
         num_negatives=20,
     )
     mu2slam_w2vbert_base(args)
+
+
+def slam_architecture(arch: str) -> Callable:
+    return mu2slam_architecture(arch, model="mu2slam_slam", config=SlamConfig)
+
+
+@slam_architecture("mu2slam_slam_base")
+def mu2slam_slam_base(args: Any) -> None:
+    _default(
+        args,
+        embed_dim=1024,
+        input_feat_per_channel=80,
+        conv_channels=128,
+        speech_layers=8,
+        shared_layers=16,
+        ffn_embed_dim=4096,
+        attention_heads=8,
+        conv_kernel_size=5,
+        conv_norm_groups=1,
+        dropout=0.1,
+        input_dropout=0.1,
+        latent_vars=1024,
+        latent_groups=1,
+        latent_dim=768,
+        latent_temp="(2.0, 0.5, 0.999995)",
+        final_dim=768,
+        num_negatives=100,
+        max_positions=6000,
+    )
+
+
+@slam_architecture("mu2slam_slam_tiny")
+def mu2slam_slam_tiny(args: Any) -> None:
+    _default(
+        args,
+        embed_dim=96,
+        conv_channels=32,
+        speech_layers=2,
+        shared_layers=2,
+        ffn_embed_dim=192,
+        attention_heads=4,
+        conv_kernel_size=15,
+        dropout=0.0,
+        input_dropout=0.0,
+        latent_vars=16,
+        latent_groups=2,
+        latent_dim=32,
+        latent_temp="(2.0, 0.5, 0.995)",
+        final_dim=32,
+        num_negatives=20,
+    )
+    mu2slam_slam_base(args)

@@ -1,3 +1,3 @@
-"""fairseq tasks: ``mu2slam_pretrain``, ``mu2slam_finetune`` and ``mu2slam_w2vbert``."""
+"""fairseq tasks: ``mu2slam_pretrain``, ``mu2slam_finetune``, ``mu2slam_w2vbert`` and ``mu2slam_slam``."""
 
-from . import finetune, pretrain, w2vbert  # noqa: F401
+from . import finetune, pretrain, slam, w2vbert  # noqa: F401
