@@ -7,7 +7,7 @@ of the config files it reads; re-running the demo skips stages whose marker matc
 whose outputs exist, and redoes the rest
 (fairseq resumes an interrupted training from its last checkpoint by itself).
 
-    python examples/demo.py --work work/demo [--quick | --long] [--tokenizer w2vbert]
+    python examples/demo.py --work work/demo [--quick | --long] [--tokenizer w2vbert] [--mslam]
 """
 
 import argparse
@@ -27,6 +27,7 @@ import yaml
 from demo_report import report
 from mu2slam_fairseq.data.io.manifest import atomic_write_text
 from mu2slam_fairseq.hardware import cpu_has_native_bf16
+from mu2slam_fairseq.train_log import training_seconds
 
 EXAMPLES = Path(__file__).resolve().parent
 PLUGIN = EXAMPLES.parent / "mu2slam_fairseq"
@@ -255,12 +256,38 @@ def tokenizer_stages(
     ]
 
 
+def mslam_stage(work: Path, budget: Budget, bf16: List[str]) -> Stage:
+    """mSLAM-CTC pre-training of an encoder of mu2slam_tiny's sizes on the same data config
+    (its speech, text, ASR and AST corpora) for as long as Mu2SLAM's pre-training took
+    (wall clock, from its log; an mSLAM update costs a fraction of a Mu2SLAM one, which also
+    decodes), with Mu2SLAM's optimiser, schedule and token budget."""
+    pre, out = work / "pretrain", work / "mslam"
+    seconds = training_seconds(pre / "train.log")
+    if seconds is None:  # listed before pre-training ran: the stages are rebuilt after it
+        length = ["--max-update", str(budget.pretrain_updates)]
+    else:
+        length = ["--max-update", str(100 * budget.pretrain_updates)]
+        length += ["--stop-time-hours", f"{seconds / 3600:.6f}"]
+    cmd = [str(Path(sys.executable).parent / "fairseq-train"), str(pre), "--user-dir", str(PLUGIN)]
+    cmd += ["--task", "mu2slam_slam", "--slam-preset", "mslam", "--arch", "mu2slam_slam_tiny"]
+    cmd += ["--criterion", "mu2slam_slam", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)"]
+    cmd += ["--lr", "2e-3", "--lr-scheduler", "inverse_sqrt"]
+    cmd += ["--warmup-updates", str(budget.pretrain_warmup), "--clip-norm", "5"]
+    cmd += [*length, "--max-tokens", str(budget.max_tokens)]
+    cmd += ["--cpu", *bf16, "--save-dir", str(out / "checkpoints"), "--no-epoch-checkpoints"]
+    cmd += ["--disable-validation", "--log-format", "simple"]
+    cmd += ["--log-interval", str(budget.log_interval), "--log-file", str(out / "train.log")]
+    cmd += ["--num-workers", "0", "--seed", "1"]
+    return Stage("mslam-pretrain", cmd, [out / "checkpoints" / "checkpoint_last.pt"])
+
+
 def stages(
     work: Path,
     size: str = "default",
     noise_study: bool = False,
     reference: bool = False,
     tokenizer: str = "kmeans",
+    mslam: bool = False,
 ) -> List[Stage]:
     corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
     budget, quick = Budget.of(size), size == "quick"
@@ -286,7 +313,9 @@ def stages(
         "--out",
         str(ft),
         "--runs",
-        "pretrained,scratch" + (",s2t_conformer" if reference else ""),
+        "pretrained,scratch"
+        + (",mslam" if mslam else "")
+        + (",s2t_conformer" if reference else ""),
         "--stage1-updates",
         str(budget.stage1_updates),
         "--stage2-updates",
@@ -318,6 +347,8 @@ def stages(
         str(budget.log_interval),
         "--cpu",
     ]
+    if mslam:
+        compare += ["--mslam", str(work / "mslam" / "checkpoints" / "checkpoint_last.pt")]
     if quick:  # the attention beam's ASR scores only in full runs (minutes of decoding)
         compare += ["--asr-decodings", "joint,ctc"]
     if noise_study:
@@ -418,6 +449,7 @@ def stages(
             ],
             [work / "plots" / "pretrain_losses.png"],
         ),
+        *([mslam_stage(work, budget, bf16)] if mslam else []),
         Stage(
             "finetune-configs",
             [
@@ -475,6 +507,12 @@ def main(argv=None) -> None:
         "w2v-BERT model pre-trained on the corpus's speech first (mSLAM's way)",
     )
     p.add_argument(
+        "--mslam",
+        action="store_true",
+        help="also the mSLAM-CTC baseline: an encoder of the same size pre-trained the mSLAM way "
+        "for as many updates, fine-tuned with a new decoder by the same recipe, as a column",
+    )
+    p.add_argument(
         "--reference",
         action="store_true",
         help="also fairseq's own s2t_conformer of the same size from scratch, as a reference column",
@@ -490,8 +528,17 @@ def main(argv=None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     start = time.time()
     try:
-        for stage in stages(work, size, a.noise_study, a.reference, a.tokenizer):
-            stage.run(work)
+        done: List[str] = []
+        while True:  # rebuilt after each stage: a stage may be sized by an earlier one's log
+            todo = [
+                s
+                for s in stages(work, size, a.noise_study, a.reference, a.tokenizer, a.mslam)
+                if s.name not in done
+            ]
+            if not todo:
+                break
+            todo[0].run(work)
+            done.append(todo[0].name)
     except KeyboardInterrupt:
         print(
             "[demo] interrupted; re-run the same command to resume where it stopped",

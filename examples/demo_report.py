@@ -28,7 +28,7 @@ NAMES = {
     "cer": "CER %",
     "wer": "WER %",
     "distinct": "distinct hypotheses %",
-    "bleu p": "BLEU p (paired bootstrap, pre-trained vs scratch)",
+    "bleu p": "BLEU p (paired bootstrap, against scratch)",
     "cer p": "CER p (paired bootstrap)",
     "wer p": "WER p (paired bootstrap)",
 }
@@ -36,6 +36,7 @@ DECODING_LABELS = ("", " (attention beam)", " (CTC greedy)")
 COLUMNS = {
     "pretrained": "Mu2SLAM pre-trained",
     "scratch": "from scratch, equal time",
+    "mslam": "mSLAM-CTC pre-trained",
     "s2t_conformer": "fairseq s2t_conformer",
 }
 # keys of the noise-ratio study and their labels

@@ -90,6 +90,14 @@ def read_log_file(path: Path) -> Dict[str, Series]:
         return read_log(f)
 
 
+def training_seconds(path: Path) -> Optional[float]:
+    """The wall time fairseq-train reports at its end ("done training in X seconds"), the
+    last one in the log; None while no run logged to it has ended."""
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    found = re.findall(r"done training in ([\d.]+) seconds", text)
+    return float(found[-1]) if found else None
+
+
 def loss_terms(series: Series) -> Series:
     """The loss curves (``loss`` and every ``*_loss`` term) of one phase; not fairseq's ``best_loss``."""
     return {

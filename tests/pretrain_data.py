@@ -54,6 +54,13 @@ class CharEncoder:
         return [self.d.index(c) for c in text.replace(" ", "\u2581")]
 
 
+def formula(counts: Dict[str, int], T: float) -> Dict[str, float]:
+    """Temperature sampling by hand: p_l proportional to (n_l / N)^(1/T)."""
+    total = sum(counts.values())
+    w = {k: (n / total) ** (1 / T) for k, n in counts.items()}
+    return {k: v / sum(w.values()) for k, v in w.items()}
+
+
 def pairs(fillets_root: Path, lang: str) -> List[tuple]:
     """(English, translation) pairs of ``lang`` over all levels, in level and file order."""
     out = []

@@ -85,3 +85,37 @@ def test_training_step_seconds_leave_out_the_validations(tmp_path):
     log.write_text("2026-12-03 17:13:10 | INFO | train_inner | epoch 001: 2 / 9 loss=6.5\n")
     with pytest.raises(SystemExit, match="train_wall"):
         compare.training_step_seconds(log)
+
+
+def test_the_mslam_run_fine_tunes_the_slam_encoder_by_the_same_recipe(tmp_path):
+    """Stage 1 of mslam loads the SLAM encoder into mu2slam_slam_seq2seq; stage 2 starts from
+    stage 1 with the same architecture; both carry the pretrained run's recipe."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for task, stem in (("ast", "test_st_nl_en"), ("asr", "test_asr_nl"), ("mt", "test_mt")):
+        corpora = [{"name": stem[5:], "type": task, "splits": {"test": f"{stem}.tsv"}}]
+        (configs / f"{task}.yaml").write_text(yaml.safe_dump({"corpora": corpora}))
+    out, ckpt = tmp_path / "out", tmp_path / "mslam" / "checkpoints" / "checkpoint_last.pt"
+    argv = ["--configs", str(configs), "--out", str(out), "--stage1-updates", "10"]
+    argv += ["--stage2-updates", "4", "--stage2", "asr", "--dry-run"]
+    with pytest.raises(SystemExit):  # the mslam run needs its checkpoint
+        compare.main(argv + ["--runs", "mslam"])
+    compare.main(
+        argv + ["--runs", "pretrained,mslam", "--pretrained", str(tmp_path / "p.pt")]
+        + ["--mslam", str(ckpt)]
+    )  # fmt: skip
+    commands = [
+        shlex.split(line)
+        for line in (out / "commands.sh").read_text().splitlines()
+        if "fairseq_cli.train" in line
+    ]
+    flags = [dict(zip(cmd, cmd[1:])) for cmd in commands if "/mslam/" in " ".join(cmd)]
+    ours = [dict(zip(cmd, cmd[1:])) for cmd in commands if "/pretrained/" in " ".join(cmd)]
+    assert [f["--arch"] for f in flags] == ["mu2slam_slam_seq2seq_tiny"] * 2
+    assert [f["--arch"] for f in ours] == ["mu2slam_tiny"] * 2
+    assert flags[0]["--load-pretrained-encoder-from"] == str(ckpt.resolve())
+    assert "--finetune-from-model" not in flags[0]
+    assert flags[1]["--finetune-from-model"] == str(out / "mslam" / "stage1" / "checkpoint_last.pt")
+    assert "--load-pretrained-encoder-from" not in flags[1]
+    for key in ("--max-update", "--lr", "--ctc-weight", "--synonym-noise", "--data-config"):
+        assert [f[key] for f in flags] == [f[key] for f in ours], key

@@ -100,3 +100,37 @@ def test_the_w2vbert_tokenizer_option_trains_and_exports_one_codebook_of_the_voc
     feats = load_features(row["audio"], default_corpus)
     ids = tok.units_for_features(feats)
     assert len(ids) == grid_length(len(feats)) and 0 <= int(ids.min()) <= int(ids.max()) < units
+
+
+def test_the_mslam_option_pretrains_alike_and_fine_tunes_by_the_same_recipe(tmp_path):
+    """``--mslam``: mSLAM-CTC pre-training for as long as Mu2SLAM's pre-training took (its
+    update count until that has run), with its token budget and optimiser, and an mslam
+    column in the comparison, its encoder from that checkpoint."""
+    import demo
+
+    by_name = {s.name: s for s in demo.stages(tmp_path, "default", mslam=True)}
+    names = list(by_name)
+    assert names.index("pretrain") < names.index("mslam-pretrain") < names.index("finetune")
+    mslam, pre = by_name["mslam-pretrain"].command, by_name["pretrain"].command
+    assert _flag(mslam, "--task") == "mu2slam_slam" and _flag(mslam, "--slam-preset") == "mslam"
+    for flag in (
+        "--max-update",
+        "--max-tokens",
+        "--lr",
+        "--warmup-updates",
+        "--clip-norm",
+        "--seed",
+    ):
+        assert _flag(mslam, flag) == _flag(pre, flag), flag
+    assert mslam[1] == pre[1]  # the same data folder and data config
+    finetune = by_name["finetune"].command
+    assert _flag(finetune, "--runs") == "pretrained,scratch,mslam"
+    assert _flag(finetune, "--mslam") == str(by_name["mslam-pretrain"].outputs[0])
+    assert "mslam-pretrain" not in {s.name for s in demo.stages(tmp_path, "default")}
+    (tmp_path / "pretrain" / "train.log").parent.mkdir(parents=True)
+    (tmp_path / "pretrain" / "train.log").write_text(
+        "... | INFO | fairseq_cli.train | done training in 1080.0 seconds\n"
+    )
+    timed = {s.name: s for s in demo.stages(tmp_path, "default", mslam=True)}["mslam-pretrain"]
+    assert _flag(timed.command, "--stop-time-hours") == "0.300000"
+    assert int(_flag(timed.command, "--max-update")) > 400

@@ -30,8 +30,16 @@ def finetuned(tmp_path_factory, fillets_root) -> Path:
 
 
 def generate(
-    data: Path, ckpt: Path, subset: str, scoring: str, *extra: str, prefix: int = 12
+    data: Path,
+    ckpt: Path,
+    subset: str,
+    scoring: str,
+    *extra: str,
+    prefix: int = 12,
+    cpu: bool = True,
 ) -> str:
+    """``fairseq-generate`` on the fine-tuning corpus; its output. ``cpu`` False: on the
+    GPU in fp16."""
     out = subprocess.run(
         [
             sys.executable,
@@ -57,7 +65,7 @@ def generate(
             "--batch-size",
             "3",
             *(["--prefix-size", str(prefix)] if prefix else []),
-            "--cpu",
+            "--cpu" if cpu else "--fp16",
             *extra,
         ],
         cwd=REPO,

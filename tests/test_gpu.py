@@ -9,8 +9,6 @@ them; ``tests/run_gpu.sh`` runs them on a machine that has one). Lines starting 
 
 import math
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import List, Sequence
@@ -19,7 +17,8 @@ import pytest
 import torch
 
 import finetune_corpus
-from finetune_corpus import FINETUNE_ARGS, REPO
+from finetune_corpus import FINETUNE_ARGS
+from test_generate import generate
 from test_paper_recipes import PAPER, compose_recipe, overrides_for, work  # noqa: F401  (fixture)
 
 pytestmark = [
@@ -167,44 +166,6 @@ def finetuned(corpus, pretrained, tmp_path_factory) -> Path:
     return save / "checkpoint_best.pt"
 
 
-def generate(corpus: Path, ckpt: Path, subset: str, scoring: str, *extra: str) -> str:
-    """``fairseq-generate`` on the GPU in fp16; returns its output."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fairseq_cli.generate",
-            str(corpus),
-            "--user-dir",
-            "mu2slam_fairseq",
-            "--task",
-            "mu2slam_finetune",
-            "--data-config",
-            "finetune.yaml",
-            "--gen-subset",
-            subset,
-            "--path",
-            str(ckpt),
-            "--scoring",
-            scoring,
-            "--beam",
-            "2",
-            "--max-len-b",
-            "40",
-            "--batch-size",
-            "3",
-            "--fp16",
-            *extra,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout + out.stderr
-
-
 @pytest.mark.parametrize(
     "subset,scoring,extra",
     [
@@ -215,7 +176,7 @@ def generate(corpus: Path, ckpt: Path, subset: str, scoring: str, *extra: str) -
     ids=["ast-beam", "asr-joint-ctc", "asr-ctc-greedy"],
 )
 def test_finetune_and_generate(corpus, finetuned, subset, scoring, extra):
-    out = generate(corpus, finetuned, subset, scoring, *extra)
+    out = generate(corpus, finetuned, subset, scoring, *extra, prefix=0, cpu=False)
     hyps = re.findall(r"^D-(\d+)\t([^\t]*)\t", out, re.M)
     assert len(hyps) == 6 and all(math.isfinite(float(score)) for _, score in hyps)
     result = re.search(rf"Generate {subset} with beam=\d+: (.*)$", out, re.M)

@@ -161,6 +161,48 @@ def overrides_for(work: Path, recipe: Path, data: Optional[str]) -> List[str]:
 _PAPER_SIZE_CHECKED = set()
 
 
+def one_update(cfg) -> tuple:
+    """One training step of a composed recipe on CPU: (task, model, batch, logging output);
+    the step must count, give a finite loss and change the weights."""
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset(cfg.dataset.train_subset, combine=False, epoch=1)
+    model = task.build_model(cfg.model)
+    trainer = Trainer(cfg, task, model, task.build_criterion(cfg.criterion))
+    itr = trainer.get_train_iterator(epoch=1, load_dataset=False).next_epoch_itr(shuffle=False)
+    batch = next(itr)
+    before = [p.detach().clone() for p in model.parameters()]
+    log = trainer.train_step([batch])
+    assert trainer.get_num_updates() == 1 and math.isfinite(log["loss"])
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    return task, model, batch, log
+
+
+def assert_line_matches(recipe: Path, args: List[str], hydra, paths: set) -> None:
+    """The fairseq-train line ``args`` sets every value of the composed recipe ``hydra``
+    that it has, but the keys in ``paths``."""
+    line = convert_namespace_to_omegaconf(
+        options.parse_args_and_arch(options.get_training_parser(), args)
+    )
+    for group in (
+        "task",
+        "criterion",
+        "optimizer",
+        "lr_scheduler",
+        "optimization",
+        "model",
+        "dataset",
+        "checkpoint",
+        "common",
+        "distributed_training",
+    ):
+        for key, value in hydra[group].items():
+            if key not in paths and key in line[group]:
+                assert line[group][key] == value, (
+                    f"{recipe.name}: {group}.{key} is {value} in the YAML, {line[group][key]} in fairseq-train"
+                )
+    assert line.model._name == hydra.model._name and line.task._name == hydra.task._name
+
+
 @pytest.mark.parametrize("pair", pairs())
 def test_recipe_builds_and_trains(pair, work):
     recipe, data = pair
@@ -181,16 +223,8 @@ def test_recipe_builds_and_trains(pair, work):
 
     # one update of the recipe's task, criterion, optimizer and schedule at the tiny size
     small = compose_recipe(recipe, base + CPU + ["model._name=mu2slam_tiny"])
-    task = tasks.setup_task(small.task)
-    task.load_dataset(small.dataset.train_subset, combine=False, epoch=1)
-    model = task.build_model(small.model)
+    task, model, _, log = one_update(small)
     assert model.cfg.embed_dim == 192
-    trainer = Trainer(small, task, model, task.build_criterion(small.criterion))
-    itr = trainer.get_train_iterator(epoch=1, load_dataset=False).next_epoch_itr(shuffle=False)
-    before = [p.detach().clone() for p in model.parameters()]
-    log = trainer.train_step([next(itr)])
-    assert trainer.get_num_updates() == 1 and math.isfinite(log["loss"])
-    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
     types = {c.type for c in task.data_cfg.corpora}
     if small.task._name == "mu2slam_pretrain":
         assert types == {"speech", "text", "asr", "ast", "mt"}  # every data type, every update
@@ -286,9 +320,6 @@ def test_fairseq_train_line_matches_the_recipe(recipe, tmp_path):
         PLUGIN if a == "mu2slam_fairseq" else a.replace("WORK/char", str(tmp_path))
         for a in fairseq_train_args(recipe)
     ]
-    line = convert_namespace_to_omegaconf(
-        options.parse_args_and_arch(options.get_training_parser(), args)
-    )
     hydra = compose_recipe(
         recipe,
         [
@@ -298,25 +329,9 @@ def test_fairseq_train_line_matches_the_recipe(recipe, tmp_path):
             f"checkpoint.finetune_from_model={tmp_path}",
         ],
     )
-    paths = {"data", "user_dir", "save_dir", "finetune_from_model", "_name"}
-    for group in (
-        "task",
-        "criterion",
-        "optimizer",
-        "lr_scheduler",
-        "optimization",
-        "model",
-        "dataset",
-        "checkpoint",
-        "common",
-        "distributed_training",
-    ):
-        for key, value in hydra[group].items():
-            if key not in paths and key in line[group]:
-                assert line[group][key] == value, (
-                    f"{recipe.name}: {group}.{key} is {value} in the YAML, {line[group][key]} in fairseq-train"
-                )
-    assert line.model._name == hydra.model._name and line.task._name == hydra.task._name
+    assert_line_matches(
+        recipe, args, hydra, {"data", "user_dir", "save_dir", "finetune_from_model", "_name"}
+    )
 
 
 def test_readme_covers_every_file():

@@ -10,18 +10,12 @@ from mu2slam_fairseq.data.pipeline.batching import MultiTypeBatchSampler, TypeBu
 from mu2slam_fairseq.data.pipeline.multitype import MultiTypeDataset
 from mu2slam_fairseq.data.pipeline.datasets import DATASET_CLASSES
 from mu2slam_fairseq.data.pipeline.sampling import Group, LanguageSampler, group_probabilities
-from pretrain_data import MT_COUNTS, TEXT_COUNTS, build_corpus
+from pretrain_data import MT_COUNTS, TEXT_COUNTS, build_corpus, formula
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, fillets_root):
     return build_corpus(tmp_path_factory.mktemp("corpus"), fillets_root)
-
-
-def formula(counts, T):
-    total = sum(counts.values())
-    w = {k: (n / total) ** (1 / T) for k, n in counts.items()}
-    return {k: v / sum(w.values()) for k, v in w.items()}
 
 
 def groups(counts, corpus="c", start=0):

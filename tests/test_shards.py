@@ -28,7 +28,7 @@ from mu2slam_fairseq.data.pipeline.data_config import (
 from mu2slam_fairseq.data.pipeline.multitype import build_dataset
 from mu2slam_fairseq.data.pipeline.sampling import Group, group_probabilities
 from pretrain_corpus import build
-from pretrain_data import MT_COUNTS, TEXT_COUNTS, build_corpus
+from pretrain_data import MT_COUNTS, TEXT_COUNTS, build_corpus, formula
 from test_distributed import assert_lockstep, train
 
 
@@ -123,12 +123,6 @@ def test_a_failing_sharded_binarization_leaves_the_old_folder_whole(binarized, t
 
 
 # ---- temperature and shares across shards -------------------------------------------
-
-
-def formula(counts: Dict[str, int], T: float) -> Dict[str, float]:
-    total = sum(counts.values())
-    w = {k: (n / total) ** (1 / T) for k, n in counts.items()}
-    return {k: v / sum(w.values()) for k, v in w.items()}
 
 
 @pytest.fixture(scope="module")

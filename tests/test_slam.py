@@ -2,7 +2,6 @@
 data type, TLM targets, STM labels, CTC on the speech part of a pair, the registered
 names, and fairseq-train on the small real corpus, both SLAM stages."""
 
-import json
 import math
 import re
 import subprocess
@@ -32,6 +31,7 @@ from mu2slam_fairseq.models.slam import SlamConfig, SlamModel, join
 from mu2slam_fairseq.models.w2vbert import code_ids
 from mu2slam_fairseq.symbols import MASK
 from pretrain_corpus import build
+from processes import train_inner
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -128,7 +128,7 @@ def test_tlm_speech_targets_are_the_quantizer_ids_of_the_masked_steps():
     feats, lengths, speech_mask, tokens, targets, text_lengths = pair_inputs()
     with torch.no_grad():
         out = model.pair_forward(feats, lengths, speech_mask, tokens, targets, text_lengths)
-        x, steps = model.features(feats, lengths)
+        x, steps = model.encoder.features(feats, lengths)
     assert steps.tolist() == [16, 10]
     expected = torch.cat([code_ids(model.quantizer, x[b][speech_mask[b]]) for b in range(2)])
     assert out["mlm_targets"].tolist() == expected.tolist()
@@ -181,9 +181,9 @@ def test_ctc_reads_the_speech_part_of_the_pair_only():
     with torch.no_grad():
         out = model.pair_forward(feats, lengths, speech_mask, tokens, targets, text_lengths)
         sp = model.speech_encoder(feats, lengths, speech_mask)
-        w, _ = model.text_embed(tokens)
-        x, padding, _ = join([(model.speech_norm(sp["c"]), sp["steps"]), (w, text_lengths)])
-        h = model.shared(x, padding)
+        w, _ = model.encoder.text_embed(tokens)
+        x, padding, _ = join([(model.encoder.speech_norm(sp["c"]), sp["steps"]), (w, text_lengths)])
+        h = model.encoder.shared(x, padding)
     ctc_target = torch.tensor([[4, 5, 6, 7], [8, 9, 1, 1]])
     hand = 0.0
     for b, (steps, n) in enumerate([(16, 4), (10, 2)]):
@@ -220,7 +220,7 @@ def test_fairseq_train_knows_the_slam_names():
 
     assert "mu2slam_slam" in TASK_REGISTRY
     assert ARCH_MODEL_REGISTRY["mu2slam_slam_tiny"] is ARCH_MODEL_REGISTRY["mu2slam_slam_base"]
-    for arch, layers in (("mu2slam_slam_base", (1024, 8, 16)), ("mu2slam_slam_tiny", (96, 2, 2))):
+    for arch, layers in (("mu2slam_slam_base", (1024, 8, 16)), ("mu2slam_slam_tiny", (192, 2, 2))):
         args = options.parse_args_and_arch(
             options.get_training_parser(),
             ["DATA", "--task", "mu2slam_slam", "--arch", arch, "--criterion", "mu2slam_slam"]
@@ -285,11 +285,7 @@ def train(data: Path, save: Path, updates: int, *extra: str) -> list:
         timeout=900,
     )
     assert out.returncode == 0, out.stderr[-3000:]
-    return [
-        json.loads(re.search(r"\{.*\}", line).group(0))
-        for line in (out.stdout + out.stderr).splitlines()
-        if "train_inner" in line
-    ]
+    return train_inner(out.stdout + out.stderr)
 
 
 @pytest.mark.slow
@@ -320,3 +316,14 @@ def test_two_stage_fairseq_train_gives_finite_falling_losses(tmp_path, fillets_r
     assert sum(loss[-4:]) / 4 < sum(loss[:4]) / 4, loss
     # stage 2 starts from stage 1's weights: its text MLM starts where stage 1 ended
     assert float(stage2[0]["text_mlm"]) < float(stage1[0]["text_mlm"])
+
+
+def test_pairs_and_stm_run_under_bf16_autocast():
+    """Under --autocast-bf16 the speech part (layer norm: float32) and the text part of a
+    pair reach ``join`` in different dtypes; the joined pass must take both."""
+    model = tiny_model()
+    feats, lengths, speech_mask, tokens, targets, text_lengths = pair_inputs()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.pair_forward(feats, lengths, speech_mask, tokens, targets, text_lengths)
+        stm = model.stm_forward(feats, lengths, tokens, text_lengths)
+    assert torch.isfinite(out["ctc_logits"].float()).all() and stm.shape == (2, 2)

@@ -4,7 +4,6 @@ speech tokenizer."""
 
 import json
 import math
-import re
 import subprocess
 import sys
 from argparse import Namespace
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from processes import train_inner
 from mu2slam_fairseq.criterions.w2vbert import (
     contrastive_logits,
     contrastive_loss,
@@ -250,11 +250,7 @@ def trained(default_corpus, tmp_path_factory):
 @pytest.mark.slow
 def test_fairseq_train_gives_a_finite_falling_loss(trained):
     _, checkpoint, log = trained
-    inner = [
-        json.loads(re.search(r"\{.*\}", line).group(0))
-        for line in log.splitlines()
-        if "train_inner" in line
-    ]
+    inner = train_inner(log)
     loss = [float(s["loss"]) for s in inner]
     assert len(loss) == 30 and all(math.isfinite(v) for v in loss)
     assert sum(loss[-5:]) / 5 < sum(loss[:5]) / 5, loss

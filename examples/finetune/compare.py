@@ -1,5 +1,6 @@
-"""Pre-trained vs from scratch, same architecture and fine-tuning budget; fairseq's own
-``s2t_conformer`` of similar size from scratch as a reference. Every step is an ordinary
+"""Pre-trained vs from scratch, same architecture and fine-tuning budget; an mSLAM encoder
+fine-tuned alike with a new decoder (``mslam``) and fairseq's own ``s2t_conformer`` of
+similar size from scratch as references. Every step is an ordinary
 ``fairseq-train`` / ``fairseq-generate`` command, printed before it runs and written to
 ``OUT/commands.sh``; the scores go to ``OUT/results.md`` and ``OUT/results.json``.
 
@@ -14,7 +15,9 @@ the default corpus. For each initialisation (``pretrained``: from ``--pretrained
 ASR 2 : MT 2) for ``--stage1-updates``, then, for each task of ``--stage2``, a run from
 stage 1's last checkpoint on that task alone for ``--stage2-updates`` (the best checkpoint
 by validation BLEU / WER), then ``fairseq-generate`` on every test manifest: AST and MT by
-BLEU, ASR by WER, each with its stage-2 model or else the stage-1 model.
+BLEU, ASR by WER, each with its stage-2 model or else the stage-1 model. ``mslam`` runs
+the same recipe on ``mu2slam_slam_seq2seq`` (``--mslam-arch``), its encoder and CTC head
+from the ``mu2slam_slam`` checkpoint ``--mslam``.
 ``s2t_conformer`` trains fairseq's speech_to_text task on the same manifests, vocabulary
 and features (Conv2d front end via ``--conv-version convtransformer``, the mu2slam_tiny
 sizes by default) for ``stage1 + stage2`` updates, once for AST and once for ASR.
@@ -35,11 +38,12 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
+from mu2slam_fairseq import train_log
 from mu2slam_fairseq.data.io.manifest import atomic_write_text
 from mu2slam_fairseq.scoring.corpus_scores import asr_scores, bleu_scores, compare, format_score
 from mu2slam_fairseq.scoring.generate_output import Generated, read_generate_output
 
-RUNS = ("pretrained", "scratch", "s2t_conformer")
+RUNS = ("pretrained", "scratch", "mslam", "s2t_conformer")
 # fairseq's batch_by_size drops the examples that do not fill a multiple of
 # --required-batch-size-multiple (default 8): a test set of 13 would be scored on 8
 ALL_EXAMPLES = ["--required-batch-size-multiple", "1"]
@@ -165,10 +169,12 @@ def finetune_command(
     best: Optional[str],
     seconds: Optional[float] = None,
     batch_size: Optional[int] = None,
+    model: Sequence[str] = (),
 ) -> List[str]:
     """One mu2slam_finetune run: ``validations`` validations with ``metrics``, best by ``best``;
     with ``seconds``, it trains for that long (fairseq's --stop-time-hours) instead of ``updates``;
-    ``batch_size`` examples per update (split over the types by share)."""
+    ``batch_size`` examples per update (split over the types by share); ``model``: the
+    architecture arguments (default ``--arch`` ARCH)."""
     save.mkdir(parents=True, exist_ok=True)  # fairseq opens --log-file before it makes --save-dir
     cmd = [
         sys.executable,
@@ -183,8 +189,7 @@ def finetune_command(
         data_config,
         "--criterion",
         "mu2slam_seq2seq",
-        "--arch",
-        a.arch,
+        *(model or ["--arch", a.arch]),
         *optimizer_flags(a),
         "--max-tokens",
         str(a.max_tokens),
@@ -330,14 +335,13 @@ def stage2_updates(spec: str) -> Dict[str, int]:
 
 
 def training_seconds(log: Path) -> float:
-    """The wall time fairseq-train reports at its end ("done training in X seconds")."""
-    text = log.read_text(encoding="utf-8") if log.exists() else ""
-    m = re.findall(r"done training in ([\d.]+) seconds", text)
-    if not m:
+    """The wall time fairseq-train reports at its end; an unfinished training is an error."""
+    seconds = train_log.training_seconds(log)
+    if seconds is None:
         raise SystemExit(
             f"[compare] {log} has no 'done training in ... seconds' line: is that training finished?"
         )
-    return float(m[-1])
+    return seconds
 
 
 def training_step_seconds(log: Path) -> float:
@@ -359,6 +363,8 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
     work = a.out / init
     stage1 = work / "stage1"
     start = a.pretrained if init == "pretrained" else None
+    model = ["--arch", a.mslam_arch] if init == "mslam" else []
+    encoder = ["--load-pretrained-encoder-from", str(a.mslam)] if init == "mslam" else []
     seconds, updates = None, a.stage1_updates
     if (
         init == "scratch" and a.equal_time
@@ -382,6 +388,7 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
             None,
             seconds,
             a.batch_size,
+            model + encoder,
         ),
         stage1 / "checkpoint_last.pt",
     )
@@ -403,6 +410,7 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
                     (metric,),
                     metric,
                     batch_size=a.stage2_batch_size,
+                    model=model,
                 ),
                 save / "checkpoint_best.pt",
             )
@@ -435,8 +443,9 @@ def mu2slam_runs(a, runner: Runner, init: str, results: Dict) -> None:
         logs = [a.out / "logs" / f"{init}_stage1.log"] + [
             a.out / "logs" / f"{init}_stage2_{t}.log" for t in a.stage2
         ]
-        if init == "pretrained" and a.pretrain_log and a.pretrain_log.exists():
-            logs.append(a.pretrain_log)
+        pretraining = {"pretrained": a.pretrain_log, "mslam": a.mslam_log}.get(init)
+        if pretraining and pretraining.exists():
+            logs.append(pretraining)
         scored["training minutes"] = sum(training_seconds(log) for log in logs) / 60
 
 
@@ -640,14 +649,14 @@ def table(results: Dict, a) -> str:
 
 
 def paired_tests(runner: Runner, results: Dict) -> None:
-    """p-values of pretrained against scratch on every test set and decoding both generated
-    (paired bootstrap; keys "CORPUS METRIC p", e.g. "st_nl_en bleu p")."""
+    """p-values of the pre-trained runs (pretrained, mslam) against scratch on every test set
+    and decoding both generated (paired bootstrap; keys "CORPUS METRIC p", e.g. "st_nl_en bleu p")."""
     for (init, corpus, label, metric), system in runner.generated.items():
         base = runner.generated.get(("scratch", corpus, label, metric))
-        if init != "pretrained" or base is None:
+        if init not in ("pretrained", "mslam") or base is None:
             continue
         for m in ("wer", "cer") if metric == "wer" else ("bleu",):
-            results["pretrained"].update(
+            results[init].update(
                 keyed(corpus, {f"{m} p": compare(system, base, m)["p_value"]}, label)
             )
 
@@ -670,6 +679,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     p.add_argument(
         "--arch", default="mu2slam_tiny", help="mu2slam architecture of the pre-trained checkpoint"
+    )
+    p.add_argument(
+        "--mslam", type=Path, help="a mu2slam_slam checkpoint (mSLAM), needed for the mslam run"
+    )
+    p.add_argument(
+        "--mslam-arch",
+        default="mu2slam_slam_seq2seq_tiny",
+        help="mu2slam_slam_seq2seq architecture of the mslam run; its encoder sizes are --mslam's",
+    )
+    p.add_argument(
+        "--mslam-log",
+        type=Path,
+        default=None,
+        help="mSLAM pre-training's fairseq-train log, for its training time (default: train.log "
+        "beside --mslam's folder)",
     )
     p.add_argument("--stage1-updates", type=int, default=3000)
     p.add_argument(
@@ -827,6 +851,11 @@ def main(argv: Optional[List[str]] = None) -> None:
             )
     if a.pretrained and not a.pretrain_log:
         a.pretrain_log = a.pretrained.parent.parent / "train.log"
+    if "mslam" in runs and a.mslam is None:
+        p.error("--mslam is needed for the mslam run")
+    a.mslam = a.mslam.resolve() if a.mslam else None
+    if a.mslam and not a.mslam_log:
+        a.mslam_log = a.mslam.parent.parent / "train.log"
     runner = Runner(a.out, a.dry_run)
     # runs of earlier invocations into the same --out stay in the table (e.g. --runs s2t_conformer later)
     earlier = a.out / "results.json"
@@ -843,7 +872,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             mu2slam_runs(a, runner, "pretrained", {})
         study = noise_study(a, runner)
         atomic_write_text(a.out / "noise_study.json", json.dumps(study, indent=1))
-    if "pretrained" in results and "scratch" in results:
+    if "scratch" in results:
         paired_tests(runner, results)
     atomic_write_text(a.out / "results.json", json.dumps(results, indent=1))
     atomic_write_text(a.out / "results.md", table(results, a))

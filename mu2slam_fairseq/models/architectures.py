@@ -16,7 +16,13 @@
 - ``mu2slam_slam_base`` (model ``mu2slam_slam``): mSLAM's 0.6B encoder (SLAM's sizes):
   N=8 speech and M=16 shared Conformer layers of width 1024, FFN 4096, kernel 5, 8 heads,
   w2v-BERT's quantizer (one codebook of 1024) and 100 distractors.
-- ``mu2slam_slam_tiny``: width 96, 2 + 2 layers, 2 groups of 16 entries, for CPU tests.
+- ``mu2slam_slam_tiny``: ``mu2slam_tiny``'s encoder sizes (width 192, FFN 768, kernel 15)
+  as 2 speech + 2 shared layers, 2 groups of 16 entries, for CPU runs and tests.
+- ``mu2slam_slam_seq2seq_base`` (model ``mu2slam_slam_seq2seq``): ``mu2slam_slam_base``'s
+  encoder with mSLAM's fine-tuning decoder: 6 Transformer layers of width 512, FFN 2048,
+  8 heads, dropout 0.3.
+- ``mu2slam_slam_seq2seq_tiny``: ``mu2slam_slam_tiny``'s encoder with ``mu2slam_tiny``'s
+  decoder (2 layers of width 192, FFN 768), for CPU runs and tests.
 
 Each function only fills what the user has not set (fairseq's convention), then falls
 back to the base values. Boolean options are not set here: they always come from the
@@ -44,9 +50,11 @@ from hydra.core.config_store import ConfigStore
 
 from . import mu2slam  # noqa: F401  (registers the "mu2slam" model the architectures belong to)
 from . import slam  # noqa: F401  (registers the "mu2slam_slam" model)
+from . import slam_seq2seq  # noqa: F401  (registers the "mu2slam_slam_seq2seq" model)
 from . import w2vbert  # noqa: F401  (registers the "mu2slam_w2vbert" model)
 from .config import Mu2SlamConfig
 from .slam import SlamConfig
+from .slam_seq2seq import SlamSeq2SeqConfig
 from .w2vbert import W2vBertConfig
 
 
@@ -209,8 +217,11 @@ def slam_architecture(arch: str) -> Callable:
     return mu2slam_architecture(arch, model="mu2slam_slam", config=SlamConfig)
 
 
-@slam_architecture("mu2slam_slam_base")
-def mu2slam_slam_base(args: Any) -> None:
+def slam_seq2seq_architecture(arch: str) -> Callable:
+    return mu2slam_architecture(arch, model="mu2slam_slam_seq2seq", config=SlamSeq2SeqConfig)
+
+
+def _slam_encoder_base(args: Any) -> None:
     _default(
         args,
         embed_dim=1024,
@@ -224,29 +235,45 @@ def mu2slam_slam_base(args: Any) -> None:
         conv_norm_groups=1,
         dropout=0.1,
         input_dropout=0.1,
+        max_positions=6000,
+    )
+
+
+def _slam_encoder_tiny(args: Any) -> None:
+    """``mu2slam_tiny``'s encoder sizes: 4 Conformer layers of width 192 (2 speech + 2 shared)."""
+    _default(
+        args,
+        embed_dim=192,
+        conv_channels=64,
+        speech_layers=2,
+        shared_layers=2,
+        ffn_embed_dim=768,
+        attention_heads=4,
+        conv_kernel_size=15,
+        dropout=0.0,
+        input_dropout=0.0,
+    )
+    _slam_encoder_base(args)
+
+
+@slam_architecture("mu2slam_slam_base")
+def mu2slam_slam_base(args: Any) -> None:
+    _default(
+        args,
         latent_vars=1024,
         latent_groups=1,
         latent_dim=768,
         latent_temp="(2.0, 0.5, 0.999995)",
         final_dim=768,
         num_negatives=100,
-        max_positions=6000,
     )
+    _slam_encoder_base(args)
 
 
 @slam_architecture("mu2slam_slam_tiny")
 def mu2slam_slam_tiny(args: Any) -> None:
     _default(
         args,
-        embed_dim=96,
-        conv_channels=32,
-        speech_layers=2,
-        shared_layers=2,
-        ffn_embed_dim=192,
-        attention_heads=4,
-        conv_kernel_size=15,
-        dropout=0.0,
-        input_dropout=0.0,
         latent_vars=16,
         latent_groups=2,
         latent_dim=32,
@@ -254,4 +281,32 @@ def mu2slam_slam_tiny(args: Any) -> None:
         final_dim=32,
         num_negatives=20,
     )
+    _slam_encoder_tiny(args)
     mu2slam_slam_base(args)
+
+
+@slam_seq2seq_architecture("mu2slam_slam_seq2seq_base")
+def mu2slam_slam_seq2seq_base(args: Any) -> None:
+    _default(
+        args,
+        decoder_embed_dim=512,
+        decoder_layers=6,
+        decoder_ffn_embed_dim=2048,
+        decoder_attention_heads=8,
+        decoder_dropout=0.3,
+    )
+    _slam_encoder_base(args)
+
+
+@slam_seq2seq_architecture("mu2slam_slam_seq2seq_tiny")
+def mu2slam_slam_seq2seq_tiny(args: Any) -> None:
+    _default(
+        args,
+        decoder_embed_dim=192,
+        decoder_layers=2,
+        decoder_ffn_embed_dim=768,
+        decoder_attention_heads=4,
+        decoder_dropout=0.1,
+    )
+    _slam_encoder_tiny(args)
+    mu2slam_slam_seq2seq_base(args)

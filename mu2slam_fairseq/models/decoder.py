@@ -44,14 +44,15 @@ class PositionsWithTarget(nn.Module):
         return pos + self.target[:, None, :].to(pos.dtype)
 
 
-def transformer_config(cfg: Mu2SlamConfig) -> TransformerConfig:
-    """fairseq's decoder configuration for a pre-norm decoder of the model's width."""
+def transformer_config(cfg: Mu2SlamConfig, encoder_dim: Optional[int] = None) -> TransformerConfig:
+    """fairseq's decoder configuration for a pre-norm decoder of the model's width, whose
+    cross-attention reads an encoder of width ``encoder_dim`` (default: the same)."""
     tc = TransformerConfig()
     tc.dropout = cfg.decoder_dropout
     tc.attention_dropout = cfg.decoder_attention_dropout
     tc.activation_dropout = cfg.decoder_activation_dropout
     tc.activation_fn = cfg.decoder_activation_fn
-    tc.encoder = EncDecBaseConfig(embed_dim=cfg.embed_dim)
+    tc.encoder = EncDecBaseConfig(embed_dim=encoder_dim or cfg.embed_dim)
     tc.decoder = DecoderConfig(
         embed_dim=cfg.embed_dim,
         ffn_embed_dim=cfg.decoder_ffn_embed_dim,
@@ -75,8 +76,10 @@ class Mu2SlamDecoder(TransformerDecoderBase):
         dictionary: Dictionary,
         embed_tokens: nn.Embedding,
         input_embeddings: InputEmbeddings,
+        encoder_dim: Optional[int] = None,
     ):
-        super().__init__(transformer_config(cfg), dictionary, embed_tokens, no_encoder_attn=False)
+        tc = transformer_config(cfg, encoder_dim)
+        super().__init__(tc, dictionary, embed_tokens, no_encoder_attn=False)
         self.embed_positions = PositionsWithTarget(self.embed_positions)
         self.input_embeddings = input_embeddings
 

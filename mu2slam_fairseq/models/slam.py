@@ -20,22 +20,29 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from fairseq.dataclass import FairseqDataclass
-from fairseq.models import BaseFairseqModel, register_model
-from fairseq.modules import FairseqDropout, SinusoidalPositionalEmbedding
+from fairseq.models import BaseFairseqModel, FairseqEncoder, register_model
 from torch import nn
 
-from .conformer import Mu2SlamConformerLayer
 from .embeddings import token_embedding
+from .encoder import Mu2SlamEncoder
 from .frontend import lengths_to_padding_mask
-from .w2vbert import _POS_PAD, W2vBertFeatures, build_quantizer, sample_negatives
+from .w2vbert import (
+    StackInput,
+    W2vBertFeatures,
+    W2vBertHeads,
+    build_quantizer,
+    conformer_stack,
+    fit_mask,
+    quantize_steps,
+    run_stack,
+)
 
 PAIR_TYPES = ("asr", "ast")
 
 
 @dataclass
-class SlamConfig(FairseqDataclass):
+class SlamEncoderConfig(FairseqDataclass):
     """Sizes of the SLAM encoder; the defaults are ``mu2slam_slam_base``'s (mSLAM 0.6B)."""
 
     embed_dim: int = field(default=1024, metadata={"help": "model width"})
@@ -51,6 +58,15 @@ class SlamConfig(FairseqDataclass):
     )
     dropout: float = field(default=0.1, metadata={"help": "dropout inside the Conformer layers"})
     input_dropout: float = field(default=0.1, metadata={"help": "dropout on the stacks' inputs"})
+    max_positions: int = field(
+        default=6000, metadata={"help": "longest speech (40 ms steps) or text (tokens) input"}
+    )
+
+
+@dataclass
+class SlamConfig(SlamEncoderConfig):
+    """The encoder's sizes and the pre-training heads' (w2v-BERT's quantizer and losses)."""
+
     latent_vars: int = field(default=1024, metadata={"help": "quantizer entries per group (V)"})
     latent_groups: int = field(default=1, metadata={"help": "quantizer groups (G)"})
     latent_dim: int = field(default=768, metadata={"help": "code vector size"})
@@ -60,9 +76,6 @@ class SlamConfig(FairseqDataclass):
     )
     final_dim: int = field(default=768, metadata={"help": "space in which c and q are compared"})
     num_negatives: int = field(default=100, metadata={"help": "distractors per masked step"})
-    max_positions: int = field(
-        default=6000, metadata={"help": "longest speech (40 ms steps) or text (tokens) input"}
-    )
 
 
 def join(
@@ -83,7 +96,7 @@ def join(
         valid = steps[None] < lengths[:, None]
         rows = torch.arange(bsz, device=x.device)[:, None].expand_as(valid)[valid]
         cols = (offset[:, None] + steps[None])[valid]
-        out = out.index_put((rows, cols), x[valid])
+        out = out.index_put((rows, cols), x[valid].to(out.dtype))  # autocast: parts may differ
         index.append((valid, rows, cols))
         offset = offset + lengths
     padding = torch.arange(out.size(1), device=out.device)[None] >= total[:, None]
@@ -97,43 +110,100 @@ def split(h: torch.Tensor, part: Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return out.index_put((valid.nonzero(as_tuple=True)), h[rows, cols])
 
 
+class SlamEncoder(FairseqEncoder):
+    """The encoder that SLAM pre-trains and fine-tuning keeps (``slam_seq2seq.py``): the
+    speech stack over X, the text embedding and the shared stack (module doc)."""
+
+    def __init__(self, cfg: SlamEncoderConfig, vocab_size: int, pad: int):
+        super().__init__(None)
+        d = cfg.embed_dim
+        self.pad, self.max_source_positions = pad, cfg.max_positions
+        self.features = W2vBertFeatures(cfg.input_feat_per_channel, cfg.conv_channels, d)
+        self.inputs = StackInput(d, cfg.max_positions, cfg.input_dropout)
+        self.speech_layers = conformer_stack(cfg, cfg.speech_layers)
+        self.speech_norm = nn.LayerNorm(d)  # SLAM: speech encoder outputs are layer normalised
+        self.embed_tokens = token_embedding(vocab_size, d, pad)
+        self.embed_scale = d**0.5
+        self.text_norm = nn.LayerNorm(d)
+        self.shared_layers = conformer_stack(cfg, cfg.shared_layers)
+
+    def max_positions(self) -> int:
+        return self.max_source_positions
+
+    def speech(
+        self, feats: torch.Tensor, lengths: torch.Tensor, mask: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
+        """X (``x``), its ``steps`` and ``padding``, and C (``c``), the speech stack's output
+        over X with the ``mask``ed steps (cut or padded to the grid, kept to valid steps)
+        replaced by the mask embedding; without a mask nothing is replaced."""
+        x, steps = self.features(feats, lengths)
+        padding = lengths_to_padding_mask(steps, x.size(1))
+        out = {"x": x, "steps": steps, "padding": padding}
+        if mask is not None:
+            mask = out["mask"] = fit_mask(mask, padding)
+        out["c"] = run_stack(self.speech_layers, self.inputs(x, mask, padding), padding)
+        return out
+
+    def text_embed(self, tokens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """W (B, L, D) and the padding mask of a batch of token ids."""
+        padding = tokens.eq(self.pad)
+        x = self.embed_scale * self.embed_tokens(tokens)
+        x = self.text_norm(x + self.inputs.positions(padding, x.dtype))
+        return self.inputs.dropout(x), padding
+
+    def shared(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        return run_stack(self.shared_layers, x, padding)
+
+    def forward(
+        self,
+        src_tokens: torch.Tensor,
+        src_lengths: torch.Tensor,
+        src_speech: Optional[torch.Tensor] = None,
+        src_speech_lengths: Optional[torch.Tensor] = None,
+        speech_mask: Optional[torch.Tensor] = None,
+        tgt_lang: Optional[torch.Tensor] = None,
+        tgt_modality: Optional[torch.Tensor] = None,
+        **languages: Optional[torch.Tensor],
+    ) -> Dict[str, List[torch.Tensor]]:
+        """A fine-tuning batch (``Mu2SlamEncoder.forward``'s inputs) of speech (speech stack,
+        then shared stack) or of text (shared stack) in fairseq's encoder-output format.
+
+        SLAM has no language embeddings: ``languages`` (speech_lang, text_lang) are not
+        read; tgt_lang and tgt_modality are carried along for the decoder."""
+        if src_speech is not None and src_speech.size(1) > 0:
+            if src_tokens.size(1) > 0:
+                raise ValueError("a SLAM encoder takes speech or text, not both in one item")
+            sp = self.speech(src_speech, src_speech_lengths, speech_mask)
+            x, padding, steps = self.speech_norm(sp["c"]), sp["padding"], sp["steps"]
+        else:
+            x, padding = self.text_embed(src_tokens)
+            steps = src_tokens.new_zeros(src_tokens.size(0))
+        x = self.shared(x, padding).transpose(0, 1)
+        return {
+            "encoder_out": [x],
+            "encoder_padding_mask": [padding],
+            "encoder_embedding": [],
+            "encoder_states": [],
+            "src_tokens": [],
+            "src_lengths": [],
+            "speech_steps": [steps],
+            "tgt_lang": [] if tgt_lang is None else [tgt_lang.to(x.device).long()],
+            "tgt_modality": [] if tgt_modality is None else [tgt_modality.to(x.device).long()],
+        }
+
+    reorder_encoder_out = Mu2SlamEncoder.reorder_encoder_out
+
+
 @register_model("mu2slam_slam", dataclass=SlamConfig)
 class SlamModel(BaseFairseqModel):
     def __init__(self, cfg: SlamConfig, vocab_size: int, pad: int):
         super().__init__()
         self.cfg, self.pad = cfg, pad
         d = cfg.embed_dim
-        self.features = W2vBertFeatures(cfg.input_feat_per_channel, cfg.conv_channels, d)
+        self.encoder = SlamEncoder(cfg, vocab_size, pad)
         self.quantizer = build_quantizer(cfg)
-        self.mask_emb = nn.Parameter(torch.empty(d).uniform_())
-        self.embed_positions = SinusoidalPositionalEmbedding(
-            d, _POS_PAD, init_size=cfg.max_positions + _POS_PAD + 1
-        )
-        self.input_dropout = FairseqDropout(cfg.input_dropout, module_name="SlamInput")
-
-        def stack(n: int) -> nn.ModuleList:
-            return nn.ModuleList(
-                Mu2SlamConformerLayer(
-                    d,
-                    cfg.ffn_embed_dim,
-                    cfg.attention_heads,
-                    cfg.conv_kernel_size,
-                    cfg.dropout,
-                    cfg.conv_norm_groups,
-                )
-                for _ in range(n)
-            )
-
-        self.speech_layers = stack(cfg.speech_layers)
-        self.speech_norm = nn.LayerNorm(d)  # SLAM: speech encoder outputs are layer normalised
-        self.embed_tokens = token_embedding(vocab_size, d, pad)
-        self.embed_scale = d**0.5
-        self.text_norm = nn.LayerNorm(d)
-        self.shared_layers = stack(cfg.shared_layers)
+        self.w2vbert = W2vBertHeads(cfg, self.num_codes)
         self.cls = nn.Parameter(torch.empty(d).normal_(std=d**-0.5))
-        self.final_proj = nn.Linear(d, cfg.final_dim)
-        self.project_q = nn.Linear(cfg.latent_dim, cfg.final_dim)
-        self.speech_mlm_head = nn.Linear(d, self.num_codes)
         self.text_mlm_head = nn.Linear(d, vocab_size)
         self.ctc_head = nn.Linear(d, vocab_size)
         self.stm_head = nn.Linear(d, 2)
@@ -150,74 +220,16 @@ class SlamModel(BaseFairseqModel):
     def max_positions(self) -> Optional[int]:
         return None  # the task's limits apply
 
-    # ---- stacks ------------------------------------------------------------------
-    @staticmethod
-    def _run(layers: nn.ModuleList, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        x = x.transpose(0, 1)
-        for layer in layers:
-            x = layer(x, padding)
-        return x.transpose(0, 1)
-
-    def _positions(self, padding: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        marks = torch.where(padding, _POS_PAD, _POS_PAD + 1).long()
-        return self.embed_positions(marks).to(dtype)
-
     def speech_encoder(
         self, feats: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor, quantize: bool = True
     ) -> Dict[str, Any]:
-        """X, the quantizer's targets (when ``quantize``) and C, the N speech layers' output
-        over the masked X; ``mask`` is cut or padded to the grid and kept to valid steps."""
-        x, steps = self.features(feats, lengths)
-        padding = lengths_to_padding_mask(steps, x.size(1))
-        mask = mask[:, : x.size(1)]
-        if mask.size(1) < x.size(1):
-            mask = F.pad(mask, (0, x.size(1) - mask.size(1)))
-        mask = mask & ~padding
-        out: Dict[str, Any] = {"steps": steps, "padding": padding, "mask": mask}
+        """``SlamEncoder.speech`` over the masked X, plus the quantizer's targets (``quantize``)."""
+        out: Dict[str, Any] = self.encoder.speech(feats, lengths, mask)
         if quantize:
-            valid = ~padding
-            q_out = self.quantizer(x[valid].unsqueeze(0), produce_targets=True)
-            q_all = x.new_zeros(x.shape[:2] + (self.cfg.latent_dim,))
-            q_all[valid] = q_out["x"][0].to(q_all.dtype)
-            ids = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
-            ids[valid] = self.quantizer.to_codebook_index(q_out["targets"][0])
-            out.update(q_out=q_out, q_all=q_all, ids=ids)
-        masked = torch.where(mask[..., None], self.mask_emb.to(x.dtype), x)
-        h = self.input_dropout(masked + self._positions(padding, x.dtype))
-        out["c"] = self._run(self.speech_layers, h, padding)
+            out["q"] = quantize_steps(self.quantizer, out["x"], out["padding"], self.cfg.latent_dim)
         return out
 
-    def text_embed(self, tokens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """W (B, L, D) and the padding mask of a batch of token ids."""
-        padding = tokens.eq(self.pad)
-        x = self.embed_scale * self.embed_tokens(tokens)
-        x = self.text_norm(x + self._positions(padding, x.dtype))
-        return self.input_dropout(x), padding
-
-    def shared(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        return self._run(self.shared_layers, x, padding)
-
     # ---- per data type -----------------------------------------------------------
-    def _w2vbert(self, sp: Dict[str, Any], m: torch.Tensor) -> Dict[str, Any]:
-        """w2v-BERT's outputs at the masked steps (``W2vBertModel.forward``'s keys): c and q
-        in the comparison space, distractors, speech MLM logits over m and code-id targets."""
-        mask = sp["mask"]
-        quantized = self.project_q(sp["q_all"][mask])
-        negs = sample_negatives(mask, self.cfg.num_negatives)
-        q_out = sp["q_out"]
-        return {
-            "context": self.final_proj(sp["c"][mask]),
-            "quantized": quantized,
-            "negatives": quantized[negs["index"]],
-            "negatives_valid": negs["valid"],
-            "mlm_logits": self.speech_mlm_head(m[mask]),
-            "mlm_targets": sp["ids"][mask],
-            "prob_perplexity": q_out["prob_perplexity"],
-            "code_perplexity": q_out["code_perplexity"],
-            "num_vars": q_out["num_vars"],
-            "temp": q_out["temp"],
-        }
-
     def _text_mlm(self, h: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
         keep = targets.ne(self.pad)
         return {"text_logits": self.text_mlm_head(h[keep]), "text_targets": targets[keep]}
@@ -227,13 +239,13 @@ class SlamModel(BaseFairseqModel):
     ) -> Dict[str, Any]:
         """w2v-BERT on speech-only data: the speech stack, then the shared stack."""
         sp = self.speech_encoder(feats, lengths, speech_mask)
-        m = self.shared(self.speech_norm(sp["c"]), sp["padding"])
-        return self._w2vbert(sp, m)
+        m = self.encoder.shared(self.encoder.speech_norm(sp["c"]), sp["padding"])
+        return self.w2vbert(sp["c"], m, sp["q"], sp["mask"])
 
     def text_forward(self, tokens: torch.Tensor, text_targets: torch.Tensor) -> Dict[str, Any]:
         """SpanBERT on text-only data: MLM logits at the positions with a target."""
-        w, padding = self.text_embed(tokens)
-        return self._text_mlm(self.shared(w, padding), text_targets)
+        w, padding = self.encoder.text_embed(tokens)
+        return self._text_mlm(self.encoder.shared(w, padding), text_targets)
 
     def pair_forward(
         self,
@@ -247,13 +259,13 @@ class SlamModel(BaseFairseqModel):
         """TLM on a pair [C, W]: w2v-BERT on its speech, MLM on its text; plus the CTC
         logits (B, T, V) of the shared output's speech part and its valid ``steps``."""
         sp = self.speech_encoder(feats, lengths, speech_mask)
-        w, _ = self.text_embed(tokens)
+        w, _ = self.encoder.text_embed(tokens)
         x, padding, (s_idx, t_idx) = join(
-            [(self.speech_norm(sp["c"]), sp["steps"]), (w, text_lengths)]
+            [(self.encoder.speech_norm(sp["c"]), sp["steps"]), (w, text_lengths)]
         )
-        h = self.shared(x, padding)
+        h = self.encoder.shared(x, padding)
         h_s, h_t = split(h, s_idx), split(h, t_idx)
-        out = self._w2vbert(sp, h_s)
+        out = self.w2vbert(sp["c"], h_s, sp["q"], sp["mask"])
         out.update(self._text_mlm(h_t, text_targets))
         out.update(ctc_logits=self.ctc_head(h_s), speech_steps=sp["steps"], speech_hidden=h_s)
         return out
@@ -267,15 +279,14 @@ class SlamModel(BaseFairseqModel):
     ) -> torch.Tensor:
         """STM logits (B, 2) at [CLS] of the unmasked [CLS, C, W]; class 1: a true pair."""
         bsz = feats.size(0)
-        unmasked = torch.zeros(bsz, 0, dtype=torch.bool, device=feats.device)
-        sp = self.speech_encoder(feats, lengths, unmasked, quantize=False)
-        w, _ = self.text_embed(stm_tokens)
+        sp = self.encoder.speech(feats, lengths)
+        w, _ = self.encoder.text_embed(stm_tokens)
         cls = self.cls.to(w.dtype).expand(bsz, 1, -1)
         ones = torch.ones(bsz, dtype=torch.long, device=feats.device)
         x, padding, _ = join(
-            [(cls, ones), (self.speech_norm(sp["c"]), sp["steps"]), (w, stm_lengths)]
+            [(cls, ones), (self.encoder.speech_norm(sp["c"]), sp["steps"]), (w, stm_lengths)]
         )
-        return self.stm_head(self.shared(x, padding)[:, 0])
+        return self.stm_head(self.encoder.shared(x, padding)[:, 0])
 
     def forward(self, views: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Every type's batch of one update in one call (so data-parallel wrappers see a

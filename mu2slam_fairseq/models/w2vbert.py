@@ -143,42 +143,129 @@ def sample_negatives(
     return {"index": index, "valid": valid}
 
 
+def conformer_stack(cfg: Any, n: int) -> nn.ModuleList:
+    """n Conformer layers of the config's sizes (``W2vBertConfig`` or ``SlamConfig``)."""
+    return nn.ModuleList(
+        Mu2SlamConformerLayer(
+            cfg.embed_dim,
+            cfg.ffn_embed_dim,
+            cfg.attention_heads,
+            cfg.conv_kernel_size,
+            cfg.dropout,
+            cfg.conv_norm_groups,
+        )
+        for _ in range(n)
+    )
+
+
+def run_stack(layers: nn.ModuleList, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """Batch-first (B, T, D) through the (time-major) Conformer layers."""
+    x = x.transpose(0, 1)
+    for layer in layers:
+        x = layer(x, padding)
+    return x.transpose(0, 1)
+
+
+def fit_mask(mask: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """A batch's step mask cut or padded to the grid of ``padding``, kept to valid steps."""
+    steps = padding.size(1)
+    mask = mask[:, :steps]
+    if mask.size(1) < steps:
+        mask = F.pad(mask, (0, steps - mask.size(1)))
+    return mask & ~padding
+
+
+class StackInput(nn.Module):
+    """X -> the input of a Conformer stack: masked steps replaced by a learned vector
+    (initialised as wav2vec 2.0's), sinusoidal positions added, input dropout."""
+
+    def __init__(self, embed_dim: int, max_positions: int, dropout: float):
+        super().__init__()
+        self.mask_emb = nn.Parameter(torch.empty(embed_dim).uniform_())
+        self.embed_positions = SinusoidalPositionalEmbedding(
+            embed_dim, _POS_PAD, init_size=max_positions + _POS_PAD + 1
+        )
+        self.dropout = FairseqDropout(dropout, module_name="StackInput")
+
+    def positions(self, padding: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        marks = torch.where(padding, _POS_PAD, _POS_PAD + 1).long()
+        return self.embed_positions(marks).to(dtype)
+
+    def forward(
+        self, x: torch.Tensor, mask: Optional[torch.Tensor], padding: torch.Tensor
+    ) -> torch.Tensor:
+        if mask is not None:
+            x = torch.where(mask[..., None], self.mask_emb.to(x.dtype), x)
+        return self.dropout(x + self.positions(padding, x.dtype))
+
+
+def quantize_steps(
+    quantizer: GumbelVectorQuantizer, x: torch.Tensor, padding: torch.Tensor, latent_dim: int
+) -> Dict[str, Any]:
+    """The quantizer over the valid steps of X (so that padding does not enter its
+    perplexities): ``q_out`` (the quantizer's outputs), code vectors ``q_all``
+    (B, T, latent_dim) and code ids ``ids`` (B, T), zero at padding."""
+    valid = ~padding
+    q_out = quantizer(x[valid].unsqueeze(0), produce_targets=True)
+    q_all = x.new_zeros(x.shape[:2] + (latent_dim,))
+    q_all[valid] = q_out["x"][0].to(q_all.dtype)
+    ids = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
+    ids[valid] = quantizer.to_codebook_index(q_out["targets"][0])
+    return {"q_out": q_out, "q_all": q_all, "ids": ids}
+
+
+class W2vBertHeads(nn.Module):
+    """What the w2v-BERT losses compare at the masked steps (``masked_outputs``):
+    c and q projected into one space, and the MLM head over the V^G code ids."""
+
+    def __init__(self, cfg: Any, num_codes: int):
+        super().__init__()
+        self.final_proj = nn.Linear(cfg.embed_dim, cfg.final_dim)
+        self.project_q = nn.Linear(cfg.latent_dim, cfg.final_dim)
+        self.mlm_head = nn.Linear(cfg.embed_dim, num_codes)
+        self.num_negatives = cfg.num_negatives
+
+    def forward(
+        self, c: torch.Tensor, m: torch.Tensor, q: Dict[str, Any], mask: torch.Tensor
+    ) -> Dict[str, Any]:
+        """For the M masked steps in ``mask.nonzero()`` order: ``context`` c (M, F') and
+        ``quantized`` q (M, F'), ``negatives`` (M, K, F') with ``negatives_valid`` (M, K),
+        ``mlm_logits`` (M, V^G) and ``mlm_targets`` (M,); and the quantizer's
+        ``prob_perplexity``, ``code_perplexity``, ``num_vars``, ``temp``."""
+        quantized = self.project_q(q["q_all"][mask])
+        negs = sample_negatives(mask, self.num_negatives)
+        q_out = q["q_out"]
+        return {
+            "context": self.final_proj(c[mask]),
+            "quantized": quantized,
+            "negatives": quantized[negs["index"]],
+            "negatives_valid": negs["valid"],
+            "mlm_logits": self.mlm_head(m[mask]),
+            "mlm_targets": q["ids"][mask],
+            "prob_perplexity": q_out["prob_perplexity"],
+            "code_perplexity": q_out["code_perplexity"],
+            "num_vars": q_out["num_vars"],
+            "temp": q_out["temp"],
+        }
+
+
 @register_model("mu2slam_w2vbert", dataclass=W2vBertConfig)
 class W2vBertModel(BaseFairseqModel):
     def __init__(self, cfg: W2vBertConfig):
         super().__init__()
         self.cfg = cfg
-        d = cfg.embed_dim
         # input normalisation (global CMVN), set by the task; part of the checkpoint so that
         # the exported tokenizer needs nothing else
         self.register_buffer("input_mean", torch.zeros(cfg.input_feat_per_channel))
         self.register_buffer("input_std", torch.ones(cfg.input_feat_per_channel))
-        self.features = W2vBertFeatures(cfg.input_feat_per_channel, cfg.conv_channels, d)
-        self.quantizer = build_quantizer(cfg)
-        self.mask_emb = nn.Parameter(torch.empty(d).uniform_())
-        self.embed_positions = SinusoidalPositionalEmbedding(
-            d, _POS_PAD, init_size=cfg.max_positions + _POS_PAD + 1
+        self.features = W2vBertFeatures(
+            cfg.input_feat_per_channel, cfg.conv_channels, cfg.embed_dim
         )
-        self.input_dropout = FairseqDropout(cfg.input_dropout, module_name="W2vBertInput")
-
-        def stack(n: int) -> nn.ModuleList:
-            return nn.ModuleList(
-                Mu2SlamConformerLayer(
-                    d,
-                    cfg.ffn_embed_dim,
-                    cfg.attention_heads,
-                    cfg.conv_kernel_size,
-                    cfg.dropout,
-                    cfg.conv_norm_groups,
-                )
-                for _ in range(n)
-            )
-
-        self.contrastive_module = stack(cfg.contrastive_layers)
-        self.mlm_module = stack(cfg.mlm_layers)
-        self.final_proj = nn.Linear(d, cfg.final_dim)
-        self.project_q = nn.Linear(cfg.latent_dim, cfg.final_dim)
-        self.mlm_head = nn.Linear(d, self.num_codes)
+        self.quantizer = build_quantizer(cfg)
+        self.inputs = StackInput(cfg.embed_dim, cfg.max_positions, cfg.input_dropout)
+        self.contrastive_module = conformer_stack(cfg, cfg.contrastive_layers)
+        self.mlm_module = conformer_stack(cfg, cfg.mlm_layers)
+        self.heads = W2vBertHeads(cfg, self.num_codes)
 
     @classmethod
     def build_model(cls, cfg: W2vBertConfig, task: Any) -> "W2vBertModel":
@@ -206,59 +293,19 @@ class W2vBertModel(BaseFairseqModel):
         feats = (feats - self.input_mean) / self.input_std
         return self.features(feats, lengths)
 
-    def _conformer(
-        self, layers: nn.ModuleList, x: torch.Tensor, padding: torch.Tensor
-    ) -> torch.Tensor:
-        x = x.transpose(0, 1)
-        for layer in layers:
-            x = layer(x, padding)
-        return x.transpose(0, 1)
-
     def forward(
         self, feats: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor
     ) -> Dict[str, Any]:
-        """feats (B, T, F) raw log-Mel, lengths (B,), mask (B, T_grid) True at masked steps.
-
-        Returns, for the M masked steps in ``mask.nonzero()`` order: ``context`` c (M, F')
-        and ``quantized`` q (M, F') in the comparison space, ``negatives`` (M, K, F') with
-        ``negatives_valid`` (M, K), ``mlm_logits`` (M, V^G) and ``mlm_targets`` (M,); and
-        the quantizer's ``prob_perplexity``, ``code_perplexity``, ``num_vars``, ``temp``.
-        """
+        """feats (B, T, F) raw log-Mel, lengths (B,), mask (B, T_grid) True at masked steps:
+        ``W2vBertHeads``' outputs at the masked steps."""
         x, steps = self.featurize(feats, lengths)
         padding = lengths_to_padding_mask(steps, x.size(1))
-        mask = mask[:, : x.size(1)] & ~padding
-        if mask.size(1) < x.size(1):
-            mask = F.pad(mask, (0, x.size(1) - mask.size(1)))
-        valid = ~padding
-        # the quantizer sees valid steps only, so padding does not enter its perplexities
-        q_out = self.quantizer(x[valid].unsqueeze(0), produce_targets=True)
-        q_all = x.new_zeros(x.shape[:2] + (self.cfg.latent_dim,))
-        q_all[valid] = q_out["x"][0].to(q_all.dtype)
-        ids = torch.zeros(x.shape[:2], dtype=torch.long, device=x.device)
-        ids[valid] = self.quantizer.to_codebook_index(q_out["targets"][0])
-
-        masked = torch.where(mask[..., None], self.mask_emb.to(x.dtype), x)
-        positions = self.embed_positions(torch.where(padding, _POS_PAD, _POS_PAD + 1).long()).to(
-            x.dtype
-        )
-        h = self.input_dropout(masked + positions)
-        c = self._conformer(self.contrastive_module, h, padding)
-        m = self._conformer(self.mlm_module, c, padding)
-
-        quantized = self.project_q(q_all[mask])
-        negs = sample_negatives(mask, self.cfg.num_negatives)
-        return {
-            "context": self.final_proj(c[mask]),
-            "quantized": quantized,
-            "negatives": quantized[negs["index"]],
-            "negatives_valid": negs["valid"],
-            "mlm_logits": self.mlm_head(m[mask]),
-            "mlm_targets": ids[mask],
-            "prob_perplexity": q_out["prob_perplexity"],
-            "code_perplexity": q_out["code_perplexity"],
-            "num_vars": q_out["num_vars"],
-            "temp": q_out["temp"],
-        }
+        mask = fit_mask(mask, padding)
+        q = quantize_steps(self.quantizer, x, padding, self.cfg.latent_dim)
+        h = self.inputs(x, mask, padding)
+        c = run_stack(self.contrastive_module, h, padding)
+        m = run_stack(self.mlm_module, c, padding)
+        return self.heads(c, m, q, mask)
 
     @torch.no_grad()
     def unit_ids(self, feats: torch.Tensor, lengths: torch.Tensor) -> List[torch.Tensor]:

@@ -6,14 +6,14 @@ groups a batch's examples by type and builds each type's views. Which indices fo
 batch is the sampler's business (``batching.py``).
 """
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from fairseq.data import Dictionary
 
 from ...objectives import DATA_TYPES
 from ..io.cmvn import GlobalCmvn
-from .data_config import DataConfig
+from .data_config import CorpusConfig, DataConfig
 from .datasets import (
     DATASET_CLASSES,
     Augment,
@@ -140,6 +140,33 @@ class MultiTypeDataset(SizedDataset):
             d.set_epoch(epoch)
 
 
+def combine_corpora(
+    cfg: DataConfig,
+    split: str,
+    make: Callable[[CorpusConfig, Any, Optional[Callable]], ExampleDataset],
+    epoch: int = 1,
+    types: Optional[Sequence[str]] = None,
+) -> MultiTypeDataset:
+    """The combined dataset of one split, from the corpora (of ``types``; default: all)
+    that list it: ``make(corpus, manifest, transform)`` builds each one's dataset over its
+    manifest (of a sharded corpus, the shard of ``epoch``), ``transform`` being the data
+    config's global CMVN; temperatures and shard counts come from the config."""
+    corpora = [c for c in cfg.corpora_for(split) if types is None or c.type in types]
+    if not corpora:
+        kind = f"{'/'.join(types)} " if types else ""
+        raise ValueError(f"{cfg.path}: no {kind}corpus has a {split!r} split")
+    transform: Optional[Callable] = (
+        GlobalCmvn(cfg.features.global_cmvn) if cfg.features.global_cmvn else None
+    )
+    dataset = MultiTypeDataset(
+        [make(c, c.shard(split, epoch), transform) for c in corpora],
+        {c.name: c.temperature for c in corpora},
+        {c.name: len(c.splits[split]) for c in corpora},
+    )
+    release_freed_memory()
+    return dataset
+
+
 def build_dataset(
     cfg: DataConfig,
     split: str,
@@ -150,19 +177,12 @@ def build_dataset(
     augment: Optional[Augment] = None,
     epoch: int = 1,
 ) -> MultiTypeDataset:
-    """The combined dataset of one split, from the corpora that list it (of a sharded
-    corpus, the shard of ``epoch``).
+    """The Mu2SLAM dataset of one split (``combine_corpora``); ``augment`` (e.g.
+    SpecAugment, for training splits) applies to every speech input."""
 
-    ``augment`` (e.g. SpecAugment, for training splits) applies to every speech input."""
-    corpora = cfg.corpora_for(split)
-    if not corpora:
-        raise ValueError(f"{cfg.path}: no corpus has a {split!r} split")
-    transform: Optional[Callable] = (
-        GlobalCmvn(cfg.features.global_cmvn) if cfg.features.global_cmvn else None
-    )
-    datasets = [
-        DATASET_CLASSES[c.type](
-            c.shard(split, epoch),
+    def make(c: CorpusConfig, manifest: Any, transform: Optional[Callable]) -> ExampleDataset:
+        return DATASET_CLASSES[c.type](
+            manifest,
             dictionary,
             encode,
             masking=cfg.masking,
@@ -175,12 +195,5 @@ def build_dataset(
             name=c.name,
             augment=augment,
         )
-        for c in corpora
-    ]
-    dataset = MultiTypeDataset(
-        datasets,
-        {c.name: c.temperature for c in corpora},
-        {c.name: len(c.splits[split]) for c in corpora},
-    )
-    release_freed_memory()
-    return dataset
+
+    return combine_corpora(cfg, split, make, epoch)

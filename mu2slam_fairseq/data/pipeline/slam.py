@@ -24,19 +24,17 @@ pair is a true pair.
 """
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type
 
 import numpy as np
 import torch
 from fairseq.data import Dictionary
 
 from ...symbols import MASK
-from ..io.cmvn import GlobalCmvn
-from .data_config import DataConfig
+from .data_config import CorpusConfig, DataConfig
 from .datasets import DATASET_CLASSES, ExampleDataset, TextEncodeFn, UnusableExample
-from .heap import release_freed_memory
 from .masking import apply_mask, contiguous_mask, item_rng, span_mask
-from .multitype import MultiTypeDataset
+from .multitype import MultiTypeDataset, combine_corpora
 
 SLAM_TYPES = ("speech", "text", "asr", "ast")
 PAIR_TYPES = ("asr", "ast")
@@ -228,17 +226,11 @@ def build_slam_dataset(
     epoch: int = 1,
     types: Tuple[str, ...] = SLAM_TYPES,
 ) -> MultiTypeDataset:
-    """The split's corpora of ``types`` as one dataset (``multitype.build_dataset`` with
-    the SLAM examples); the data config's global CMVN normalises the features."""
-    corpora = [c for c in cfg.corpora_for(split) if c.type in types]
-    if not corpora:
-        raise ValueError(f"{cfg.path}: no {'/'.join(types)} corpus has a {split!r} split")
-    transform: Optional[Callable] = (
-        GlobalCmvn(cfg.features.global_cmvn) if cfg.features.global_cmvn else None
-    )
-    datasets = [
-        SLAM_DATASET_CLASSES[c.type](
-            c.shard(split, epoch),
+    """The split's corpora of ``types`` as one dataset of SLAM examples (``combine_corpora``)."""
+
+    def make(c: CorpusConfig, manifest: Any, transform: Optional[Callable]) -> ExampleDataset:
+        return SLAM_DATASET_CLASSES[c.type](
+            manifest,
             dictionary,
             settings,
             encode=encode,
@@ -248,12 +240,5 @@ def build_slam_dataset(
             tgt_lang=c.tgt_lang,
             name=c.name,
         )
-        for c in corpora
-    ]
-    dataset = MultiTypeDataset(
-        datasets,
-        {c.name: c.temperature for c in corpora},
-        {c.name: len(c.splits[split]) for c in corpora},
-    )
-    release_freed_memory()
-    return dataset
+
+    return combine_corpora(cfg, split, make, epoch, types)
