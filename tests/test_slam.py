@@ -228,6 +228,22 @@ def test_fairseq_train_knows_the_slam_names():
         )
         assert (args.embed_dim, args.speech_layers, args.shared_layers) == layers
         assert args.slam_preset == "slam" and args.tlm_weight == 0.5
+    for arch, sizes in (
+        ("mu2slam_slam_seq2seq_base", (1024, 16, 512, 6)),
+        ("mu2slam_slam_seq2seq_tiny", (192, 2, 192, 2)),
+    ):
+        args = options.parse_args_and_arch(
+            options.get_training_parser(),
+            ["DATA", "--task", "mu2slam_finetune", "--arch", arch, "--criterion", "mu2slam_seq2seq"]
+            + ["--load-pretrained-encoder-from", "mslam.pt"],
+        )
+        assert (
+            args.embed_dim,
+            args.shared_layers,
+            args.decoder_embed_dim,
+            args.decoder_layers,
+        ) == sizes
+        assert args.load_pretrained_encoder_from == "mslam.pt"
 
 
 # ---------------------------------------------------------------- fairseq-train, two stages
