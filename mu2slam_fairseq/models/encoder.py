@@ -212,17 +212,7 @@ class Mu2SlamEncoder(FairseqEncoder):
             x = layer(x, padding_mask)
             if return_all_hiddens:
                 states.append(x)
-        return {
-            "encoder_out": [x],
-            "encoder_padding_mask": [padding_mask],
-            "encoder_embedding": [],
-            "encoder_states": states,
-            "src_tokens": [],
-            "src_lengths": [],
-            "speech_steps": [emb["speech_steps"]],
-            "tgt_lang": [] if tgt_lang is None else [tgt_lang.to(x.device).long()],
-            "tgt_modality": [] if tgt_modality is None else [tgt_modality.to(x.device).long()],
-        }
+        return encoder_output(x, padding_mask, emb["speech_steps"], tgt_lang, tgt_modality, states)
 
     def reorder_encoder_out(self, encoder_out: EncoderOut, new_order: torch.Tensor) -> EncoderOut:
         """Select/reorder batch items (beam search): time-major tensors on dim 1, the rest on dim 0."""
@@ -251,6 +241,29 @@ class Mu2SlamEncoder(FairseqEncoder):
             **cut,
             "encoder_padding_mask": [m[:, :steps] for m in out["encoder_padding_mask"]],
         }
+
+
+def encoder_output(
+    x: torch.Tensor,
+    padding_mask: torch.Tensor,
+    speech_steps: torch.Tensor,
+    tgt_lang: Optional[torch.Tensor],
+    tgt_modality: Optional[torch.Tensor],
+    states: Optional[List[torch.Tensor]] = None,
+) -> EncoderOut:
+    """fairseq's encoder-output dict of a (T, B, C) output, with the speech steps and the
+    decoder's target language and modality carried along (reordered with it in beam search)."""
+    return {
+        "encoder_out": [x],
+        "encoder_padding_mask": [padding_mask],
+        "encoder_embedding": [],
+        "encoder_states": states or [],
+        "src_tokens": [],
+        "src_lengths": [],
+        "speech_steps": [speech_steps],
+        "tgt_lang": [] if tgt_lang is None else [tgt_lang.to(x.device).long()],
+        "tgt_modality": [] if tgt_modality is None else [tgt_modality.to(x.device).long()],
+    }
 
 
 def _fit(x: torch.Tensor, length: int, fill: float) -> torch.Tensor:

@@ -25,7 +25,7 @@ from fairseq.models import BaseFairseqModel, FairseqEncoder, register_model
 from torch import nn
 
 from .embeddings import token_embedding
-from .encoder import Mu2SlamEncoder
+from .encoder import Mu2SlamEncoder, encoder_output
 from .frontend import lengths_to_padding_mask
 from .w2vbert import (
     StackInput,
@@ -179,17 +179,7 @@ class SlamEncoder(FairseqEncoder):
             x, padding = self.text_embed(src_tokens)
             steps = src_tokens.new_zeros(src_tokens.size(0))
         x = self.shared(x, padding).transpose(0, 1)
-        return {
-            "encoder_out": [x],
-            "encoder_padding_mask": [padding],
-            "encoder_embedding": [],
-            "encoder_states": [],
-            "src_tokens": [],
-            "src_lengths": [],
-            "speech_steps": [steps],
-            "tgt_lang": [] if tgt_lang is None else [tgt_lang.to(x.device).long()],
-            "tgt_modality": [] if tgt_modality is None else [tgt_modality.to(x.device).long()],
-        }
+        return encoder_output(x, padding, steps, tgt_lang, tgt_modality)
 
     reorder_encoder_out = Mu2SlamEncoder.reorder_encoder_out
 
