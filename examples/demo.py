@@ -271,6 +271,9 @@ def mslam_stage(work: Path, budget: Budget, bf16: List[str]) -> Stage:
     cmd = [str(Path(sys.executable).parent / "fairseq-train"), str(pre), "--user-dir", str(PLUGIN)]
     cmd += ["--task", "mu2slam_slam", "--slam-preset", "mslam", "--arch", "mu2slam_slam_tiny"]
     cmd += ["--criterion", "mu2slam_slam", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)"]
+    # the w2v-BERT tokenizer's settings: with wav2vec 2.0's 0.1 the codebook collapsed to a few
+    # codes within 100 updates on this corpus (speech MLM accuracy 0.94: trivial targets)
+    cmd += ["--diversity-weight", W2VBERT_DIVERSITY, "--latent-temp", W2VBERT_TEMPERATURE]
     cmd += ["--lr", "2e-3", "--lr-scheduler", "inverse_sqrt"]
     cmd += ["--warmup-updates", str(budget.pretrain_warmup), "--clip-norm", "5"]
     cmd += [*length, "--max-tokens", str(budget.max_tokens)]

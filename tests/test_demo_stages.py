@@ -123,6 +123,9 @@ def test_the_mslam_option_pretrains_alike_and_fine_tunes_by_the_same_recipe(tmp_
     ):
         assert _flag(mslam, flag) == _flag(pre, flag), flag
     assert mslam[1] == pre[1]  # the same data folder and data config
+    # the codebook settings of the w2v-BERT tokenizer, for this corpus
+    assert _flag(mslam, "--diversity-weight") == demo.W2VBERT_DIVERSITY
+    assert _flag(mslam, "--latent-temp") == demo.W2VBERT_TEMPERATURE
     finetune = by_name["finetune"].command
     assert _flag(finetune, "--runs") == "pretrained,scratch,mslam"
     assert _flag(finetune, "--mslam") == str(by_name["mslam-pretrain"].outputs[0])
