@@ -637,7 +637,9 @@ def table(results: Dict, a) -> str:
         f"Fine-tuning budget: stage 1 {a.stage1_updates} + stage 2 {a.stage2_updates} updates"
         + (f" of {a.batch_size} examples" if a.batch_size else "")
         + " "
-        f"(s2t_conformer: {a.s2t_updates}), arch {a.arch}, beam {a.beam}; WER and CER with bootstrap 95% "
+        f"(s2t_conformer: {a.s2t_updates}), arch {a.arch}"
+        + (f" (mslam: {a.mslam_arch})" if "mslam" in results else "")
+        + f", beam {a.beam}; WER and CER with bootstrap 95% "
         "intervals, distinct = % of distinct hypotheses, p = paired bootstrap against scratch.",
         "",
         "| test set, metric | " + " | ".join(runs) + " |",
