@@ -513,7 +513,8 @@ def main(argv=None) -> None:
         "--mslam",
         action="store_true",
         help="also the mSLAM-CTC baseline: an encoder of the same size pre-trained the mSLAM way "
-        "for as many updates, fine-tuned with a new decoder by the same recipe, as a column",
+        "for as long as Mu2SLAM's pre-training took, fine-tuned with a new decoder by the same recipe, "
+        "as a column",
     )
     p.add_argument(
         "--reference",
