@@ -10,6 +10,9 @@ Built offline from Debian packages (``mu2slam-prep-default-corpus --out DIR``):
   case and whitespace (the same line recurs across levels and languages).
 - Battle for Wesnoth catalogues: xx -> en sentence pairs, dev and test held out by campaign.
 - fortune files (en, de, es, it, ru): monolingual text.
+- optionally speed-perturbed copies of the real training speech (``--speed-perturb 0.9,1.1``:
+  rows ``sp0.9/<id>`` in the training ASR and speech translation manifests, features in
+  ``fbank80_speed.zip``), as Kaldi and ESPnet recipes make them.
 - optionally espeak-ng speech for more languages (``train_asr_synth_<lang>.tsv``), made from
   training sentences only and never mixed into the real-speech test sets.
 
@@ -25,12 +28,12 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mu2slam_fairseq.data.io import validate as _validate
-from mu2slam_fairseq.data.io.audio import load_waveform
+from mu2slam_fairseq.data.io.audio import load_waveform, speed_perturb
 from mu2slam_fairseq.data.io.manifest import atomic_write_text, write_manifest
 
 from . import fillets, fortunes, synthetic, wesnoth
@@ -42,7 +45,7 @@ from .default_rows import (
     synthetic_sentences,
     text_manifests,
 )
-from .default_sources import Sources, load_sources, utterances
+from .default_sources import Sources, Utterance, load_sources, utterances
 from .featurize import Source, build_feature_zip, file_signature, index_path
 
 BUILD_VERSION = "1"
@@ -52,6 +55,7 @@ DEFAULT_WESNOTH_LANGS = ("bg", "cs", "de", "eo", "es", "fr", "it", "nl", "pl", "
 DEFAULT_SEED = 1
 FEATURES = "fbank80.zip"
 SYNTH_FEATURES = "fbank80_synth.zip"
+SPEED_FEATURES = "fbank80_speed.zip"
 STAMP = ".complete.json"
 # The code whose changes invalidate a finished build.
 CODE_MODULES = tuple(
@@ -94,6 +98,7 @@ class Options:
     wesnoth_langs: Tuple[str, ...] = DEFAULT_WESNOTH_LANGS
     synthetic_langs: Tuple[str, ...] = ()
     synthetic_max: int = 500
+    speed_factors: Tuple[float, ...] = ()
     progress: bool = True
     validate: bool = True
     force: bool = False
@@ -108,6 +113,7 @@ class Options:
             "wesnoth_langs": sorted(self.wesnoth_langs),
             "synthetic_langs": sorted(self.synthetic_langs),
             "synthetic_max": self.synthetic_max,
+            "speed_factors": sorted(self.speed_factors),
             "validate": self.validate,
         }
         h.update(json.dumps(settings, sort_keys=True).encode())
@@ -191,7 +197,45 @@ def _real_speech(opts: Options, out: Path, src: Sources) -> Dict[str, List[Row]]
         if u.uid in items:
             u.audio, u.n_frames = items[u.uid]
             real.append(u)
-    return speech_manifests(real)
+    manifests = speech_manifests(real)
+    if opts.speed_factors:
+        for name, rows in _speed_perturbed(opts, out, real, src).items():
+            manifests[name] += rows
+    return manifests
+
+
+def _speed_perturbed(
+    opts: Options, out: Path, real: List[Utterance], src: Sources
+) -> Dict[str, List[Row]]:
+    """Training ASR and speech translation rows of every real training utterance played at
+    each speed factor, their features in fbank80_speed.zip; dev and test stay unperturbed."""
+    train = [u for u in real if u.split == "train" and u.transcript is not None]
+    sources = [
+        Source(
+            f"sp{f:g}/{u.uid}",
+            (lambda p=u.path, f=f: speed_perturb(load_waveform(p), f)),
+            f"{file_signature(u.path, src.root)}:speed {f:g}",
+        )
+        for u in train
+        for f in opts.speed_factors
+    ]
+    _say(opts, f"speed perturbation: {len(sources)} utterances -> {out / SPEED_FEATURES}")
+    items, failed, _ = build_feature_zip(
+        out / SPEED_FEATURES, sources, progress=opts.progress, desc="speed"
+    )
+    for why in failed.values():
+        src.dropped[f"speed perturbation: {why.split(': ', 1)[-1][:60]}"] += 1
+    copies = [
+        replace(u, uid=key, audio=items[key][0], n_frames=items[key][1])
+        for u in train
+        for key in (f"sp{f:g}/{u.uid}" for f in opts.speed_factors)
+        if key in items
+    ]
+    return {
+        name: rows
+        for name, rows in speech_manifests(copies).items()
+        if name.startswith(("train_asr_", "train_st_"))
+    }
 
 
 def _synthetic(opts: Options, out: Path, src: Sources) -> Dict[str, List[Row]]:
@@ -251,9 +295,13 @@ def _build(opts: Options, out: Path, fingerprint: str) -> Dict:
     for stale in out.glob("train_asr_synth_*.tsv"):
         if stale.name not in manifests:
             stale.unlink()
-    if not opts.synthetic_langs:
-        for name in (SYNTH_FEATURES, index_path(out / SYNTH_FEATURES).name):
-            (out / name).unlink(missing_ok=True)
+    for wanted, zip_name in (
+        (opts.synthetic_langs, SYNTH_FEATURES),
+        (opts.speed_factors, SPEED_FEATURES),
+    ):
+        if not wanted:
+            for name in (zip_name, index_path(out / zip_name).name):
+                (out / name).unlink(missing_ok=True)
 
     for name, rows in manifests.items():
         write_manifest(out / name, sorted(rows, key=lambda r: r["id"]), _columns(name))
@@ -289,6 +337,8 @@ def _build(opts: Options, out: Path, fingerprint: str) -> Dict:
     ]
     if opts.synthetic_langs:
         names += [SYNTH_FEATURES, index_path(out / SYNTH_FEATURES).name]
+    if opts.speed_factors:
+        names += [SPEED_FEATURES, index_path(out / SPEED_FEATURES).name]
     stamp = {"fingerprint": fingerprint, "files": {n: _sha256(out / n) for n in names}}
     atomic_write_text(out / STAMP, json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     _say(opts, f"done in {time.time() - started:.0f} s: {out}")
@@ -343,6 +393,20 @@ def _print_summary(opts: Options, summary: Dict) -> None:
 
 def _codes(value: str) -> Tuple[str, ...]:
     return tuple(c for c in value.replace(",", " ").split() if c)
+
+
+def _factors(value: str) -> Tuple[float, ...]:
+    try:
+        factors = tuple(float(c) for c in _codes(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {value!r}") from None
+    bad = [f for f in factors if not 0.5 <= f <= 2.0 or f == 1.0]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"speed factors must lie in [0.5, 2] and differ from 1 (the unperturbed copy is "
+            f"always there): {', '.join(f'{f:g}' for f in bad)}"
+        )
+    return tuple(sorted(set(factors)))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -404,6 +468,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="synthetic utterances per language (default: 500)",
     )
     parser.add_argument(
+        "--speed-perturb",
+        type=_factors,
+        default=(),
+        metavar="FACTORS",
+        help="also add the real training speech played at these speeds (e.g. 0.9,1.1) to the "
+        "training ASR and speech translation manifests, features in fbank80_speed.zip; dev and "
+        "test are never perturbed (default: none)",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="rebuild even if OUT holds a complete build"
     )
     parser.add_argument(
@@ -423,6 +496,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         wesnoth_langs=args.wesnoth_langs,
         synthetic_langs=args.synthetic_langs,
         synthetic_max=args.synthetic_max_per_lang,
+        speed_factors=args.speed_perturb,
         progress=args.progress,
         validate=args.validate,
         force=args.force,

@@ -8,8 +8,10 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from mu2slam_fairseq.data.io.audio import speed_perturb
 from mu2slam_fairseq.data.io.features import load_features
 from mu2slam_fairseq.data.io.manifest import read_manifest
 from mu2slam_fairseq.data.io.validate import validate_manifests
@@ -269,3 +271,51 @@ def test_synthetic_speech_uses_training_sentences_only(corpus, splits, tmp_path)
     # The real-speech test sets are untouched by the synthetic option.
     for name in ("test_asr_cs.tsv", "test_st_nl_en.tsv", "train_speech.tsv"):
         assert (out / name).read_bytes() == (corpus / name).read_bytes()
+
+
+def test_speed_perturbation_changes_tempo_and_pitch_by_the_factor():
+    """A 1 kHz tone of 1 s played at 1.1 comes out as 1.1 kHz lasting 1/1.1 s."""
+    t = np.arange(16000) / 16000
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    for factor, samples, hz in ((1.1, 14546, 1100), (0.9, 17778, 900)):
+        out = speed_perturb(tone, factor)
+        assert len(out) == samples
+        spectrum = np.abs(np.fft.rfft(out[1000:-1000] * np.hanning(len(out) - 2000)))
+        peak = np.argmax(spectrum) * 16000 / (len(out) - 2000)
+        assert abs(peak - hz) < 2, (factor, peak)
+    with pytest.raises(ValueError, match="positive"):
+        speed_perturb(tone, 0)
+
+
+def test_speed_factors_are_checked_on_the_command_line(capsys):
+    for bad in ("0.9,1.0", "3", "fast"):
+        with pytest.raises(SystemExit):
+            main(["--out", "x", "--speed-perturb", bad])
+        assert "--speed-perturb" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_speed_perturbed_copies_join_the_training_speech_only(corpus, tmp_path):
+    out = tmp_path / "speed"
+    _reuse_features(corpus, out)
+    build(Options(out=out, progress=False, speed_factors=(0.9, 1.1)))
+    for lang, kind in (("nl", "asr_nl"), ("cs", "st_cs_en")):
+        base = read_manifest(corpus / f"train_{kind}.tsv")
+        rows = read_manifest(out / f"train_{kind}.tsv")
+        assert len(rows) == 3 * len(base)
+        by_id = {r["id"]: r for r in rows}
+        for r in base:
+            assert by_id[r["id"]] == r
+            for f in ("0.9", "1.1"):
+                copy = by_id[f"sp{f}/{r['id']}"]
+                assert copy["audio"].startswith("fbank80_speed.zip:")
+                assert {k: copy[k] for k in ("src_text", "tgt_text", "src_lang", "tgt_lang")} == {
+                    k: r[k] for k in ("src_text", "tgt_text", "src_lang", "tgt_lang")
+                }
+                # 10 ms frames of audio 1/f as long, to within a frame of rounding
+                assert abs(int(copy["n_frames"]) - int(r["n_frames"]) / float(f)) <= 2
+                feats = load_features(copy["audio"], out)
+                assert feats.shape == (int(copy["n_frames"]), 80)
+    for name in ("dev_asr_nl.tsv", "test_asr_cs.tsv", "test_st_nl_en.tsv", "train_speech.tsv"):
+        assert (out / name).read_bytes() == (corpus / name).read_bytes()
+    assert is_complete(out)

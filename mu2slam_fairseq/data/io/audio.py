@@ -64,6 +64,21 @@ def load_waveform(path: Union[str, Path], data: Optional[bytes] = None) -> np.nd
     return wav
 
 
+def speed_perturb(waveform: np.ndarray, factor: float) -> np.ndarray:
+    """16 kHz samples played ``factor`` times as fast (tempo and pitch both change), as
+    Kaldi's and ESPnet's speed perturbation (0.9 / 1.1) makes them: the samples are read as
+    if recorded at ``factor`` x 16 kHz and resampled to 16 kHz."""
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, not {factor}")
+    with _one_thread():
+        out = torchaudio.functional.resample(
+            torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)),
+            round(SAMPLE_RATE * factor),
+            SAMPLE_RATE,
+        )
+    return out.numpy()
+
+
 def fbank(waveform: np.ndarray) -> np.ndarray:
     """(frames, 80) float32 log-Mel filterbanks, scaled like fairseq's prep scripts."""
     if len(waveform) < FRAME_LENGTH:
