@@ -210,9 +210,10 @@ def _speed_perturbed(
     """Training ASR and speech translation rows of every real training utterance played at
     each speed factor, their features in fbank80_speed.zip; dev and test stay unperturbed."""
     train = [u for u in real if u.split == "train" and u.transcript is not None]
+    key = "sp{:g}/{}".format
     sources = [
         Source(
-            f"sp{f:g}/{u.uid}",
+            key(f, u.uid),
             (lambda p=u.path, f=f: speed_perturb(load_waveform(p), f)),
             f"{file_signature(u.path, src.root)}:speed {f:g}",
         )
@@ -226,10 +227,10 @@ def _speed_perturbed(
     for why in failed.values():
         src.dropped[f"speed perturbation: {why.split(': ', 1)[-1][:60]}"] += 1
     copies = [
-        replace(u, uid=key, audio=items[key][0], n_frames=items[key][1])
+        replace(u, uid=k, audio=items[k][0], n_frames=items[k][1])
         for u in train
-        for key in (f"sp{f:g}/{u.uid}" for f in opts.speed_factors)
-        if key in items
+        for k in (key(f, u.uid) for f in opts.speed_factors)
+        if k in items
     ]
     return {
         name: rows

@@ -53,12 +53,18 @@ def _decode(data: Union[str, Path, io.BytesIO], name: str) -> Tuple[np.ndarray, 
     return wav.mean(axis=1), sr  # down-mix to mono
 
 
+def _to_16k(wav: np.ndarray, rate: int) -> np.ndarray:
+    """Samples read as recorded at ``rate`` Hz, resampled to 16 kHz."""
+    with _one_thread():
+        wav = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+        return torchaudio.functional.resample(wav, rate, SAMPLE_RATE).numpy()
+
+
 def load_waveform(path: Union[str, Path], data: Optional[bytes] = None) -> np.ndarray:
     """Mono float32 samples at 16 kHz in [-1, 1]; ``data`` holds the bytes when already read."""
     wav, sr = _decode(io.BytesIO(data) if data is not None else path, str(path))
     if sr != SAMPLE_RATE:
-        with _one_thread():
-            wav = torchaudio.functional.resample(torch.from_numpy(wav), sr, SAMPLE_RATE).numpy()
+        wav = _to_16k(wav, sr)
     if not np.isfinite(wav).all():
         raise AudioError(f"{path}: audio contains NaN or infinite samples")
     return wav
@@ -70,13 +76,7 @@ def speed_perturb(waveform: np.ndarray, factor: float) -> np.ndarray:
     if recorded at ``factor`` x 16 kHz and resampled to 16 kHz."""
     if factor <= 0:
         raise ValueError(f"speed factor must be positive, not {factor}")
-    with _one_thread():
-        out = torchaudio.functional.resample(
-            torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)),
-            round(SAMPLE_RATE * factor),
-            SAMPLE_RATE,
-        )
-    return out.numpy()
+    return _to_16k(waveform, round(SAMPLE_RATE * factor))
 
 
 def fbank(waveform: np.ndarray) -> np.ndarray:
