@@ -7,7 +7,8 @@
 # sacrebleu, sentencepiece, pyarrow and pytest (fairseq, the packages fairseq and the
 # plugin import, and the part of the Fish Fillets data the tests read) comes from
 # .gpu-wheelhouse/, which `bash tests/run_gpu.sh --pack` fills on a machine with network
-# (cp312 manylinux wheels, fairseq-fixed's source, built there with the machine's torch).
+# (cp312 manylinux wheels, fairseq-fixed's included where the index has one for cp312, else its
+# source, built there with the machine's torch).
 # Installs go into .gpu-venv/, a venv over the system's packages; nothing else is touched.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,8 @@ needed=(
   bitarray:bitarray regex:regex scikit-learn:sklearn scipy:scipy joblib:joblib
   threadpoolctl:threadpoolctl tqdm:tqdm editdistance:editdistance soundfile:soundfile
   cffi:cffi pycparser:pycparser packaging:packaging wheel:wheel narwhals:narwhals
-  typing-extensions:typing_extensions cloudpickle:cloudpickle
+  typing-extensions:typing_extensions cloudpickle:cloudpickle jiwer:jiwer rapidfuzz:rapidfuzz
+  click:click
 )
 # the Fish Fillets files tests/pretrain_corpus.py reads: the alibaba level's Dutch clips
 # and the nl, de and fr dialogue scripts
@@ -54,9 +56,33 @@ if [ "${1:-}" = "--pack" ]; then
     --platform manylinux_2_28_x86_64 -d "$house/wheels" "${binary[@]}"
   "$py" -m pip wheel -q --no-deps -w "$house/wheels" "${source[@]}"
   fairseq=$("$py" -c "import importlib.metadata as m; print(m.version('fairseq-fixed'))")
-  echo "[pack] fairseq-fixed==$fairseq source" >&2
-  "$py" -m pip download -q --no-deps --no-build-isolation --no-binary=:all: \
-    -d "$house" "fairseq-fixed==$fairseq"
+  if "$py" -m pip download -q --no-deps --only-binary=:all: --implementation cp \
+    --python-version "$target_python" --platform manylinux_2_28_x86_64 -d "$house/fairseq" \
+    "fairseq-fixed==$fairseq"; then
+    # its Cython parts are all the plugin needs; its torch C++ extensions (NAT, BASE layers,
+    # alignment) and the examples' test data are left out: a third of the size
+    echo "[pack] fairseq-fixed==$fairseq wheel for CPython $target_python, slimmed" >&2
+    "$py" - "$house/fairseq"/fairseq_fixed-*.whl "$house/wheels" <<'PY'
+import re, sys, zipfile
+from pathlib import Path
+src, out = Path(sys.argv[1]), Path(sys.argv[2])
+drop = re.compile(r"(^alignment_train_cpu_binding|^fairseq/lib(nat|base)\.).*\.so$|\.npy$|^fairseq/examples/.*/(tests|data)/")
+with zipfile.ZipFile(src) as zi, zipfile.ZipFile(out / src.name, "w", zipfile.ZIP_DEFLATED) as zo:
+    for info in zi.infolist():
+        if drop.search(info.filename):
+            continue
+        data = zi.read(info)
+        if info.filename.endswith(".dist-info/RECORD"):
+            kept = [r for r in data.decode().splitlines() if not drop.search(r.split(",")[0])]
+            data = ("\n".join(kept) + "\n").encode()
+        zo.writestr(info, data)
+PY
+    rm -rf "$house/fairseq"
+  else
+    echo "[pack] fairseq-fixed==$fairseq source (no wheel for CPython $target_python)" >&2
+    "$py" -m pip download -q --no-deps --no-build-isolation --no-binary=:all: \
+      -d "$house" "fairseq-fixed==$fairseq"
+  fi
   root=$("$py" -c "
 from mu2slam_manifests.debian import fetch_packages
 print(fetch_packages(['fillets-ng-data', 'fillets-ng-data-cs', 'fillets-ng-data-nl']) / 'usr/share/games/fillets-ng')")
@@ -83,6 +109,10 @@ fi
 venv=$repo/.gpu-venv
 [ -x "$venv/bin/python" ] || "$python" -m venv --system-site-packages "$venv"
 vpy=$venv/bin/python
+# where the interpreter is itself a venv's (torch installed there, not in the system's
+# site-packages), --system-site-packages does not reach its packages: a .pth does
+site=$("$vpy" -c "import sysconfig; print(sysconfig.get_path('purelib'))")
+"$python" -c "import sysconfig; print(sysconfig.get_path('purelib'))" > "$site/gpu-python-packages.pth"
 missing=()
 for pair in "${needed[@]}"; do
   "$vpy" -c "import ${pair#*:}" 2>/dev/null || missing+=("${pair%%:*}")
@@ -91,7 +121,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "[gpu] installing ${missing[*]}" >&2
   "$vpy" -m pip install -q --no-index --no-deps --find-links "$house/wheels" "${missing[@]}"
 fi
-if ! "$vpy" -c "import fairseq" 2>/dev/null; then
+if ! "$vpy" -c "import fairseq" 2>/dev/null && ls "$house"/wheels/fairseq_fixed-*.whl >/dev/null 2>&1; then
+  "$vpy" -m pip install -q --no-index --no-deps "$house"/wheels/fairseq_fixed-*.whl
+elif ! "$vpy" -c "import fairseq" 2>/dev/null; then
   echo "[gpu] building fairseq-fixed (its C++ and Cython parts; no CUDA kernels)" >&2
   # without CUDA_HOME, fairseq's setup.py builds no CUDA extension (nvcc is not needed)
   env -u CUDA_HOME MAX_JOBS="$(nproc)" "$vpy" -m pip install -q --no-index --no-deps \
@@ -100,7 +132,6 @@ fi
 # the plugin from this checkout, as setup.py lays it out (mu2slam_manifests is manifests/)
 mkdir -p "$venv/shim"
 ln -sfn "$repo/manifests" "$venv/shim/mu2slam_manifests"
-site=$("$vpy" -c "import sysconfig; print(sysconfig.get_path('purelib'))")
 printf '%s\n%s\n' "$repo" "$venv/shim" > "$site/mu2slam-checkout.pth"
 
 cd "$repo"
