@@ -8,6 +8,9 @@ whose outputs exist, and redoes the rest
 (fairseq resumes an interrupted training from its last checkpoint by itself).
 
     python examples/demo.py --work work/demo [--quick | --long] [--tokenizer w2vbert] [--mslam]
+
+fairseq trains on the GPU where CUDA is available (as fairseq does by default; ``--cpu``
+keeps it on the CPU), else on the CPU with bf16 autocast where the CPU has bf16 instructions.
 """
 
 import argparse
@@ -26,6 +29,8 @@ import yaml
 
 from demo_report import report
 from mu2slam_fairseq.data.io.manifest import atomic_write_text
+import torch
+
 from mu2slam_fairseq.hardware import cpu_has_native_bf16
 from mu2slam_fairseq.train_log import training_seconds
 
@@ -203,8 +208,17 @@ def pretrain_config() -> Dict:
     }
 
 
+def device_flags(cpu: bool = False) -> List[str]:
+    """fairseq-train's device flags: none on a GPU (where CUDA is available and ``cpu`` is
+    not asked for), else ``--cpu``, with bf16 autocast where the CPU has bf16 instructions
+    (elsewhere it is several times slower)."""
+    if not cpu and torch.cuda.is_available():
+        return []
+    return ["--cpu"] + (["--autocast-bf16"] if cpu_has_native_bf16() else [])
+
+
 def tokenizer_stages(
-    corpus: Path, vocab: Path, work: Path, budget: Budget, kind: str, quick: bool
+    corpus: Path, vocab: Path, work: Path, budget: Budget, kind: str, quick: bool, cpu: bool
 ) -> List[Stage]:
     """The speech tokenizer: k-means on log-Mel frames, or the quantizer of a w2v-BERT
     model trained on the corpus's unlabeled speech first (one codebook of ``units`` ids)."""
@@ -245,7 +259,8 @@ def tokenizer_stages(
         "--max-update",
         str(budget.w2vbert_updates),
     ]
-    train += ["--save-dir", str(ckpt), "--no-epoch-checkpoints", "--cpu", "--num-workers", "0"]
+    train += ["--save-dir", str(ckpt), "--no-epoch-checkpoints", *device_flags(cpu)[:1]]
+    train += ["--num-workers", "0"]
     train += ["--log-format", "simple", "--log-interval", str(budget.log_interval), "--seed", "1"]
     train += ["--log-file", str(work / "w2vbert" / "train.log")]
     export = [str(bindir / "mu2slam-speech-tokenizer"), "fit", "--kind", "w2vbert"]
@@ -256,7 +271,7 @@ def tokenizer_stages(
     ]
 
 
-def mslam_stage(work: Path, budget: Budget, bf16: List[str]) -> Stage:
+def mslam_stage(work: Path, budget: Budget, device: List[str]) -> Stage:
     """mSLAM-CTC pre-training of an encoder of mu2slam_tiny's sizes on the same data config
     (its speech, text, ASR and AST corpora) for as long as Mu2SLAM's pre-training took
     (wall clock, from its log; an mSLAM update costs a fraction of a Mu2SLAM one, which also
@@ -277,7 +292,7 @@ def mslam_stage(work: Path, budget: Budget, bf16: List[str]) -> Stage:
     cmd += ["--lr", "2e-3", "--lr-scheduler", "inverse_sqrt"]
     cmd += ["--warmup-updates", str(budget.pretrain_warmup), "--clip-norm", "5"]
     cmd += [*length, "--max-tokens", str(budget.max_tokens)]
-    cmd += ["--cpu", *bf16, "--save-dir", str(out / "checkpoints"), "--no-epoch-checkpoints"]
+    cmd += [*device, "--save-dir", str(out / "checkpoints"), "--no-epoch-checkpoints"]
     cmd += ["--disable-validation", "--log-format", "simple"]
     cmd += ["--log-interval", str(budget.log_interval), "--log-file", str(out / "train.log")]
     cmd += ["--num-workers", "0", "--seed", "1"]
@@ -291,12 +306,12 @@ def stages(
     reference: bool = False,
     tokenizer: str = "kmeans",
     mslam: bool = False,
+    cpu: bool = False,
 ) -> List[Stage]:
     corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
     budget, quick = Budget.of(size), size == "quick"
     bindir = Path(sys.executable).parent
-    # bf16 autocast where the CPU has bf16 instructions; elsewhere it is several times slower
-    bf16 = ["--autocast-bf16"] if cpu_has_native_bf16() else []
+    device = device_flags(cpu)
     train_manifests = sorted(
         str(p)
         for p in [
@@ -348,7 +363,7 @@ def stages(
         str(2 * budget.max_tokens),
         "--log-interval",
         str(budget.log_interval),
-        "--cpu",
+        *device[:1],  # compare.py's --cpu: its training and generation on the CPU
     ]
     if mslam:
         compare += ["--mslam", str(work / "mslam" / "checkpoints" / "checkpoint_last.pt")]
@@ -356,7 +371,7 @@ def stages(
         compare += ["--asr-decodings", "joint,ctc"]
     if noise_study:
         compare += ["--noise-ratios", ",".join(f"{r:g}" for r in budget.noise_ratios)]
-    compare += ["--extra", *bf16, "--num-workers", "0"]
+    compare += ["--extra", *device[1:], "--num-workers", "0"]
     return [
         Stage(
             "corpus",
@@ -387,7 +402,7 @@ def stages(
             ],
             [vocab / "cmvn.npz"],
         ),
-        *tokenizer_stages(corpus, vocab, work, budget, tokenizer, quick),
+        *tokenizer_stages(corpus, vocab, work, budget, tokenizer, quick, cpu),
         Stage(
             "pretrain",
             [
@@ -417,8 +432,7 @@ def stages(
                 str(budget.pretrain_updates),
                 "--max-tokens",
                 str(budget.max_tokens),
-                "--cpu",
-                *bf16,
+                *device,
                 "--save-dir",
                 str(pre / "checkpoints"),
                 "--no-epoch-checkpoints",
@@ -452,7 +466,7 @@ def stages(
             ],
             [work / "plots" / "pretrain_losses.png"],
         ),
-        *([mslam_stage(work, budget, bf16)] if mslam else []),
+        *([mslam_stage(work, budget, device)] if mslam else []),
         Stage(
             "finetune-configs",
             [
@@ -521,6 +535,12 @@ def main(argv=None) -> None:
         action="store_true",
         help="also fairseq's own s2t_conformer of the same size from scratch, as a reference column",
     )
+    p.add_argument(
+        "--cpu",
+        action="store_true",
+        help="train and generate on the CPU even where CUDA is available (by default fairseq "
+        "uses the GPU there)",
+    )
     a = p.parse_args(argv)
     if a.quick and a.long:
         p.error("--quick and --long are two sizes of one run: give one")
@@ -536,7 +556,7 @@ def main(argv=None) -> None:
         while True:  # rebuilt after each stage: a stage may be sized by an earlier one's log
             todo = [
                 s
-                for s in stages(work, size, a.noise_study, a.reference, a.tokenizer, a.mslam)
+                for s in stages(work, size, a.noise_study, a.reference, a.tokenizer, a.mslam, a.cpu)
                 if s.name not in done
             ]
             if not todo:

@@ -137,3 +137,29 @@ def test_the_mslam_option_pretrains_alike_and_fine_tunes_by_the_same_recipe(tmp_
     timed = {s.name: s for s in demo.stages(tmp_path, "default", mslam=True)}["mslam-pretrain"]
     assert _flag(timed.command, "--stop-time-hours") == "0.300000"
     assert int(_flag(timed.command, "--max-update")) > 400
+
+
+@pytest.mark.parametrize("cuda,cpu", [(False, False), (True, False), (True, True)])
+def test_the_main_job_trains_on_the_gpu_where_there_is_one(tmp_path, monkeypatch, cuda, cpu):
+    """fairseq's own default: the GPU where CUDA is available, unless ``--cpu``; on the CPU,
+    bf16 autocast exactly where the CPU has bf16 instructions (never on a GPU)."""
+    import demo
+
+    monkeypatch.setattr(demo.torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: True)
+    on_cpu = cpu or not cuda
+    by_name = {
+        s.name: s
+        for s in demo.stages(tmp_path, "default", tokenizer="w2vbert", mslam=True, cpu=cpu)
+    }
+    for name in ("w2vbert", "pretrain", "mslam-pretrain", "finetune"):
+        assert ("--cpu" in by_name[name].command) == on_cpu, name
+    for name in ("pretrain", "mslam-pretrain", "finetune"):
+        assert ("--autocast-bf16" in by_name[name].command) == on_cpu, name
+    assert "--autocast-bf16" not in by_name["w2vbert"].command
+    extra = by_name["finetune"].command[by_name["finetune"].command.index("--extra") :]
+    assert ("--autocast-bf16" in extra) == on_cpu and "--cpu" not in extra
+    monkeypatch.setattr(demo, "cpu_has_native_bf16", lambda: False)
+    plain = {s.name: s for s in demo.stages(tmp_path, "default", cpu=True)}
+    assert "--cpu" in plain["pretrain"].command
+    assert "--autocast-bf16" not in plain["pretrain"].command + plain["finetune"].command
