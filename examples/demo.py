@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+import torch
 import yaml
 
 from demo_report import report
 from mu2slam_fairseq.data.io.manifest import atomic_write_text
-import torch
-
 from mu2slam_fairseq.hardware import cpu_has_native_bf16
 from mu2slam_fairseq.train_log import training_seconds
 
@@ -208,17 +207,23 @@ def pretrain_config() -> Dict:
     }
 
 
-def device_flags(cpu: bool = False) -> List[str]:
-    """fairseq-train's device flags: none on a GPU (where CUDA is available and ``cpu`` is
-    not asked for), else ``--cpu``, with bf16 autocast where the CPU has bf16 instructions
-    (elsewhere it is several times slower)."""
+def device_flags(cpu: bool = False) -> Tuple[List[str], List[str]]:
+    """fairseq's device flag and the task's autocast flag: none on a GPU (where CUDA is
+    available and ``cpu`` is not asked for), else ``--cpu``, with bf16 autocast where the
+    CPU has bf16 instructions (elsewhere it is several times slower)."""
     if not cpu and torch.cuda.is_available():
-        return []
-    return ["--cpu"] + (["--autocast-bf16"] if cpu_has_native_bf16() else [])
+        return [], []
+    return ["--cpu"], ["--autocast-bf16"] if cpu_has_native_bf16() else []
 
 
 def tokenizer_stages(
-    corpus: Path, vocab: Path, work: Path, budget: Budget, kind: str, quick: bool, cpu: bool
+    corpus: Path,
+    vocab: Path,
+    work: Path,
+    budget: Budget,
+    kind: str,
+    quick: bool,
+    on_cpu: List[str],
 ) -> List[Stage]:
     """The speech tokenizer: k-means on log-Mel frames, or the quantizer of a w2v-BERT
     model trained on the corpus's unlabeled speech first (one codebook of ``units`` ids)."""
@@ -259,7 +264,7 @@ def tokenizer_stages(
         "--max-update",
         str(budget.w2vbert_updates),
     ]
-    train += ["--save-dir", str(ckpt), "--no-epoch-checkpoints", *device_flags(cpu)[:1]]
+    train += ["--save-dir", str(ckpt), "--no-epoch-checkpoints", *on_cpu]
     train += ["--num-workers", "0"]
     train += ["--log-format", "simple", "--log-interval", str(budget.log_interval), "--seed", "1"]
     train += ["--log-file", str(work / "w2vbert" / "train.log")]
@@ -311,7 +316,8 @@ def stages(
     corpus, vocab, pre, ft = work / "corpus", work / "vocab", work / "pretrain", work / "finetune"
     budget, quick = Budget.of(size), size == "quick"
     bindir = Path(sys.executable).parent
-    device = device_flags(cpu)
+    on_cpu, autocast = device_flags(cpu)
+    device = on_cpu + autocast
     train_manifests = sorted(
         str(p)
         for p in [
@@ -363,7 +369,7 @@ def stages(
         str(2 * budget.max_tokens),
         "--log-interval",
         str(budget.log_interval),
-        *device[:1],  # compare.py's --cpu: its training and generation on the CPU
+        *on_cpu,  # compare.py's --cpu: its training and generation on the CPU
     ]
     if mslam:
         compare += ["--mslam", str(work / "mslam" / "checkpoints" / "checkpoint_last.pt")]
@@ -371,7 +377,7 @@ def stages(
         compare += ["--asr-decodings", "joint,ctc"]
     if noise_study:
         compare += ["--noise-ratios", ",".join(f"{r:g}" for r in budget.noise_ratios)]
-    compare += ["--extra", *device[1:], "--num-workers", "0"]
+    compare += ["--extra", *autocast, "--num-workers", "0"]
     return [
         Stage(
             "corpus",
@@ -402,7 +408,7 @@ def stages(
             ],
             [vocab / "cmvn.npz"],
         ),
-        *tokenizer_stages(corpus, vocab, work, budget, tokenizer, quick, cpu),
+        *tokenizer_stages(corpus, vocab, work, budget, tokenizer, quick, on_cpu),
         Stage(
             "pretrain",
             [

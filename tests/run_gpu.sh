@@ -121,13 +121,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "[gpu] installing ${missing[*]}" >&2
   "$vpy" -m pip install -q --no-index --no-deps --find-links "$house/wheels" "${missing[@]}"
 fi
-if ! "$vpy" -c "import fairseq" 2>/dev/null && ls "$house"/wheels/fairseq_fixed-*.whl >/dev/null 2>&1; then
-  "$vpy" -m pip install -q --no-index --no-deps "$house"/wheels/fairseq_fixed-*.whl
-elif ! "$vpy" -c "import fairseq" 2>/dev/null; then
-  echo "[gpu] building fairseq-fixed (its C++ and Cython parts; no CUDA kernels)" >&2
-  # without CUDA_HOME, fairseq's setup.py builds no CUDA extension (nvcc is not needed)
-  env -u CUDA_HOME MAX_JOBS="$(nproc)" "$vpy" -m pip install -q --no-index --no-deps \
-    --no-build-isolation "$house"/fairseq_fixed-*.tar.gz
+if ! "$vpy" -c "import fairseq" 2>/dev/null; then
+  if ls "$house"/wheels/fairseq_fixed-*.whl >/dev/null 2>&1; then
+    "$vpy" -m pip install -q --no-index --no-deps "$house"/wheels/fairseq_fixed-*.whl
+  else
+    echo "[gpu] building fairseq-fixed (its C++ and Cython parts; no CUDA kernels)" >&2
+    # without CUDA_HOME, fairseq's setup.py builds no CUDA extension (nvcc is not needed)
+    env -u CUDA_HOME MAX_JOBS="$(nproc)" "$vpy" -m pip install -q --no-index --no-deps \
+      --no-build-isolation "$house"/fairseq_fixed-*.tar.gz
+  fi
 fi
 # the plugin from this checkout, as setup.py lays it out (mu2slam_manifests is manifests/)
 mkdir -p "$venv/shim"
