@@ -216,6 +216,21 @@ def device_flags(cpu: bool = False) -> Tuple[List[str], List[str]]:
     return ["--cpu"], ["--autocast-bf16"] if cpu_has_native_bf16() else []
 
 
+def adam_flags(lr: str, warmup: int) -> List[str]:
+    """The optimiser of every training stage: Adam (0.9, 0.98), inverse square-root schedule
+    after ``warmup`` updates, gradients clipped at norm 5."""
+    flags = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", lr]
+    flags += ["--lr-scheduler", "inverse_sqrt", "--warmup-updates", str(warmup)]
+    return flags + ["--clip-norm", "5"]
+
+
+def log_flags(budget: Budget, log: Path) -> List[str]:
+    """Logging, loading and seed of every training stage: a plain-text log file beside the
+    progress output, data loaded in the training process, seed 1."""
+    flags = ["--log-format", "simple", "--log-interval", str(budget.log_interval)]
+    return flags + ["--log-file", str(log), "--num-workers", "0", "--seed", "1"]
+
+
 def tokenizer_stages(
     corpus: Path,
     vocab: Path,
@@ -249,25 +264,10 @@ def tokenizer_stages(
     train += ["--arch", "mu2slam_w2vbert_tiny", "--latent-groups", "1"]
     train += ["--latent-vars", str(budget.units), "--criterion", "mu2slam_w2vbert"]
     train += ["--diversity-weight", W2VBERT_DIVERSITY, "--latent-temp", W2VBERT_TEMPERATURE]
-    train += ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--lr", "1e-3"]
-    train += [
-        "--lr-scheduler",
-        "inverse_sqrt",
-        "--warmup-updates",
-        str(max(1, budget.w2vbert_updates // 4)),
-    ]
-    train += [
-        "--clip-norm",
-        "5",
-        "--max-tokens",
-        "20000",
-        "--max-update",
-        str(budget.w2vbert_updates),
-    ]
+    train += adam_flags("1e-3", max(1, budget.w2vbert_updates // 4))
+    train += ["--max-tokens", "20000", "--max-update", str(budget.w2vbert_updates)]
     train += ["--save-dir", str(ckpt), "--no-epoch-checkpoints", *on_cpu]
-    train += ["--num-workers", "0"]
-    train += ["--log-format", "simple", "--log-interval", str(budget.log_interval), "--seed", "1"]
-    train += ["--log-file", str(work / "w2vbert" / "train.log")]
+    train += log_flags(budget, work / "w2vbert" / "train.log")
     export = [str(bindir / "mu2slam-speech-tokenizer"), "fit", "--kind", "w2vbert"]
     export += ["--checkpoint", str(ckpt / "checkpoint_last.pt"), "--out", str(out)]
     return [
@@ -290,17 +290,13 @@ def mslam_stage(work: Path, budget: Budget, device: List[str]) -> Stage:
         length += ["--stop-time-hours", f"{seconds / 3600:.6f}"]
     cmd = [str(Path(sys.executable).parent / "fairseq-train"), str(pre), "--user-dir", str(PLUGIN)]
     cmd += ["--task", "mu2slam_slam", "--slam-preset", "mslam", "--arch", "mu2slam_slam_tiny"]
-    cmd += ["--criterion", "mu2slam_slam", "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)"]
+    cmd += ["--criterion", "mu2slam_slam", *adam_flags("2e-3", budget.pretrain_warmup)]
     # the w2v-BERT tokenizer's settings: with wav2vec 2.0's 0.1 the codebook collapsed to a few
     # codes within 100 updates on this corpus (speech MLM accuracy 0.94: trivial targets)
     cmd += ["--diversity-weight", W2VBERT_DIVERSITY, "--latent-temp", W2VBERT_TEMPERATURE]
-    cmd += ["--lr", "2e-3", "--lr-scheduler", "inverse_sqrt"]
-    cmd += ["--warmup-updates", str(budget.pretrain_warmup), "--clip-norm", "5"]
     cmd += [*length, "--max-tokens", str(budget.max_tokens)]
     cmd += [*device, "--save-dir", str(out / "checkpoints"), "--no-epoch-checkpoints"]
-    cmd += ["--disable-validation", "--log-format", "simple"]
-    cmd += ["--log-interval", str(budget.log_interval), "--log-file", str(out / "train.log")]
-    cmd += ["--num-workers", "0", "--seed", "1"]
+    cmd += ["--disable-validation", *log_flags(budget, out / "train.log")]
     return Stage("mslam-pretrain", cmd, [out / "checkpoints" / "checkpoint_last.pt"])
 
 
@@ -422,18 +418,7 @@ def stages(
                 "mu2slam",
                 "--arch",
                 "mu2slam_tiny",
-                "--optimizer",
-                "adam",
-                "--adam-betas",
-                "(0.9, 0.98)",
-                "--lr",
-                "2e-3",
-                "--lr-scheduler",
-                "inverse_sqrt",
-                "--warmup-updates",
-                str(budget.pretrain_warmup),
-                "--clip-norm",
-                "5",
+                *adam_flags("2e-3", budget.pretrain_warmup),
                 "--max-update",
                 str(budget.pretrain_updates),
                 "--max-tokens",
@@ -448,16 +433,7 @@ def stages(
                 "1",
                 "--validate-interval-updates",
                 str(budget.pretrain_updates),
-                "--log-format",
-                "simple",
-                "--log-interval",
-                str(budget.log_interval),
-                "--log-file",
-                str(pre / "train.log"),
-                "--num-workers",
-                "0",
-                "--seed",
-                "1",
+                *log_flags(budget, pre / "train.log"),
             ],
             [pre / "checkpoints" / "checkpoint_last.pt"],
             {pre / "data.yaml": yaml.safe_dump(pretrain_config(), sort_keys=False)},
