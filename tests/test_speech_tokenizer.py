@@ -373,6 +373,19 @@ def test_bad_files_give_a_clear_error(case, tmp_path, kmeans_tok, w2v_checkpoint
     assert "Traceback" not in str(err.value) and len(str(err.value)) < 400
 
 
+@pytest.mark.parametrize("kind", ["w2v-kmeans", "w2vbert"])
+@pytest.mark.parametrize("case", ["missing", "random"])
+def test_a_missing_or_unreadable_checkpoint_is_named(kind, case, tmp_path):
+    path = tmp_path / "model.pt"
+    if case == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(4096))
+    expected = (
+        "no such checkpoint file" if case == "missing" else "cannot load as a fairseq checkpoint"
+    )
+    with pytest.raises(TokenizerError, match=f"^{path}: {expected}"):
+        fit_tokenizer(kind, tmp_path / "speech.tsv", checkpoint=path, layer=1, progress=False)
+
+
 def test_cli_reports_a_bad_file_without_a_traceback(tmp_path, corpus, capsys):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"PK\x03\x04 not really")

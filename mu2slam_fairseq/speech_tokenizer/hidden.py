@@ -99,23 +99,27 @@ def _model_and_task(
     return model_cfg, task_cfg, weights
 
 
-def read_checkpoint(path: os.PathLike, layer: int) -> Dict[str, Any]:
-    """The part of a fairseq wav2vec 2.0 / HuBERT checkpoint needed for block ``layer``, as plain data."""
+def load_checkpoint(path: str) -> Dict[str, Any]:
+    """A fairseq checkpoint's state on the CPU; a missing or unreadable file is a TokenizerError."""
     from fairseq import checkpoint_utils
 
     from ..checkpoint_safety import allow_fairseq_checkpoint_globals
 
     allow_fairseq_checkpoint_globals()
-    path = str(path)
     if not os.path.isfile(path):
         raise TokenizerError(f"{path}: no such checkpoint file")
     try:
-        state = checkpoint_utils.load_checkpoint_to_cpu(path)
+        return checkpoint_utils.load_checkpoint_to_cpu(path)
     except Exception as e:
         raise TokenizerError(
             f"{path}: cannot load as a fairseq checkpoint ({type(e).__name__}: {e})"
         ) from None
-    model_cfg, task_cfg, weights = _model_and_task(state, path)
+
+
+def read_checkpoint(path: os.PathLike, layer: int) -> Dict[str, Any]:
+    """The part of a fairseq wav2vec 2.0 / HuBERT checkpoint needed for block ``layer``, as plain data."""
+    path = str(path)
+    model_cfg, task_cfg, weights = _model_and_task(load_checkpoint(path), path)
     total = int(model_cfg.get("encoder_layers", 0))
     if not 1 <= layer <= total:
         raise TokenizerError(

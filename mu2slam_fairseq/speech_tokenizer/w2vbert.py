@@ -40,21 +40,10 @@ def read_w2vbert_checkpoint(
     path: os.PathLike,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dict[str, Any]]:
     """(mean, std, code vectors, payload) of a ``mu2slam_w2vbert`` checkpoint, as plain data."""
-    from fairseq import checkpoint_utils
+    from .hidden import load_checkpoint, plain
 
-    from ..checkpoint_safety import allow_fairseq_checkpoint_globals
-    from .hidden import plain
-
-    allow_fairseq_checkpoint_globals()
     path = str(path)
-    if not os.path.isfile(path):
-        raise TokenizerError(f"{path}: no such checkpoint file")
-    try:
-        state = checkpoint_utils.load_checkpoint_to_cpu(path)
-    except Exception as e:
-        raise TokenizerError(
-            f"{path}: cannot load as a fairseq checkpoint ({type(e).__name__}: {e})"
-        ) from None
+    state = load_checkpoint(path)
     cfg = plain(state.get("cfg"))
     model_cfg = cfg.get("model") if isinstance(cfg, dict) else None
     if not isinstance(model_cfg, dict) or not _is_w2vbert(model_cfg.get("_name")):
