@@ -6,6 +6,11 @@ valid on 'valid' subset | key value | ...``); both carry ``num_updates``. ``--lo
 keeps them (as does the console output), which is what this reads.
 
     mu2slam-train-curves pretrain/train.log --out curves.png --check-falls
+    mu2slam-train-curves run_a/train.log run_b/train.log --compare cer --out cer.png
+
+``--compare METRIC`` puts several runs side by side: the validation METRIC of each log over
+updates and over minutes of training (the time in training steps, summed from fairseq's
+``train_wall``; validation not counted), one line per run, named by the log's folder.
 """
 
 import argparse
@@ -13,7 +18,7 @@ import logging
 import math
 import re
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .atomic import write_bytes
 
@@ -90,6 +95,73 @@ def read_log_file(path: Path) -> Dict[str, Series]:
         return read_log(f)
 
 
+def training_clock(lines: Iterable[str]) -> List[Tuple[int, float]]:
+    """(update, seconds spent in training steps up to it) of every training line.
+
+    fairseq's ``train_wall`` is the time of the steps since the previous training line, so
+    its running sum is the training time, validation and checkpoints left out; unlike its
+    ``wall`` (which a resumed run logs as 0), it stays right across a resume. An update
+    logged twice (a resumed run repeating one) counts once, the last line winning."""
+    interval: Dict[int, float] = {}
+    for line in lines:
+        m = _INNER.search(line)
+        if m:
+            values = dict(_PAIR.findall(m.group(1)))
+            if "num_updates" in values and "train_wall" in values:
+                interval[int(float(values["num_updates"]))] = float(values["train_wall"])
+    clock, total = [], 0.0
+    for update, seconds in sorted(interval.items()):
+        total += seconds
+        clock.append((update, total))
+    return clock
+
+
+def validation_curve(lines: Sequence[str], metric: str) -> List[Tuple[int, float, Optional[float]]]:
+    """(update, value, minutes of training) of every validation of ``metric`` (the first
+    validation subset that logs it); the minutes are the training time of the last training
+    line at or before that update (None before the first)."""
+    phases = read_log(lines)
+    curve = next(
+        (
+            s[metric]
+            for phase, s in sorted(phases.items())
+            if phase.startswith("valid:") and metric in s
+        ),
+        [],
+    )
+    clock = training_clock(lines)
+    points = []
+    for update, value in curve:
+        before = [seconds for u, seconds in clock if u <= update]
+        points.append((update, value, before[-1] / 60 if before else None))
+    return points
+
+
+def compare(logs: Sequence[Path], metric: str, out: Optional[Path] = None) -> Dict[str, list]:
+    """Each log's validation curve of ``metric`` by run name (the log's folder), printed as a
+    table and, with ``out``, drawn over updates and over minutes of training."""
+    runs = {}
+    for log in logs:
+        name = log.parent.name or log.name
+        with open(log, encoding="utf-8", errors="replace") as f:
+            runs[str(log) if name in runs else name] = validation_curve(f.readlines(), metric)
+    for name, points in runs.items():
+        at = [f"{u} ({'-' if m is None else f'{m:.1f} min'}) {v:g}" for u, v, m in points]
+        print(f"{name}: {metric} at {', '.join(at) or 'no validation'}")
+    if out:
+        by_update = {name: [(u, v) for u, v, _ in points] for name, points in runs.items()}
+        by_time = {
+            name: [(m, v) for _, v, m in points if m is not None] for name, points in runs.items()
+        }
+        panels = {
+            f"{metric} over updates": by_update,
+            f"{metric} over minutes of training": by_time,
+        }
+        plot(panels, out, title=f"validation {metric}", xlabel=["updates", "minutes of training"])
+        print(f"wrote {out}")
+    return runs
+
+
 def training_seconds(path: Path) -> Optional[float]:
     """The wall time fairseq-train reports at its end ("done training in X seconds"), the
     last one in the log; None while no run logged to it has ended."""
@@ -128,8 +200,14 @@ def curve_colours(panels: Dict[str, Series], cycle: Sequence[str]) -> Dict[str, 
     return {label: cycle[i % len(cycle)] for i, label in enumerate(labels)}
 
 
-def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "updates") -> Path:
-    """One small chart per curve, written atomically as PNG; ``panels`` groups curves by chart."""
+def plot(
+    panels: Dict[str, Series],
+    out: Path,
+    title: str = "",
+    xlabel: Union[str, Sequence[str]] = "updates",
+) -> Path:
+    """One small chart per curve, written atomically as PNG; ``panels`` groups curves by chart,
+    ``xlabel`` is every chart's x axis, or one per chart."""
     import io
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # it logs its font search at DEBUG
@@ -145,7 +223,8 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
         rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False, layout="constrained"
     )  # leaves room for the title
     color = curve_colours(panels, plt.rcParams["axes.prop_cycle"].by_key()["color"])
-    for ax, (name, curves) in zip(axes.flat, panels.items()):
+    xlabels = [xlabel] * n if isinstance(xlabel, str) else list(xlabel)
+    for ax, x_name, (name, curves) in zip(axes.flat, xlabels, panels.items()):
         for label, points in curves.items():
             ax.plot(
                 [u for u, _ in points],
@@ -155,7 +234,7 @@ def plot(panels: Dict[str, Series], out: Path, title: str = "", xlabel: str = "u
                 marker="." if len(points) < 30 else None,
             )
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_xlabel(x_name, fontsize=8)
         ax.tick_params(labelsize=7)
         if len(curves) > 1:
             ax.legend(fontsize=7)
@@ -174,9 +253,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(
         prog=COMMAND, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("log", type=Path, help="a fairseq --log-file written with --log-format simple")
     p.add_argument(
-        "--out", type=Path, help="PNG of every loss term over updates (training and validation)"
+        "log",
+        type=Path,
+        nargs="+",
+        help="a fairseq --log-file written with --log-format simple (several with --compare)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="PNG of every loss term over updates (training and validation); with --compare, "
+        "of the compared metric",
+    )
+    p.add_argument(
+        "--compare",
+        metavar="METRIC",
+        help="the validation METRIC (e.g. cer, bleu, loss) of every log, side by side",
     )
     p.add_argument(
         "--check-falls",
@@ -188,8 +280,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     a = p.parse_args(argv)
     logging.getLogger().setLevel(logging.INFO)  # importing fairseq sets the root logger to DEBUG
-    if not a.log.exists():
-        p.error(f"{a.log}: no such log file")
+    for log in a.log:
+        if not log.exists():
+            p.error(f"{log}: no such log file")
+    if a.compare:
+        if a.check_falls:
+            p.error("--check-falls reads one log; --compare puts several side by side")
+        runs = compare(a.log, a.compare, a.out)
+        if not any(runs.values()):
+            print(f"{COMMAND}: no validation line logs {a.compare!r}")
+            return 1
+        return 0
+    if len(a.log) > 1:
+        p.error("several logs need --compare METRIC")
+    a.log = a.log[0]
     phases = read_log_file(a.log)
     train = loss_terms(phases.get("train", {}))
     if not train:

@@ -76,3 +76,46 @@ def test_a_run_keeps_its_colour_in_every_chart():
         "loss": {"s2t": [(1, 4.0)], "pretrained": [(1, 4.2)]},
     }
     assert curve_colours(panels, ["a", "b"]) == {"pretrained": "a", "scratch": "b", "s2t": "a"}
+
+
+# a run validated at 20 and 40 updates, resumed after 20 (fairseq then logs wall=0 and
+# repeats update 20), and a second run validated once
+RUN_A = """\
+epoch 001:     10 / 50 loss=9.0, num_updates=10, lr=0.001, train_wall=30, wall=35
+epoch 001:     20 / 50 loss=8.0, num_updates=20, lr=0.001, train_wall=30, wall=70
+epoch 001 | valid on 'valid' subset | loss 8.5 | cer 90.5 | wer 101 | num_updates 20
+epoch 001:     20 / 50 loss=8.0, num_updates=20, lr=0.001, train_wall=48, wall=0
+epoch 001:     30 / 50 loss=7.0, num_updates=30, lr=0.001, train_wall=60, wall=0
+epoch 001:     40 / 50 loss=6.0, num_updates=40, lr=0.001, train_wall=60, wall=0
+epoch 001 | valid on 'valid' subset | loss 7.5 | cer 70.25 | wer 99 | num_updates 40
+"""
+RUN_B = """\
+epoch 001 | valid on 'valid' subset | loss 9.5 | cer 99.0 | num_updates 5
+epoch 001:     10 / 50 loss=9.0, num_updates=10, lr=0.001, train_wall=120, wall=125
+epoch 001 | valid on 'valid' subset | loss 8.5 | cer 80.0 | num_updates 10
+"""
+
+
+def test_compare_puts_runs_side_by_side_over_updates_and_training_minutes(tmp_path, capsys):
+    logs = []
+    for name, text in (("a", RUN_A), ("b", RUN_B)):
+        (tmp_path / name).mkdir()
+        logs.append(tmp_path / name / "train.log")
+        logs[-1].write_text(text, encoding="utf-8")
+    png = tmp_path / "cer.png"
+    assert main([*map(str, logs), "--compare", "cer", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    # training minutes: the running sum of train_wall, update 20's repeat counted once (48 s)
+    assert "a: cer at 20 (1.3 min) 90.5, 40 (3.3 min) 70.25" in out
+    assert "b: cer at 5 (-) 99, 10 (2.0 min) 80" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main([*map(str, logs), "--compare", "bleu"]) == 1
+    assert "no validation line logs 'bleu'" in capsys.readouterr().out
+
+
+def test_training_minutes_follow_train_wall_across_a_resume():
+    from mu2slam_fairseq.train_log import training_clock, validation_curve
+
+    assert training_clock(RUN_A.splitlines()) == [(10, 30.0), (20, 78.0), (30, 138.0), (40, 198.0)]
+    assert validation_curve(RUN_A.splitlines(), "cer") == [(20, 90.5, 1.3), (40, 70.25, 3.3)]
+    assert validation_curve(RUN_B.splitlines(), "cer") == [(5, 99.0, None), (10, 80.0, 2.0)]
