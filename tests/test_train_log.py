@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from mu2slam_fairseq.train_log import curve_colours, falls, loss_terms, main, read_log
 
 # lines as fairseq-train writes them to --log-file (pre-training, then fine-tuning validation)
@@ -119,3 +121,14 @@ def test_training_minutes_follow_train_wall_across_a_resume():
     assert training_clock(RUN_A.splitlines()) == [(10, 30.0), (20, 78.0), (30, 138.0), (40, 198.0)]
     assert validation_curve(RUN_A.splitlines(), "cer") == [(20, 90.5, 1.3), (40, 70.25, 3.3)]
     assert validation_curve(RUN_B.splitlines(), "cer") == [(5, 99.0, None), (10, 80.0, 2.0)]
+
+
+def test_several_logs_need_compare_and_compare_reads_no_falls(tmp_path, capsys):
+    log = tmp_path / "train.log"
+    log.write_text(RUN_A, encoding="utf-8")
+    for argv in ([str(log), str(log)], [str(log), "--compare", "cer", "--check-falls"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "several logs need --compare METRIC" in err and "--check-falls reads one log" in err
