@@ -14,6 +14,7 @@ updates and over minutes of training (the time in training steps, summed from fa
 """
 
 import argparse
+import bisect
 import logging
 import math
 import re
@@ -130,10 +131,11 @@ def validation_curve(lines: Sequence[str], metric: str) -> List[Tuple[int, float
         [],
     )
     clock = training_clock(lines)
+    logged = [u for u, _ in clock]
     points = []
     for update, value in curve:
-        before = [seconds for u, seconds in clock if u <= update]
-        points.append((update, value, before[-1] / 60 if before else None))
+        i = bisect.bisect_right(logged, update)  # training lines at or before this update
+        points.append((update, value, clock[i - 1][1] / 60 if i else None))
     return points
 
 
@@ -293,12 +295,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if len(a.log) > 1:
         p.error("several logs need --compare METRIC")
-    a.log = a.log[0]
-    phases = read_log_file(a.log)
+    (log,) = a.log
+    phases = read_log_file(log)
     train = loss_terms(phases.get("train", {}))
     if not train:
         print(
-            f"{COMMAND}: {a.log}: no train_inner line with a loss (was it written with --log-format simple?)"
+            f"{COMMAND}: {log}: no train_inner line with a loss (was it written with --log-format simple?)"
         )
         return 1
     failed = []
@@ -320,7 +322,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         plot(
             panels,
             a.out,
-            title=f"{a.log.parent.name or a.log.name}: loss terms over updates (bits per token)",
+            title=f"{log.parent.name or log.name}: loss terms over updates (bits per token)",
         )
         print(f"wrote {a.out}")
     if a.check_falls:
